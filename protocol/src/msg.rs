@@ -1,0 +1,229 @@
+//! The messages of the local protocol, split by direction. Append-only: see the crate docs.
+
+use serde::{Deserialize, Serialize};
+
+/// A terminal size in character cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Size {
+    /// Columns.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
+}
+
+/// What the server shows about a session's activity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Output in the last 30 seconds.
+    Active,
+    /// No output for 30 seconds.
+    Idle,
+    /// The program rang the bell or sent a notification nobody has answered yet.
+    Attention,
+}
+
+impl Status {
+    /// The lowercase name used in tables, JSON and the dashboard.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Idle => "idle",
+            Status::Attention => "attention",
+        }
+    }
+}
+
+/// How a session's program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// The exit code, or 128 + signal number when a signal ended it (the shell's convention).
+    pub code: i32,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+}
+
+/// A snapshot of one session, as listed and reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// 16 lowercase hex characters.
+    pub id: String,
+    /// Unique among live sessions.
+    pub name: String,
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// The program's working directory.
+    pub cwd: String,
+    /// The program's pid (the PTY's session leader).
+    pub pid: u32,
+    /// The session's phone port, once its web listener is up.
+    pub port: Option<u16>,
+    /// Activity status.
+    pub status: Status,
+    /// Attached clients, local and phone.
+    pub clients: u32,
+    /// Milliseconds since the Unix epoch when the session started.
+    pub started_at_ms: u64,
+    /// Milliseconds since the Unix epoch of the last output or input.
+    pub last_seen_ms: u64,
+    /// Current PTY size.
+    pub size: Size,
+    /// The phone URL with its token, when the session has a web listener.
+    pub url: Option<String>,
+}
+
+/// Server-wide facts for `hub info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubInfo {
+    /// The server's pid.
+    pub pid: u32,
+    /// The server's version string.
+    pub version: String,
+    /// Milliseconds since the Unix epoch when the server started.
+    pub started_at_ms: u64,
+    /// The dashboard URL with the master token, when the dashboard is up.
+    pub dashboard_url: Option<String>,
+    /// Every live session.
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// Everything needed to start a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSession {
+    /// Requested name; the server picks one from the command when absent.
+    pub name: Option<String>,
+    /// Program and arguments; the program is resolved against the `PATH` in `env`.
+    pub command: Vec<String>,
+    /// Working directory, absolute.
+    pub cwd: String,
+    /// The caller's environment, passed to the program (TERM is set by the server).
+    pub env: Vec<(String, String)>,
+    /// The initial PTY size.
+    pub size: Size,
+    /// A specific phone port instead of the next free one.
+    pub port: Option<u16>,
+    /// Networking mode override: `local`, `tailscale` or `localhost`.
+    pub networking: Option<String>,
+}
+
+/// Client to server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// Create a session. Reply: `Created` or `Error`.
+    New {
+        /// What to start.
+        spec: NewSession,
+    },
+    /// List sessions. Reply: `Sessions`.
+    List,
+    /// Attach to a session (the most recently active when `target` is `None`). Reply:
+    /// `Attached`, then `Redraw`, `Size`, `Output`... until `Exit`, `Closing` or `Detach`.
+    Attach {
+        /// Id, id prefix or name.
+        target: Option<String>,
+        /// A read-only client sends no input and never sets the size.
+        read_only: bool,
+        /// The terminal's size.
+        size: Size,
+    },
+    /// Keystrokes for the attached session.
+    Input {
+        /// Raw bytes as typed.
+        data: Vec<u8>,
+    },
+    /// The attached terminal's new size.
+    Resize {
+        /// New size.
+        size: Size,
+    },
+    /// Leave the attached session. Reply: `Detached`.
+    Detach,
+    /// Send a signal to a session's program. Reply: `Done` or `Error`.
+    Kill {
+        /// Id, id prefix or name.
+        target: String,
+        /// Signal number.
+        signal: i32,
+    },
+    /// Rename a session. Reply: `Session` or `Error`.
+    Rename {
+        /// Id, id prefix or name.
+        target: String,
+        /// New name, unique among live sessions.
+        name: String,
+    },
+    /// A session's details (`Session`) or, with no target, the server's (`Hub`).
+    Info {
+        /// Id, id prefix or name.
+        target: Option<String>,
+    },
+    /// Stop every session and the server. Reply: `Done`, then the connection closes.
+    Shutdown,
+}
+
+/// Server to client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// A session was created.
+    Created {
+        /// The new session.
+        session: SessionInfo,
+    },
+    /// The live sessions, oldest first.
+    Sessions {
+        /// Snapshots.
+        sessions: Vec<SessionInfo>,
+    },
+    /// One session's details.
+    Session {
+        /// Snapshot.
+        session: SessionInfo,
+    },
+    /// The server's details.
+    Hub {
+        /// Snapshot.
+        hub: HubInfo,
+    },
+    /// The attach request was accepted; a `Redraw` follows.
+    Attached {
+        /// The attached session.
+        session: SessionInfo,
+    },
+    /// PTY output; `seq` counts the session's output bytes up to and including `data`.
+    Output {
+        /// Byte count after this chunk.
+        seq: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Escape sequences that repaint the terminal from the session's state as of `seq`.
+    Redraw {
+        /// The output position the repaint corresponds to.
+        seq: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The PTY's size changed (or is being reported after attach).
+    Size {
+        /// New size.
+        size: Size,
+    },
+    /// The session's program ended; the attachment is over.
+    Exit {
+        /// How it ended.
+        status: ExitStatus,
+    },
+    /// The request succeeded and has nothing else to say.
+    Done,
+    /// The request failed; one line for the user.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+    /// The server is going away (`hub stop`, SIGTERM); the connection closes next.
+    Closing {
+        /// Why.
+        reason: String,
+    },
+    /// The client's `Detach` was honoured; the connection stays open for other requests.
+    Detached,
+}
