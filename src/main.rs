@@ -1,1 +1,67 @@
-fn main() {}
+//! `itwillsync`: parse the command line, run the command, map errors to one line on
+//! stderr and a non-zero exit code.
+
+mod cli;
+mod commands;
+mod table;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let args = cli::normalize(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("itwillsync: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            // A closed stdout (`itwillsync ls | head`) is a normal end.
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("itwillsync: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let home = itwillsync_server::Home::from_env()?;
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "itwillsync", &mut out);
+            std::io::stdout().write_all(&out)?;
+            Ok(0)
+        }
+        Command::Server { daemon } => {
+            let config = itwillsync_server::Config::load(&home.config())?;
+            itwillsync_server::daemon::main(home, config, daemon)?;
+            Ok(0)
+        }
+        command => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(commands::run(command, &home))
+        }
+    }
+}

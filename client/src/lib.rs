@@ -1,1 +1,12 @@
-//! placeholder
+//! Talking to the itwillsync server from a terminal: connecting (and auto-starting the
+//! server), one-shot requests, and attaching the terminal to a session.
+//!
+//! The client never depends on the server crate: it starts a server by re-running its own
+//! executable as `itwillsync server --daemon`.
+
+mod attach;
+mod connection;
+mod raw;
+
+pub use attach::{attach, terminal_size, Outcome};
+pub use connection::{connect, connect_or_start, Connection};

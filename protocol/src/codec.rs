@@ -74,7 +74,9 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 }
 
 /// Reads one frame from a blocking stream; `Ok(None)` at a clean end of stream.
-pub fn read_frame<T: DeserializeOwned>(r: &mut impl std::io::Read) -> Result<Option<T>, FrameError> {
+pub fn read_frame<T: DeserializeOwned>(
+    r: &mut impl std::io::Read,
+) -> Result<Option<T>, FrameError> {
     let mut header = [0u8; HEADER_LEN];
     match read_full(r, &mut header)? {
         0 => return Ok(None),
@@ -156,20 +158,35 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (encode_frame(&ClientMsg::List).unwrap(), "0000000101"),
             (
-                encode_frame(&ClientMsg::Input { data: b"ls\r".to_vec() }).unwrap(),
+                encode_frame(&ClientMsg::Input {
+                    data: b"ls\r".to_vec(),
+                })
+                .unwrap(),
                 "0000000503036c730d",
             ),
             (
-                encode_frame(&ClientMsg::Resize { size: Size { cols: 80, rows: 24 } }).unwrap(),
+                encode_frame(&ClientMsg::Resize {
+                    size: Size { cols: 80, rows: 24 },
+                })
+                .unwrap(),
                 "00000003045018",
             ),
             (
-                encode_frame(&ServerMsg::Output { seq: 300, data: b"hi".to_vec() }).unwrap(),
+                encode_frame(&ServerMsg::Output {
+                    seq: 300,
+                    data: b"hi".to_vec(),
+                })
+                .unwrap(),
                 "0000000705fb2c01026869",
             ),
             (
-                encode_frame(&ServerMsg::Exit { status: ExitStatus { code: 7, signal: None } })
-                    .unwrap(),
+                encode_frame(&ServerMsg::Exit {
+                    status: ExitStatus {
+                        code: 7,
+                        signal: None,
+                    },
+                })
+                .unwrap(),
                 "00000003080e00",
             ),
         ];
@@ -183,7 +200,10 @@ mod tests {
         let msg = ClientMsg::Attach {
             target: Some("ab12".into()),
             read_only: true,
-            size: Size { cols: 120, rows: 40 },
+            size: Size {
+                cols: 120,
+                rows: 40,
+            },
         };
         let frame = encode_frame(&msg).unwrap();
         let back: ClientMsg = read_frame(&mut &frame[..]).unwrap().unwrap();
@@ -205,7 +225,10 @@ mod tests {
             Err(FrameError::Malformed(_))
         ));
         let cut = [0, 0, 0, 9, 1];
-        assert!(matches!(read_frame::<ClientMsg>(&mut &cut[..]), Err(FrameError::Truncated)));
+        assert!(matches!(
+            read_frame::<ClientMsg>(&mut &cut[..]),
+            Err(FrameError::Truncated)
+        ));
         assert!(read_frame::<ClientMsg>(&mut &[][..]).unwrap().is_none());
         // A vector claiming more elements than the frame holds must not allocate them.
         let huge_vec = [0, 0, 0, 6, 3, 0xfc, 0xff, 0xff, 0xff, 0x7f];

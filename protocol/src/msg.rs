@@ -108,10 +108,14 @@ pub struct NewSession {
 /// Client to server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientMsg {
-    /// Create a session. Reply: `Created` or `Error`.
+    /// Create a session. Reply: `Created`, or with `attach` the `Attached` stream as for
+    /// `Attach` (so a program that exits at once still shows its output and status), or
+    /// `Error`.
     New {
         /// What to start.
         spec: NewSession,
+        /// Attach this connection to the new session.
+        attach: bool,
     },
     /// List sessions. Reply: `Sessions`.
     List,
@@ -137,12 +141,13 @@ pub enum ClientMsg {
     },
     /// Leave the attached session. Reply: `Detached`.
     Detach,
-    /// Send a signal to a session's program. Reply: `Done` or `Error`.
+    /// End a session's program. Reply: `Done` or `Error`.
     Kill {
         /// Id, id prefix or name.
         target: String,
-        /// Signal number.
-        signal: i32,
+        /// A signal for the program's process group; `None` hangs it up (SIGHUP, then
+        /// SIGKILL after a grace period), which also ends interactive shells.
+        signal: Option<i32>,
     },
     /// Rename a session. Reply: `Session` or `Error`.
     Rename {

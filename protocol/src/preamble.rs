@@ -69,7 +69,10 @@ mod tests {
         other[11] = 9;
         assert_eq!(
             check(&other),
-            Err(PreambleError::VersionMismatch { ours: VERSION, theirs: 9 })
+            Err(PreambleError::VersionMismatch {
+                ours: VERSION,
+                theirs: 9
+            })
         );
     }
 }

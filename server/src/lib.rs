@@ -1,1 +1,129 @@
-//! placeholder
+//! The itwillsync server: one process per user owning every session's PTY.
+//!
+//! [`run`] takes an already-bound Unix listener and a [`Shutdown`] latch, so tests and the
+//! daemon start the same server. [`daemon`] is the process around it: the state directory,
+//! the one-server lock, the hub files, logging, signals and the readiness handshake with
+//! the client that auto-started it. See ARCHITECTURE.md for the map of modules.
+
+mod actor;
+mod attach;
+pub mod config;
+mod conn;
+pub mod daemon;
+pub mod home;
+mod output_log;
+mod pty;
+mod registry;
+mod ring;
+mod session;
+pub mod shutdown;
+mod size;
+mod term;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+
+pub use config::Config;
+pub use home::Home;
+pub use pty::resolve_program;
+pub use shutdown::Shutdown;
+
+use crate::registry::Registry;
+
+/// How long `run` waits for hung-up programs beyond their SIGKILL grace.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves local clients on `listener` until `shutdown` is triggered (by a client, a
+/// signal or the idle timer), then hangs up every session and waits for them to end.
+pub async fn run(
+    config: Config,
+    home: Home,
+    listener: UnixListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    output_log::prune(&home.logs_dir(), config.log_retention_days);
+    let registry = Registry::new(config.clone(), home.logs_dir());
+    let ctx = Arc::new(conn::Shared {
+        registry: registry.clone(),
+        shutdown: shutdown.clone(),
+        started_at_ms: session::now_ms(),
+    });
+    tokio::spawn(idle_shutdown(
+        registry.clone(),
+        shutdown.clone(),
+        config.idle_shutdown_secs,
+    ));
+    let uid = rustix::process::getuid();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        continue;
+                    }
+                };
+                match stream.peer_cred() {
+                    Ok(cred) if cred.uid() == uid.as_raw() => {
+                        tokio::spawn(conn::serve(stream, ctx.clone()));
+                    }
+                    Ok(cred) => tracing::warn!(uid = cred.uid(), "refused a connection from another user"),
+                    Err(e) => tracing::warn!("cannot check a peer's credentials: {e}"),
+                }
+            }
+            reason = shutdown.wait() => {
+                tracing::info!("shutting down: {reason}");
+                break;
+            }
+        }
+    }
+    drop(listener);
+    stop_sessions(&registry).await;
+    Ok(())
+}
+
+/// Hangs up every session and waits (bounded) until all have exited.
+async fn stop_sessions(registry: &Registry) {
+    let sessions = registry.list();
+    for session in &sessions {
+        session.terminate().await;
+    }
+    let all = async {
+        for session in &sessions {
+            session.exited().await;
+        }
+    };
+    if tokio::time::timeout(actor::HANGUP_GRACE + STOP_TIMEOUT, all)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some sessions did not exit in time");
+    }
+}
+
+/// Triggers shutdown `secs` after the last session ends (0: never).
+async fn idle_shutdown(registry: Arc<Registry>, shutdown: Shutdown, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let mut changes = registry.changes();
+    loop {
+        if registry.list().is_empty() {
+            let idle = tokio::time::sleep(Duration::from_secs(secs));
+            tokio::select! {
+                _ = idle => {
+                    if registry.list().is_empty() {
+                        shutdown.trigger("no sessions left (idleShutdownSecs)");
+                        return;
+                    }
+                }
+                r = changes.changed() => if r.is_err() { return },
+            }
+        } else if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Attaching this terminal to a session: raw mode, keys and window size to the server,
+//! output to the terminal, until the detach key, the program's exit, the server's
+//! departure or a terminating signal.
+
+use std::io::{Read, Write};
+
+use anyhow::bail;
+use itwillsync_protocol::codec::{read_frame_async, write_frame_async};
+use itwillsync_protocol::{ClientMsg, ExitStatus, ServerMsg, SessionInfo, Size};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::raw::RawMode;
+use crate::Connection;
+
+/// How an attachment ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The user pressed the detach key; the session goes on.
+    Detached,
+    /// The session's program ended.
+    Exited(ExitStatus),
+    /// The server went away, with its reason.
+    ServerGone(String),
+    /// This client received a terminating signal.
+    Signalled(i32),
+}
+
+/// Undoes what programs may have switched on in the terminal, so the shell is usable
+/// after detaching: attributes, alternate screen, mouse reporting, bracketed paste,
+/// application keys, hidden cursor.
+const RESET_MODES: &[u8] =
+    b"\x1b[0m\x1b[?1049l\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1l\x1b>\x1b[?25h";
+
+/// Bytes read from the keyboard at once.
+const STDIN_CHUNK: usize = 4096;
+
+/// The terminal's size, or 80x24 when stdout is not a terminal.
+pub fn terminal_size() -> Size {
+    match rustix::termios::tcgetwinsize(rustix::stdio::stdout()) {
+        Ok(ws) if ws.ws_col > 0 && ws.ws_row > 0 => Size {
+            cols: ws.ws_col,
+            rows: ws.ws_row,
+        },
+        _ => Size { cols: 80, rows: 24 },
+    }
+}
+
+/// Sends `request` (an `Attach`, or a `New` with `attach: true`) and runs the attachment
+/// that follows until it ends.
+pub async fn attach(
+    mut conn: Connection,
+    request: ClientMsg,
+    detach_key: u8,
+) -> anyhow::Result<(SessionInfo, Outcome)> {
+    let read_only = matches!(
+        request,
+        ClientMsg::Attach {
+            read_only: true,
+            ..
+        }
+    );
+    let session = match conn.request(&request).await? {
+        ServerMsg::Attached { session } => session,
+        other => bail!("unexpected reply: {other:?}"),
+    };
+    let raw = RawMode::enter()?;
+    let outcome = pump(conn, read_only, detach_key).await;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(RESET_MODES);
+    let _ = stdout.flush();
+    drop(raw);
+    Ok((session, outcome?))
+}
+
+async fn pump(conn: Connection, read_only: bool, detach_key: u8) -> anyhow::Result<Outcome> {
+    let (mut rd, mut wr) = conn.stream.into_split();
+    let (frames_tx, mut frames) = mpsc::channel(16);
+    let reader = tokio::spawn(async move {
+        loop {
+            let frame = read_frame_async::<ServerMsg>(&mut rd).await;
+            let end = !matches!(frame, Ok(Some(_)));
+            if frames_tx.send(frame).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    let mut keys = spawn_stdin_reader();
+    let mut winch = signal(SignalKind::window_change())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut stdout = std::io::stdout();
+    let mut detaching = false;
+    let mut keys_open = true;
+
+    let outcome = loop {
+        tokio::select! {
+            frame = frames.recv() => {
+                let msg = match frame {
+                    Some(Ok(Some(msg))) => msg,
+                    Some(Err(e)) => break Outcome::ServerGone(e.to_string()),
+                    Some(Ok(None)) | None => break Outcome::ServerGone("the server closed the connection".into()),
+                };
+                match msg {
+                    ServerMsg::Output { data, .. } | ServerMsg::Redraw { data, .. } => {
+                        stdout.write_all(&data)?;
+                        stdout.flush()?;
+                    }
+                    ServerMsg::Exit { status } => break Outcome::Exited(status),
+                    ServerMsg::Closing { reason } => break Outcome::ServerGone(reason),
+                    ServerMsg::Detached => break Outcome::Detached,
+                    ServerMsg::Error { message } => bail!("{message}"),
+                    _ => {}
+                }
+            }
+            typed = keys.recv(), if keys_open && !detaching => {
+                let Some(data) = typed else {
+                    // End of input: nothing more to type; keep showing output until the end.
+                    keys_open = false;
+                    continue;
+                };
+                let (before, detach) = match data.iter().position(|b| *b == detach_key) {
+                    Some(at) => (&data[..at], true),
+                    None => (&data[..], false),
+                };
+                if !read_only && !before.is_empty() {
+                    write_frame_async(&mut wr, &ClientMsg::Input { data: before.to_vec() }).await?;
+                }
+                if detach {
+                    write_frame_async(&mut wr, &ClientMsg::Detach).await?;
+                    detaching = true;
+                }
+            }
+            _ = winch.recv() => {
+                if !read_only {
+                    write_frame_async(&mut wr, &ClientMsg::Resize { size: terminal_size() }).await?;
+                }
+            }
+            _ = term.recv() => break Outcome::Signalled(libc::SIGTERM),
+            _ = hup.recv() => break Outcome::Signalled(libc::SIGHUP),
+        }
+    };
+    reader.abort();
+    Ok(outcome)
+}
+
+/// Reads the keyboard on a thread (a blocking read on the shared terminal is the only
+/// portable way; making stdin non-blocking would affect the parent shell too).
+fn spawn_stdin_reader() -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; STDIN_CHUNK];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}

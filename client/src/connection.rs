@@ -1,0 +1,121 @@
+//! A connection to the server: preamble check, then request/reply frames.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+use itwillsync_protocol::codec::{read_frame_async, write_frame_async};
+use itwillsync_protocol::{preamble, ClientMsg, ServerMsg};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// An open connection that has passed the preamble exchange.
+pub struct Connection {
+    pub(crate) stream: UnixStream,
+}
+
+/// Connects to a running server; `Ok(None)` when none is running.
+pub async fn connect(socket: &Path) -> anyhow::Result<Option<Connection>> {
+    let mut stream = match UnixStream::connect(socket).await {
+        Ok(stream) => stream,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot connect to {}", socket.display())),
+    };
+    stream.write_all(&preamble::encode()).await?;
+    let mut theirs = [0u8; preamble::LEN];
+    stream
+        .read_exact(&mut theirs)
+        .await
+        .context("the server closed the connection during the handshake")?;
+    preamble::check(&theirs)?;
+    Ok(Some(Connection { stream }))
+}
+
+/// Connects, starting a server first when none is running. `exe` is this program, run as
+/// `exe server --daemon`; the server reports `ready` or its error on a pipe.
+pub async fn connect_or_start(socket: &Path, exe: &Path) -> anyhow::Result<Connection> {
+    if let Some(conn) = connect(socket).await? {
+        return Ok(conn);
+    }
+    let exe = exe.to_path_buf();
+    tokio::task::spawn_blocking(move || start_server(&exe)).await??;
+    connect(socket)
+        .await?
+        .context("the server started but its socket does not accept connections")
+}
+
+fn start_server(exe: &Path) -> anyhow::Result<()> {
+    let mut cmd = Command::new(exe);
+    cmd.args(["server", "--daemon"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe; it detaches the server from our terminal and
+    // process group so it outlives this command and ignores its signals.
+    unsafe {
+        cmd.pre_exec(|| {
+            rustix::process::setsid()?;
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    let mut line = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        BufReader::new(stdout).read_line(&mut line)?;
+    }
+    match line.trim_end() {
+        "ready" => {
+            // The daemon keeps running; reap it later only if it exits while we live.
+            std::thread::spawn(move || child.wait());
+            Ok(())
+        }
+        "" => bail!("the server exited during start-up; see server.log in the state directory"),
+        other => bail!(
+            "cannot start the server: {}",
+            other.trim_start_matches("error: ")
+        ),
+    }
+}
+
+impl Connection {
+    /// Sends one message.
+    pub async fn send(&mut self, msg: &ClientMsg) -> anyhow::Result<()> {
+        write_frame_async(&mut self.stream, msg)
+            .await
+            .context("lost the server")
+    }
+
+    /// Receives one message; an error when the server closed the connection.
+    pub async fn recv(&mut self) -> anyhow::Result<ServerMsg> {
+        read_frame_async(&mut self.stream)
+            .await
+            .context("lost the server")?
+            .context("the server closed the connection")
+    }
+
+    /// Sends a request and returns its reply; an `Error` reply becomes an error.
+    pub async fn request(&mut self, msg: &ClientMsg) -> anyhow::Result<ServerMsg> {
+        self.send(msg).await?;
+        match self.recv().await? {
+            ServerMsg::Error { message } => bail!("{message}"),
+            reply => Ok(reply),
+        }
+    }
+
+    /// Waits until the server closes the connection.
+    pub async fn wait_closed(&mut self) {
+        let mut buf = [0u8; 256];
+        while matches!(self.stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    }
+}

@@ -1,0 +1,156 @@
+//! A local terminal attached to a session over the Unix socket.
+//!
+//! The client gets a redraw of the terminal state, then the ring's bytes from the redraw's
+//! position on, in order, from its own cursor. It never waits for any other client and
+//! nobody waits for it: when it stops reading, the socket fills, this task blocks on the
+//! write, and the ring moves on without it. When it reads again and its cursor has fallen
+//! out of the ring, it gets a fresh redraw and continues from there. Server memory per
+//! client is one frame.
+
+use std::sync::Arc;
+
+use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
+use tokio::sync::mpsc;
+
+use crate::conn::{Incoming, Writer};
+use crate::session::Session;
+use crate::shutdown::Shutdown;
+use crate::size::{Claim, Kind};
+
+/// Most output bytes in one frame.
+const CHUNK: usize = 64 << 10;
+/// How long the server tries to tell a client it is stopping.
+const GOODBYE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How an attachment ended.
+pub enum End {
+    /// The client detached; its connection may send more requests.
+    Detached,
+    /// The connection is finished (program exited, server stopping, client gone).
+    Closed,
+}
+
+/// Runs one attachment until it ends.
+pub async fn run(
+    session: Arc<Session>,
+    read_only: bool,
+    size: Size,
+    incoming: &mut mpsc::Receiver<Incoming>,
+    out: &mut Writer,
+    shutdown: &Shutdown,
+) -> anyhow::Result<End> {
+    let client = session.join(Kind::Local, read_only, Some(size));
+    let result = tokio::select! {
+        r = stream(&session, client, read_only, incoming, out) => r,
+        reason = shutdown.wait() => {
+            // A client that stopped reading must not hold up the shutdown.
+            let goodbye = ServerMsg::Closing { reason };
+            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, out.send(&goodbye)).await;
+            Ok(End::Closed)
+        }
+    };
+    session.leave(client);
+    result
+}
+
+async fn stream(
+    session: &Session,
+    client: u64,
+    read_only: bool,
+    incoming: &mut mpsc::Receiver<Incoming>,
+    out: &mut Writer,
+) -> anyhow::Result<End> {
+    let mut watches = session.watch();
+    out.send(&ServerMsg::Attached {
+        session: session.info(),
+    })
+    .await?;
+    let (mut cursor, redraw) = session.redraw();
+    out.send(&ServerMsg::Redraw {
+        seq: cursor,
+        data: redraw,
+    })
+    .await?;
+    let mut size = *watches.size.borrow_and_update();
+    out.send(&ServerMsg::Size { size }).await?;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        // Keystrokes first, so typing stays responsive under heavy output.
+        while let Ok(msg) = incoming.try_recv() {
+            if let Some(end) = handle(session, client, read_only, msg, out).await? {
+                return Ok(end);
+            }
+        }
+        if *watches.size.borrow() != size {
+            size = *watches.size.borrow_and_update();
+            out.send(&ServerMsg::Size { size }).await?;
+        }
+        let head = *watches.head.borrow_and_update();
+        if cursor < head {
+            chunk.clear();
+            match session.read_output(cursor, CHUNK, &mut chunk) {
+                Ok(n) => {
+                    cursor += n as u64;
+                    let data = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    out.send(&ServerMsg::Output { seq: cursor, data }).await?;
+                }
+                Err(_behind) => {
+                    let (seq, data) = session.redraw();
+                    cursor = seq;
+                    out.send(&ServerMsg::Redraw { seq, data }).await?;
+                }
+            }
+            continue;
+        }
+        let exit = *watches.exit.borrow();
+        if let Some(status) = exit {
+            // The actor publishes the exit only after the last output, so cursor == head
+            // here means everything was delivered.
+            out.send(&ServerMsg::Exit { status }).await?;
+            return Ok(End::Closed);
+        }
+        tokio::select! {
+            msg = incoming.recv() => match msg {
+                Some(msg) => if let Some(end) = handle(session, client, read_only, msg, out).await? {
+                    return Ok(end);
+                },
+                None => return Ok(End::Closed),
+            },
+            _ = watches.head.changed() => {}
+            _ = watches.size.changed() => {}
+            _ = watches.exit.changed() => {}
+        }
+    }
+}
+
+/// Handles one client message while attached; `Some` ends the attachment.
+async fn handle(
+    session: &Session,
+    client: u64,
+    read_only: bool,
+    msg: Incoming,
+    out: &mut Writer,
+) -> anyhow::Result<Option<End>> {
+    let msg = match msg {
+        Ok(msg) => msg,
+        Err(message) => {
+            out.send(&ServerMsg::Error { message }).await?;
+            return Ok(Some(End::Closed));
+        }
+    };
+    match msg {
+        ClientMsg::Input { data } if !read_only => session.input(client, data).await,
+        ClientMsg::Input { .. } => {}
+        ClientMsg::Resize { size } if !read_only => session.claim(client, Claim::Resized(size)),
+        ClientMsg::Resize { .. } => {}
+        ClientMsg::Detach => {
+            out.send(&ServerMsg::Detached).await?;
+            return Ok(Some(End::Detached));
+        }
+        _ => {
+            let message = "only input, resize and detach are accepted while attached".into();
+            out.send(&ServerMsg::Error { message }).await?;
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,196 @@
+//! User settings from `$ITWILLSYNC_HOME/config.json`.
+//!
+//! Every key is optional and every key is wired. An unknown key, a value of the wrong type
+//! or out of range is an error naming the file and the key, never silently ignored.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// How the phone listeners bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkingMode {
+    /// The LAN address.
+    Local,
+    /// The Tailscale address.
+    Tailscale,
+    /// 127.0.0.1 only.
+    Localhost,
+}
+
+impl std::str::FromStr for NetworkingMode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "local" => Ok(Self::Local),
+            "tailscale" => Ok(Self::Tailscale),
+            "localhost" => Ok(Self::Localhost),
+            _ => bail!("networking mode must be local, tailscale or localhost, not {s:?}"),
+        }
+    }
+}
+
+/// Whose size the PTY takes when several clients watch one session (DESIGN.md "Sizes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResizePolicy {
+    /// Local terminals decide; phones only when no terminal is attached or when forced.
+    Viewport,
+    /// Whoever typed or resized last (tmux's default).
+    Latest,
+    /// The smallest size among all clients.
+    Smallest,
+}
+
+/// The settings, with defaults for every absent key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Config {
+    /// How phone-facing listeners bind.
+    pub networking_mode: NetworkingMode,
+    /// Bytes of output each session keeps for resume and slow clients.
+    pub scrollback_buffer_size: usize,
+    /// Live sessions the server accepts.
+    pub max_sessions: usize,
+    /// Bytes a phone may have unacknowledged before the server pauses it.
+    pub client_buffer_limit: usize,
+    /// Largest PTY width a client may ask for.
+    pub max_terminal_cols: u16,
+    /// Largest PTY height a client may ask for.
+    pub max_terminal_rows: u16,
+    /// Days session logs are kept.
+    pub log_retention_days: u64,
+    /// The key that detaches a local terminal, like `ctrl-\`.
+    pub detach_key: String,
+    /// Seconds the server lingers after its last session ends; 0 keeps it running.
+    pub idle_shutdown_secs: u64,
+    /// The dashboard's port.
+    pub dashboard_port: u16,
+    /// The local API's port (127.0.0.1 only).
+    pub api_port: u16,
+    /// The first port tried for sessions' phone listeners.
+    pub session_port_base: u16,
+    /// Whose size applies.
+    pub resize_policy: ResizePolicy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            networking_mode: NetworkingMode::Local,
+            scrollback_buffer_size: 10 << 20,
+            max_sessions: 20,
+            client_buffer_limit: 256 << 10,
+            max_terminal_cols: 500,
+            max_terminal_rows: 200,
+            log_retention_days: 30,
+            detach_key: "ctrl-\\".into(),
+            idle_shutdown_secs: 30,
+            dashboard_port: 7962,
+            api_port: 7963,
+            session_port_base: 7964,
+            resize_policy: ResizePolicy::Viewport,
+        }
+    }
+}
+
+/// Smallest ring that still holds a full redraw's worth of live output.
+const MIN_SCROLLBACK: usize = 64 << 10;
+
+impl Config {
+    /// Reads `path`, or the defaults when it does not exist.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let config: Self =
+            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.scrollback_buffer_size < MIN_SCROLLBACK {
+            bail!("key `scrollbackBufferSize` must be at least {MIN_SCROLLBACK}");
+        }
+        if self.max_sessions == 0 {
+            bail!("key `maxSessions` must be at least 1");
+        }
+        if self.client_buffer_limit < 4096 {
+            bail!("key `clientBufferLimit` must be at least 4096");
+        }
+        if self.max_terminal_cols < 20 || self.max_terminal_rows < 5 {
+            bail!("keys `maxTerminalCols`/`maxTerminalRows` must be at least 20/5");
+        }
+        detach_byte(&self.detach_key).context("key `detachKey`")?;
+        Ok(())
+    }
+
+    /// The byte the detach key sends.
+    pub fn detach_byte(&self) -> u8 {
+        // validate() checked it when the config was loaded; defaults are valid.
+        detach_byte(&self.detach_key).unwrap_or(0x1c)
+    }
+}
+
+/// Parses `ctrl-X` (X a letter or one of `@[\]^_`) into its control byte.
+pub fn detach_byte(key: &str) -> anyhow::Result<u8> {
+    let lower = key.to_ascii_lowercase();
+    let Some(rest) = lower.strip_prefix("ctrl-") else {
+        bail!("must look like `ctrl-\\` or `ctrl-a`, not {key:?}");
+    };
+    match rest.as_bytes() {
+        [c @ b'a'..=b'z'] => Ok(c - b'a' + 1),
+        [c @ (b'@' | b'[' | b'\\' | b']' | b'^' | b'_')] => Ok(c ^ 0x40),
+        _ => bail!("must look like `ctrl-\\` or `ctrl-a`, not {key:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys() {
+        assert_eq!(detach_byte("ctrl-\\").unwrap(), 0x1c);
+        assert_eq!(detach_byte("Ctrl-A").unwrap(), 0x01);
+        assert_eq!(detach_byte("ctrl-]").unwrap(), 0x1d);
+        assert!(detach_byte("alt-x").is_err());
+        assert!(detach_byte("ctrl-ab").is_err());
+    }
+
+    #[test]
+    fn bad_keys_name_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, r#"{"maxSession": 3}"#).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("config.json") && err.contains("maxSession"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"maxSessions": "many"}"#).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("config.json") && err.contains("invalid type"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"detachKey": "q"}"#).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("detachKey"), "{err}");
+        std::fs::write(
+            &path,
+            r#"{"resizePolicy": "latest", "idleShutdownSecs": 0}"#,
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.resize_policy, ResizePolicy::Latest);
+        assert_eq!(config.idle_shutdown_secs, 0);
+    }
+}

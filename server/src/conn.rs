@@ -1,0 +1,207 @@
+//! One local connection on the Unix socket: the preamble exchange, then requests and
+//! replies, and attachments (see `attach.rs`).
+//!
+//! A reader task decodes frames into a small bounded channel, so the request loop can
+//! select on it safely. A frame that is too large or does not decode ends this connection
+//! with an `Error` frame; the server and every other client carry on.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use itwillsync_protocol::codec::{read_frame_async, write_frame_async};
+use itwillsync_protocol::{preamble, ClientMsg, HubInfo, NewSession, ServerMsg};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+use crate::attach;
+use crate::registry::Registry;
+use crate::session::Session;
+use crate::shutdown::Shutdown;
+
+/// A decoded request, or the one-line reason the stream is unusable.
+pub type Incoming = Result<ClientMsg, String>;
+
+/// How long a peer may take to send its preamble.
+const PREAMBLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Decoded requests buffered ahead of the request loop.
+const INCOMING_QUEUE: usize = 32;
+
+/// Server-wide facts a connection needs.
+pub struct Shared {
+    /// The live sessions.
+    pub registry: Arc<Registry>,
+    /// The shutdown latch.
+    pub shutdown: Shutdown,
+    /// Milliseconds since the epoch when the server started.
+    pub started_at_ms: u64,
+}
+
+/// The write half, sending whole frames.
+pub struct Writer(OwnedWriteHalf);
+
+impl Writer {
+    /// Sends one message.
+    pub async fn send(&mut self, msg: &ServerMsg) -> anyhow::Result<()> {
+        write_frame_async(&mut self.0, msg)
+            .await
+            .context("cannot write to client")
+    }
+}
+
+/// Serves one connection to its end.
+pub async fn serve(stream: UnixStream, ctx: Arc<Shared>) {
+    if let Err(e) = serve_inner(stream, &ctx).await {
+        tracing::debug!("connection ended: {e:#}");
+    }
+}
+
+async fn serve_inner(mut stream: UnixStream, ctx: &Shared) -> anyhow::Result<()> {
+    stream.write_all(&preamble::encode()).await?;
+    let mut theirs = [0u8; preamble::LEN];
+    tokio::time::timeout(PREAMBLE_TIMEOUT, stream.read_exact(&mut theirs))
+        .await
+        .context("no preamble")??;
+    preamble::check(&theirs)?;
+
+    let (mut rd, wr) = stream.into_split();
+    let mut out = Writer(wr);
+    let (tx, mut incoming) = mpsc::channel::<Incoming>(INCOMING_QUEUE);
+    let reader = tokio::spawn(async move {
+        loop {
+            let item = match read_frame_async::<ClientMsg>(&mut rd).await {
+                Ok(Some(msg)) => Ok(msg),
+                Ok(None) => return,
+                Err(e) => Err(e.to_string()),
+            };
+            let last = item.is_err();
+            if tx.send(item).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let result = requests(&mut incoming, &mut out, ctx).await;
+    reader.abort();
+    result
+}
+
+async fn requests(
+    incoming: &mut mpsc::Receiver<Incoming>,
+    out: &mut Writer,
+    ctx: &Shared,
+) -> anyhow::Result<()> {
+    while let Some(item) = incoming.recv().await {
+        let msg = match item {
+            Ok(msg) => msg,
+            Err(message) => {
+                tracing::warn!("bad frame from a client: {message}");
+                out.send(&ServerMsg::Error { message }).await?;
+                return Ok(());
+            }
+        };
+        let attachment = match msg {
+            ClientMsg::Attach {
+                target,
+                read_only,
+                size,
+            } => {
+                let session = match target {
+                    Some(t) => ctx.registry.find(&t),
+                    None => ctx.registry.most_recent(),
+                };
+                session.map(|s| (s, read_only, size))
+            }
+            ClientMsg::New { spec, attach: true } => {
+                let size = spec.size;
+                create(ctx, spec).map(|s| (s, false, size))
+            }
+            ClientMsg::Shutdown => {
+                tracing::info!("shutdown requested by a client");
+                out.send(&ServerMsg::Done).await?;
+                ctx.shutdown.trigger("the server was stopped (hub stop)");
+                // Hold the connection until the process ends: the client's end-of-stream
+                // then means every session is gone and the files are removed.
+                std::future::pending::<()>().await;
+                return Ok(());
+            }
+            other => {
+                let reply = reply(other, ctx).await;
+                out.send(&reply).await?;
+                continue;
+            }
+        };
+        match attachment {
+            Ok((session, read_only, size)) => {
+                let end = attach::run(session, read_only, size, incoming, out, &ctx.shutdown);
+                if let attach::End::Closed = end.await? {
+                    return Ok(());
+                }
+            }
+            Err(e) => out.send(&error(e)).await?,
+        }
+    }
+    Ok(())
+}
+
+fn create(ctx: &Shared, spec: NewSession) -> anyhow::Result<Arc<Session>> {
+    if ctx.shutdown.is_triggered() {
+        anyhow::bail!("the server is stopping");
+    }
+    ctx.registry.create(spec)
+}
+
+fn error(e: anyhow::Error) -> ServerMsg {
+    ServerMsg::Error {
+        message: format!("{e:#}"),
+    }
+}
+
+/// Answers a request that is not an attachment.
+async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
+    let registry = &ctx.registry;
+    let result: anyhow::Result<ServerMsg> = async {
+        Ok(match msg {
+            ClientMsg::New { spec, .. } => ServerMsg::Created {
+                session: create(ctx, spec)?.info(),
+            },
+            ClientMsg::List => ServerMsg::Sessions {
+                sessions: registry.list().iter().map(|s| s.info()).collect(),
+            },
+            ClientMsg::Kill { target, signal } => {
+                let session = registry.find(&target)?;
+                match signal {
+                    Some(signal) => session.signal(signal).await,
+                    None => session.terminate().await,
+                }
+                ServerMsg::Done
+            }
+            ClientMsg::Rename { target, name } => ServerMsg::Session {
+                session: registry.rename(&target, &name)?.info(),
+            },
+            ClientMsg::Info {
+                target: Some(target),
+            } => ServerMsg::Session {
+                session: registry.find(&target)?.info(),
+            },
+            ClientMsg::Info { target: None } => ServerMsg::Hub {
+                hub: HubInfo {
+                    pid: std::process::id(),
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    started_at_ms: ctx.started_at_ms,
+                    dashboard_url: None,
+                    sessions: registry.list().iter().map(|s| s.info()).collect(),
+                },
+            },
+            ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {
+                anyhow::bail!("not attached to a session")
+            }
+            ClientMsg::Attach { .. } | ClientMsg::Shutdown => {
+                anyhow::bail!("attach and shutdown are handled by the request loop")
+            }
+        })
+    }
+    .await;
+    result.unwrap_or_else(error)
+}

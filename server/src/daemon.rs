@@ -1,0 +1,163 @@
+//! The server process: state directory, one-server lock, hub files, logging, signals, and
+//! the readiness handshake with the client that auto-started it.
+//!
+//! With `notify_ready`, the server writes `ready` (or `error: ...`) as one line on stdout
+//! once its socket accepts connections, then points stdout and stderr at /dev/null, so the
+//! starting client learns the outcome from a pipe instead of polling.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use anyhow::Context;
+use rand::RngExt;
+
+use crate::{session::now_ms, Config, Home, Shutdown};
+
+/// How long a second server waits for the first one's socket before giving up.
+const PEER_READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the server in this process until it shuts down.
+pub fn main(home: Home, config: Config, notify_ready: bool) -> anyhow::Result<()> {
+    let result = start(&home, &config, notify_ready);
+    if let Err(e) = &result {
+        if notify_ready {
+            println!("error: {e:#}");
+        }
+    }
+    result
+}
+
+fn start(home: &Home, config: &Config, notify_ready: bool) -> anyhow::Result<()> {
+    home.create()?;
+    let Some(_lock) = home.try_lock()? else {
+        // Another server owns this state directory; the client can use that one.
+        wait_for_peer(home)?;
+        if notify_ready {
+            println!("ready");
+        }
+        return Ok(());
+    };
+    // We hold the lock, so whatever socket or pid file is there was left by a dead server.
+    let _ = std::fs::remove_file(home.socket());
+    let listener = std::os::unix::net::UnixListener::bind(home.socket())
+        .with_context(|| format!("cannot listen on {}", home.socket().display()))?;
+    std::fs::set_permissions(home.socket(), std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    write_hub_files(home, config)?;
+    init_logging(home)?;
+    tracing::info!(pid = std::process::id(), dir = %home.dir().display(), "server started");
+
+    if notify_ready {
+        println!("ready");
+        std::io::stdout().flush()?;
+        detach_stdio()?;
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let result = runtime.block_on(async {
+        let shutdown = Shutdown::default();
+        tokio::spawn(on_signals(shutdown.clone()));
+        let listener = tokio::net::UnixListener::from_std(listener)?;
+        crate::run(config.clone(), home.clone(), listener, shutdown).await
+    });
+    for path in [home.socket(), home.hub_json(), home.hub_pid()] {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("server stopped");
+    result
+}
+
+/// Waits until the server holding the lock accepts connections.
+fn wait_for_peer(home: &Home) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + PEER_READY_TIMEOUT;
+    while std::os::unix::net::UnixStream::connect(home.socket()).is_err() {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "another server holds {} but does not answer",
+                home.lock().display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// The dashboard's master token, kept across restarts so saved links keep working.
+pub fn master_token(home: &Home) -> anyhow::Result<String> {
+    let path = home.dir().join("master.token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let token = token.trim();
+        if token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(token.to_string());
+        }
+    }
+    let token = new_token();
+    crate::home::write_private(&path, token.as_bytes())?;
+    Ok(token)
+}
+
+/// 256 random bits as 64 lowercase hex characters.
+pub fn new_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_hub_files(home: &Home, config: &Config) -> anyhow::Result<()> {
+    let pid = std::process::id();
+    let hub = serde_json::json!({
+        "masterToken": master_token(home)?,
+        "externalPort": config.dashboard_port,
+        "internalPort": config.api_port,
+        "pid": pid,
+        "startedAt": now_ms(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    crate::home::write_private(
+        &home.hub_json(),
+        serde_json::to_string_pretty(&hub)?.as_bytes(),
+    )?;
+    crate::home::write_private(&home.hub_pid(), format!("{pid}\n").as_bytes())
+}
+
+fn init_logging(home: &Home) -> anyhow::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.server_log())
+        .with_context(|| format!("cannot open {}", home.server_log().display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ITWILLSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(())
+}
+
+/// Points stdout and stderr at /dev/null so the starting client's pipe closes.
+fn detach_stdio() -> anyhow::Result<()> {
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    rustix::stdio::dup2_stdout(null.as_fd())?;
+    rustix::stdio::dup2_stderr(null.as_fd())?;
+    Ok(())
+}
+
+async fn on_signals(shutdown: Shutdown) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+        _ = hup.recv() => "SIGHUP",
+    };
+    shutdown.trigger(&format!("the server received {name}"));
+}

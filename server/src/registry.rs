@@ -1,0 +1,210 @@
+//! The live sessions: creation, lookup by id, id prefix or name, renaming, removal.
+//!
+//! A `std::sync::Mutex` guards the map; it is held only to copy handles in or out, never
+//! across an `.await`. A session leaves the map when its program has exited and its
+//! output is drained; clients still attached keep their handle and finish reading it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{bail, Context};
+use itwillsync_protocol::{NewSession, Size};
+use rand::RngExt;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::output_log::OutputLog;
+use crate::session::{Parts, Session};
+use crate::size::Clients;
+
+/// Longest session name accepted.
+const MAX_NAME: usize = 64;
+
+/// The live sessions, oldest first.
+pub struct Registry {
+    sessions: Mutex<Vec<Arc<Session>>>,
+    config: Config,
+    logs_dir: PathBuf,
+    /// Bumped on every add and remove, for the idle-shutdown timer and listeners.
+    changes: watch::Sender<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the vector consistent, so poisoning is harmless.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new(config: Config, logs_dir: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            sessions: Mutex::new(Vec::new()),
+            config,
+            logs_dir,
+            changes: watch::channel(0).0,
+        })
+    }
+
+    /// Live sessions, oldest first.
+    pub fn list(&self) -> Vec<Arc<Session>> {
+        lock(&self.sessions).clone()
+    }
+
+    /// Notified on every add and remove.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Finds a session by exact id, exact name or unique id prefix.
+    pub fn find(&self, target: &str) -> anyhow::Result<Arc<Session>> {
+        let sessions = lock(&self.sessions);
+        if let Some(s) = sessions.iter().find(|s| s.id == target) {
+            return Ok(s.clone());
+        }
+        if let Some(s) = sessions.iter().find(|s| s.name() == target) {
+            return Ok(s.clone());
+        }
+        let matches: Vec<_> = sessions
+            .iter()
+            .filter(|s| !target.is_empty() && s.id.starts_with(target))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => bail!("no session matches {target:?}"),
+            many => bail!(
+                "{target:?} is ambiguous: it matches {}",
+                many.iter()
+                    .map(|s| s.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// The session with the most recent input or output.
+    pub fn most_recent(&self) -> anyhow::Result<Arc<Session>> {
+        lock(&self.sessions)
+            .iter()
+            .max_by_key(|s| s.last_seen_ms())
+            .cloned()
+            .context("no sessions are running")
+    }
+
+    /// Renames a session; names are unique among live sessions.
+    pub fn rename(&self, target: &str, name: &str) -> anyhow::Result<Arc<Session>> {
+        let name = check_name(name)?;
+        let session = self.find(target)?;
+        let sessions = lock(&self.sessions);
+        if sessions
+            .iter()
+            .any(|s| s.id != session.id && s.name() == name)
+        {
+            bail!("a session named {name:?} already exists");
+        }
+        session.set_name(name);
+        drop(sessions);
+        self.changes.send_modify(|n| *n += 1);
+        Ok(session)
+    }
+
+    /// Starts a session. The command is resolved before anything is created, so a missing
+    /// program is an error that leaves no trace.
+    pub fn create(self: &Arc<Self>, spec: NewSession) -> anyhow::Result<Arc<Session>> {
+        let cwd = Path::new(&spec.cwd);
+        if !cwd.is_dir() {
+            bail!("no such directory: {}", spec.cwd);
+        }
+        let program = spec.command.first().context("no command given")?;
+        let resolved = crate::pty::resolve_program(program, &spec.env, cwd)?;
+        let mut sessions = lock(&self.sessions);
+        if sessions.len() >= self.config.max_sessions {
+            bail!(
+                "the server already runs {} sessions (maxSessions)",
+                sessions.len()
+            );
+        }
+        let name = match &spec.name {
+            Some(name) => {
+                let name = check_name(name)?;
+                if sessions.iter().any(|s| s.name() == name) {
+                    bail!("a session named {name:?} already exists");
+                }
+                name
+            }
+            None => unique_name(&sessions, program),
+        };
+        let id = loop {
+            let id = format!("{:016x}", rand::rng().random::<u64>());
+            if !sessions.iter().any(|s| s.id == id) {
+                break id;
+            }
+        };
+        let max = Size {
+            cols: self.config.max_terminal_cols,
+            rows: self.config.max_terminal_rows,
+        };
+        let clients = Clients::new(self.config.resize_policy, max);
+        let size = clients.clamp(spec.size);
+        let spec = NewSession { size, ..spec };
+        let spawned = crate::pty::spawn(&resolved, &spec, &[("ITWILLSYNC_SESSION", &id)])?;
+        let (session, ends) = Session::new(Parts {
+            id: id.clone(),
+            name,
+            command: spec.command.clone(),
+            cwd: spec.cwd.clone(),
+            pid: spawned.pid,
+            size,
+            ring_capacity: self.config.scrollback_buffer_size,
+            clients,
+        });
+        sessions.push(session.clone());
+        drop(sessions);
+        tracing::info!(session = %id, pid = spawned.pid, "session started");
+
+        let log = OutputLog::open(&self.logs_dir, &id);
+        tokio::spawn(crate::actor::run(
+            session.clone(),
+            spawned.master,
+            spawned.child,
+            ends,
+            log,
+        ));
+        tokio::spawn(session.clone().follow_output());
+        let registry = self.clone();
+        let watched = session.clone();
+        tokio::spawn(async move {
+            watched.exited().await;
+            lock(&registry.sessions).retain(|s| s.id != watched.id);
+            registry.changes.send_modify(|n| *n += 1);
+        });
+        self.changes.send_modify(|n| *n += 1);
+        Ok(session)
+    }
+}
+
+fn check_name(name: &str) -> anyhow::Result<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        bail!("a session name cannot be empty");
+    }
+    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        bail!("a session name must be at most {MAX_NAME} printable characters");
+    }
+    Ok(name.to_string())
+}
+
+/// The program's base name, with `-2`, `-3`... when taken.
+fn unique_name(sessions: &[Arc<Session>], program: &str) -> String {
+    let base = Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| program.to_string());
+    let taken = |n: &str| sessions.iter().any(|s| s.name() == n);
+    if !taken(&base) {
+        return base;
+    }
+    (2..)
+        .map(|i| format!("{base}-{i}"))
+        .find(|n| !taken(n))
+        .unwrap_or(base)
+}

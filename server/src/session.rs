@@ -1,0 +1,373 @@
+//! One session: a program on a PTY, its output ring, its terminal state and its clients.
+//!
+//! [`Session`] is the shared handle every client task holds. Three tasks work behind it:
+//! the actor (`actor.rs`), the only owner of the PTY master, which appends output to the
+//! ring and writes input; the terminal-state follower (`follow_output` here), which parses
+//! the ring into the vt100 state at its own pace; and the exit watcher in the registry.
+//! Clients never wait on each other: each keeps its own cursor into the ring and is woken
+//! by the `head` watch when the ring grows.
+//!
+//! Locks: `ring`, `term`, `clients` and `activity` are `std::sync::Mutex`es guarding
+//! in-memory state for microseconds; none is held across an `.await`, and none is taken
+//! while another is held, except `term` inside `clients` in `apply_size` (the only nesting,
+//! so no lock-order cycle exists).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use itwillsync_protocol::{ExitStatus, SessionInfo, Size, Status};
+use tokio::sync::{mpsc, watch};
+
+use crate::ring::{Behind, Ring};
+use crate::size::{Claim, Clients, Kind};
+use crate::term::Term;
+
+/// A session with no output for this long is idle rather than active.
+const IDLE_AFTER_MS: u64 = 30_000;
+
+/// Most bytes the follower parses under one hold of the `term` lock, so a redraw request
+/// waits at most a millisecond or two.
+const PARSE_CHUNK: usize = 64 << 10;
+
+/// What the actor is asked to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Write bytes to the program.
+    Input(Vec<u8>),
+    /// Send a signal to the program's process group.
+    Signal(i32),
+    /// Hang up: SIGHUP to the process group, SIGKILL after a grace period.
+    Terminate,
+}
+
+/// Status inputs, updated by the actor and by clients.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Milliseconds since the epoch of the last input or output.
+    last_seen_ms: u64,
+    /// A bell or notification arrived and no input has answered it yet.
+    attention: bool,
+}
+
+/// The shared handle of a session.
+pub struct Session {
+    /// 16 lowercase hex characters.
+    pub id: String,
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// The program's pid.
+    pub pid: u32,
+    /// Milliseconds since the epoch when it started.
+    pub started_at_ms: u64,
+    name: Mutex<String>,
+    /// The last `scrollbackBufferSize` bytes of output. Writer: the actor.
+    ring: Mutex<Ring>,
+    /// The ring's head, published after every append.
+    head: watch::Sender<u64>,
+    /// The terminal state. Writer: the follower.
+    term: Mutex<Term>,
+    /// How far the follower has parsed; the actor never lets the ring overrun it.
+    parsed: watch::Sender<u64>,
+    /// Attached clients and the resize policy.
+    clients: Mutex<Clients>,
+    /// The PTY size the policy chose; the actor applies it, clients report it.
+    size: watch::Sender<Size>,
+    /// Set once when the program has exited and all its output is in the ring.
+    exit: watch::Sender<Option<ExitStatus>>,
+    /// The actor's inbox.
+    commands: mpsc::Sender<Command>,
+    activity: Mutex<Activity>,
+}
+
+/// The receiving ends the actor needs.
+pub(crate) struct ActorEnds {
+    pub commands: mpsc::Receiver<Command>,
+    pub size: watch::Receiver<Size>,
+    pub parsed: watch::Receiver<u64>,
+}
+
+/// Locks a mutex, recovering from poisoning: every critical section here leaves the data
+/// consistent at each step, so a panic elsewhere does not invalidate it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Everything a new session is made of, gathered by the registry.
+pub(crate) struct Parts {
+    pub id: String,
+    pub name: String,
+    pub command: Vec<String>,
+    pub cwd: String,
+    pub pid: u32,
+    pub size: Size,
+    pub ring_capacity: usize,
+    pub clients: Clients,
+}
+
+impl Session {
+    /// A session handle and the receiving ends for its actor.
+    pub(crate) fn new(parts: Parts) -> (Arc<Self>, ActorEnds) {
+        let (commands, commands_rx) = mpsc::channel(64);
+        let (size, size_rx) = watch::channel(parts.size);
+        let (parsed, parsed_rx) = watch::channel(0);
+        let now = now_ms();
+        let session = Arc::new(Self {
+            id: parts.id,
+            command: parts.command,
+            cwd: parts.cwd,
+            pid: parts.pid,
+            started_at_ms: now,
+            name: Mutex::new(parts.name),
+            ring: Mutex::new(Ring::new(parts.ring_capacity)),
+            head: watch::channel(0).0,
+            term: Mutex::new(Term::new(parts.size)),
+            parsed,
+            clients: Mutex::new(parts.clients),
+            size,
+            exit: watch::channel(None).0,
+            commands,
+            activity: Mutex::new(Activity {
+                last_seen_ms: now,
+                attention: false,
+            }),
+        });
+        let ends = ActorEnds {
+            commands: commands_rx,
+            size: size_rx,
+            parsed: parsed_rx,
+        };
+        (session, ends)
+    }
+
+    /// The current name.
+    pub fn name(&self) -> String {
+        lock(&self.name).clone()
+    }
+
+    /// Renames; the registry checks uniqueness.
+    pub(crate) fn set_name(&self, name: String) {
+        *lock(&self.name) = name;
+    }
+
+    /// A snapshot for listings.
+    pub fn info(&self) -> SessionInfo {
+        let activity = lock(&self.activity);
+        let status = if activity.attention {
+            Status::Attention
+        } else if now_ms().saturating_sub(activity.last_seen_ms) < IDLE_AFTER_MS {
+            Status::Active
+        } else {
+            Status::Idle
+        };
+        SessionInfo {
+            id: self.id.clone(),
+            name: self.name(),
+            command: self.command.clone(),
+            cwd: self.cwd.clone(),
+            pid: self.pid,
+            port: None,
+            status,
+            clients: lock(&self.clients).count() as u32,
+            started_at_ms: self.started_at_ms,
+            last_seen_ms: activity.last_seen_ms,
+            size: *self.size.borrow(),
+            url: None,
+        }
+    }
+
+    /// Milliseconds since the epoch of the last input or output.
+    pub fn last_seen_ms(&self) -> u64 {
+        lock(&self.activity).last_seen_ms
+    }
+
+    // ----- output side (actor and follower) -----
+
+    /// Appends PTY output to the ring and wakes every reader.
+    pub(crate) fn push_output(&self, data: &[u8]) {
+        let head = {
+            let mut ring = lock(&self.ring);
+            ring.push(data);
+            ring.head()
+        };
+        lock(&self.activity).last_seen_ms = now_ms();
+        self.head.send_replace(head);
+    }
+
+    /// Whether the follower is so far behind that one more read could overwrite bytes it
+    /// has not parsed yet.
+    pub(crate) fn follower_would_be_overrun(&self, next_read: usize) -> bool {
+        let ring = lock(&self.ring);
+        let parsed = *self.parsed.borrow();
+        ring.head() + next_read as u64 - parsed > ring.capacity() as u64
+    }
+
+    /// Marks the session as ended; called by the actor after the last output is pushed.
+    pub(crate) fn set_exited(&self, status: ExitStatus) {
+        self.exit.send_replace(Some(status));
+    }
+
+    /// Parses output into the terminal state as it arrives, answers terminal queries while
+    /// no local terminal is attached, and raises attention on bells and notifications.
+    /// Returns when the session has ended and everything is parsed.
+    pub(crate) async fn follow_output(self: Arc<Self>) {
+        let mut head_rx = self.head.subscribe();
+        let mut exit_rx = self.exit.subscribe();
+        let mut chunk = Vec::with_capacity(PARSE_CHUNK);
+        loop {
+            let parsed = *self.parsed.borrow();
+            let exited = exit_rx.borrow_and_update().is_some();
+            chunk.clear();
+            let read = lock(&self.ring).read_into(parsed, PARSE_CHUNK, &mut chunk);
+            if let Err(Behind) = read {
+                // The actor's backpressure makes this unreachable; if it ever happens the
+                // state is wrong from here on, which is worth a loud log but not a crash.
+                tracing::error!(session = %self.id, "terminal state fell behind the ring");
+                let start = lock(&self.ring).start();
+                *lock(&self.term) = Term::new(*self.size.borrow());
+                self.parsed.send_replace(start);
+                continue;
+            }
+            let (seq, hooks) = {
+                let mut term = lock(&self.term);
+                if exited {
+                    term.finish(&chunk);
+                } else {
+                    term.process(&chunk);
+                }
+                (term.seq(), term.take_hooks())
+            };
+            self.parsed.send_replace(seq);
+            if !hooks.replies.is_empty() && !lock(&self.clients).has_local() {
+                // Dropped if the inbox is full: a flood of queries needs no flood of answers.
+                let _ = self.commands.try_send(Command::Input(hooks.replies));
+            }
+            if hooks.alerts > 0 {
+                lock(&self.activity).attention = true;
+            }
+            if seq == parsed + chunk.len() as u64 && chunk.len() == PARSE_CHUNK {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            // Everything available is parsed (or held back until more arrives).
+            if exited {
+                return;
+            }
+            tokio::select! {
+                r = head_rx.changed() => if r.is_err() { return },
+                r = exit_rx.changed() => if r.is_err() { return },
+            }
+        }
+    }
+
+    // ----- client side -----
+
+    /// Watches the client loops select on.
+    pub fn watch(&self) -> Watches {
+        Watches {
+            head: self.head.subscribe(),
+            size: self.size.subscribe(),
+            exit: self.exit.subscribe(),
+        }
+    }
+
+    /// Copies up to `max` output bytes from seq `from` into `out`.
+    pub fn read_output(&self, from: u64, max: usize, out: &mut Vec<u8>) -> Result<usize, Behind> {
+        lock(&self.ring).read_into(from, max, out)
+    }
+
+    /// A repaint of the current terminal state and the output position it corresponds to.
+    pub fn redraw(&self) -> (u64, Vec<u8>) {
+        let term = lock(&self.term);
+        (term.seq(), term.redraw())
+    }
+
+    /// Registers a client and applies the resize policy. Returns its id.
+    pub fn join(&self, kind: Kind, read_only: bool, size: Option<Size>) -> u64 {
+        let id = lock(&self.clients).join(kind, read_only, size);
+        self.apply_size();
+        id
+    }
+
+    /// Unregisters a client; the next eligible client's size applies.
+    pub fn leave(&self, client: u64) {
+        lock(&self.clients).leave(client);
+        self.apply_size();
+    }
+
+    /// A client reported a size (or forced it).
+    pub fn claim(&self, client: u64, claim: Claim) {
+        lock(&self.clients).claim(client, claim);
+        self.apply_size();
+    }
+
+    /// Sends a client's keystrokes to the program, in arrival order with everyone else's.
+    /// Typing answers any pending attention.
+    pub async fn input(&self, client: u64, data: Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        self.claim(client, Claim::Typed);
+        {
+            let mut activity = lock(&self.activity);
+            activity.attention = false;
+            activity.last_seen_ms = now_ms();
+        }
+        let _ = self.commands.send(Command::Input(data)).await;
+    }
+
+    /// Signals the program's process group.
+    pub async fn signal(&self, signal: i32) {
+        let _ = self.commands.send(Command::Signal(signal)).await;
+    }
+
+    /// Hangs the program up (SIGHUP, then SIGKILL after a grace period).
+    pub async fn terminate(&self) {
+        let _ = self.commands.send(Command::Terminate).await;
+    }
+
+    /// Waits until the program has exited and its output is in the ring.
+    pub async fn exited(&self) -> ExitStatus {
+        let mut rx = self.exit.subscribe();
+        loop {
+            if let Some(status) = *rx.borrow_and_update() {
+                return status;
+            }
+            if rx.changed().await.is_err() {
+                return ExitStatus {
+                    code: 1,
+                    signal: None,
+                };
+            }
+        }
+    }
+
+    fn apply_size(&self) {
+        let clients = lock(&self.clients);
+        let Some(size) = clients.effective() else {
+            return;
+        };
+        if *self.size.borrow() != size {
+            lock(&self.term).set_size(size);
+            self.size.send_replace(size);
+        }
+    }
+}
+
+/// The watches a client loop selects on.
+pub struct Watches {
+    /// The ring's head.
+    pub head: watch::Receiver<u64>,
+    /// The PTY size.
+    pub size: watch::Receiver<Size>,
+    /// The exit status, once the program has ended.
+    pub exit: watch::Receiver<Option<ExitStatus>>,
+}

@@ -1,0 +1,258 @@
+//! What each subcommand does, on top of the client library. Each returns the process's
+//! exit code; errors are returned and printed as one line by `main`.
+
+use anyhow::{bail, Context};
+use itwillsync_client::{attach, connect, connect_or_start, Connection, Outcome};
+use itwillsync_protocol::{ClientMsg, NewSession, ServerMsg, SessionInfo};
+use itwillsync_server::{Config, Home};
+
+use crate::cli::{Command, HubAction, NewArgs};
+use crate::table;
+
+/// Runs one subcommand (other than `server` and `completions`, which need no runtime).
+pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
+    match command {
+        Command::New(args) => new(args, home).await,
+        Command::Attach { target, read_only } => {
+            let config = Config::load(&home.config())?;
+            let conn = require_server(home).await?;
+            let size = itwillsync_client::terminal_size();
+            attach_and_report(
+                conn,
+                ClientMsg::Attach {
+                    target,
+                    read_only,
+                    size,
+                },
+                &config,
+            )
+            .await
+        }
+        Command::Ls { json } => {
+            let Some(mut conn) = connect(&home.socket()).await? else {
+                if json {
+                    println!("[]");
+                }
+                return Ok(0);
+            };
+            let sessions = list(&mut conn).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&table::json(&sessions))?);
+            } else if !sessions.is_empty() {
+                print!("{}", table::sessions(&sessions));
+            }
+            Ok(0)
+        }
+        Command::Kill { target, signal } => {
+            let signal = signal.as_deref().map(parse_signal).transpose()?;
+            let mut conn = require_server(home).await?;
+            conn.request(&ClientMsg::Kill { target, signal }).await?;
+            Ok(0)
+        }
+        Command::Rename { target, new_name } => {
+            let mut conn = require_server(home).await?;
+            conn.request(&ClientMsg::Rename {
+                target,
+                name: new_name,
+            })
+            .await?;
+            Ok(0)
+        }
+        Command::Url { target, qr } => {
+            let mut conn = require_server(home).await?;
+            let session = session_info(&mut conn, &target).await?;
+            let Some(url) = session.url else {
+                bail!("session {} has no phone URL: the phone listener is not available in this build", session.id)
+            };
+            println!("{url}");
+            if qr {
+                bail!("QR codes are not available in this build");
+            }
+            Ok(0)
+        }
+        Command::Hub { action } => hub(action, home).await,
+        Command::Server { .. } | Command::Completions { .. } => bail!("handled by main"),
+    }
+}
+
+async fn require_server(home: &Home) -> anyhow::Result<Connection> {
+    connect(&home.socket()).await?.with_context(|| {
+        format!(
+            "no server is running (state directory {})",
+            home.dir().display()
+        )
+    })
+}
+
+async fn list(conn: &mut Connection) -> anyhow::Result<Vec<SessionInfo>> {
+    match conn.request(&ClientMsg::List).await? {
+        ServerMsg::Sessions { sessions } => Ok(sessions),
+        other => bail!("unexpected reply to list: {other:?}"),
+    }
+}
+
+async fn session_info(conn: &mut Connection, target: &str) -> anyhow::Result<SessionInfo> {
+    match conn
+        .request(&ClientMsg::Info {
+            target: Some(target.to_string()),
+        })
+        .await?
+    {
+        ServerMsg::Session { session } => Ok(session),
+        other => bail!("unexpected reply to info: {other:?}"),
+    }
+}
+
+async fn new(args: NewArgs, home: &Home) -> anyhow::Result<i32> {
+    let config = Config::load(&home.config())?;
+    let cwd = match &args.cwd {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let cwd = std::fs::canonicalize(&cwd)
+        .with_context(|| format!("no such directory: {}", cwd.display()))?;
+    if !cwd.is_dir() {
+        bail!("not a directory: {}", cwd.display());
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    // Checked here too so a typo neither starts a server nor leaves a session behind.
+    itwillsync_server::resolve_program(&args.command[0], &env, &cwd)?;
+    let spec = NewSession {
+        name: args.name.clone(),
+        command: args.command.clone(),
+        cwd: cwd.to_string_lossy().into_owned(),
+        env,
+        size: itwillsync_client::terminal_size(),
+        port: args.port,
+        networking: args.networking().map(str::to_owned),
+    };
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let mut conn = connect_or_start(&home.socket(), &exe).await?;
+    if !args.detach {
+        return attach_and_report(conn, ClientMsg::New { spec, attach: true }, &config).await;
+    }
+    let session = match conn
+        .request(&ClientMsg::New {
+            spec,
+            attach: false,
+        })
+        .await?
+    {
+        ServerMsg::Created { session } => session,
+        other => bail!("unexpected reply to new: {other:?}"),
+    };
+    if let Some(url) = &session.url {
+        eprintln!("Phone: {url}");
+    }
+    println!("{}", session.id);
+    Ok(0)
+}
+
+async fn attach_and_report(
+    conn: Connection,
+    request: ClientMsg,
+    config: &Config,
+) -> anyhow::Result<i32> {
+    let (session, outcome) = attach(conn, request, config.detach_byte()).await?;
+    Ok(match outcome {
+        Outcome::Detached => {
+            eprintln!(
+                "\r\n[detached from {} ({}); `itwillsync attach {}` to return]",
+                session.name, session.id, session.name
+            );
+            0
+        }
+        Outcome::Exited(status) => {
+            let how = match status.signal {
+                Some(sig) => format!("was killed by signal {sig}"),
+                None => format!("exited with status {}", status.code),
+            };
+            eprintln!("\r\n[{} {how}]", session.name);
+            status.code
+        }
+        Outcome::ServerGone(reason) => {
+            eprintln!("\r\n[itwillsync: {reason}]");
+            1
+        }
+        Outcome::Signalled(sig) => 128 + sig,
+    })
+}
+
+async fn hub(action: HubAction, home: &Home) -> anyhow::Result<i32> {
+    match action {
+        HubAction::Info => {
+            let mut conn = require_server(home).await?;
+            let ServerMsg::Hub { hub } = conn.request(&ClientMsg::Info { target: None }).await?
+            else {
+                bail!("unexpected reply to info");
+            };
+            println!(
+                "server pid {} (version {}), up {}",
+                hub.pid,
+                hub.version,
+                table::uptime(hub.started_at_ms)
+            );
+            println!("state directory: {}", home.dir().display());
+            match &hub.dashboard_url {
+                Some(url) => println!("dashboard: {url}"),
+                None => println!("dashboard: not available in this build"),
+            }
+            println!("{} session(s){}", hub.sessions.len(), names(&hub.sessions));
+            Ok(0)
+        }
+        HubAction::Status => {
+            let Some(mut conn) = connect(&home.socket()).await? else {
+                println!("no server is running");
+                return Ok(0);
+            };
+            let sessions = list(&mut conn).await?;
+            print!("{}", table::status(&sessions));
+            Ok(0)
+        }
+        HubAction::Stop => {
+            let Some(mut conn) = connect(&home.socket()).await? else {
+                eprintln!("no server is running");
+                return Ok(0);
+            };
+            conn.request(&ClientMsg::Shutdown).await?;
+            // The server holds this connection until it has stopped every session.
+            conn.wait_closed().await;
+            eprintln!("server stopped");
+            Ok(0)
+        }
+    }
+}
+
+fn names(sessions: &[SessionInfo]) -> String {
+    if sessions.is_empty() {
+        return String::new();
+    }
+    let names: Vec<_> = sessions.iter().map(|s| s.name.as_str()).collect();
+    format!(": {}", names.join(", "))
+}
+
+/// `TERM`, `SIGTERM`, `term` or `15`.
+fn parse_signal(name: &str) -> anyhow::Result<i32> {
+    if let Ok(n) = name.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        bail!("signal number out of range: {n}");
+    }
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    Ok(match bare {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "TERM" => libc::SIGTERM,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "WINCH" => libc::SIGWINCH,
+        _ => bail!("unknown signal: {name}"),
+    })
+}

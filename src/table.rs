@@ -1,0 +1,127 @@
+//! Human tables and script JSON for session listings.
+
+use itwillsync_protocol::SessionInfo;
+
+/// Milliseconds since the epoch.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Time since `since_ms`, like `12s`, `3m05s`, `1h02m`, `2d03h`.
+pub fn uptime(since_ms: u64) -> String {
+    let s = now_ms().saturating_sub(since_ms) / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86_399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+fn home_short(path: &str) -> String {
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() && path.starts_with(&home) => {
+            format!("~{}", &path[home.len()..])
+        }
+        _ => path.to_string(),
+    }
+}
+
+fn port(s: &SessionInfo) -> String {
+    s.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// Lays out rows under a header, columns padded to their widest cell.
+fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(header).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `ls`: id, name, command, cwd, status, clients, uptime, port.
+pub fn sessions(sessions: &[SessionInfo]) -> String {
+    let rows = sessions
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.clone(),
+                s.name.clone(),
+                s.command.join(" "),
+                home_short(&s.cwd),
+                s.status.as_str().into(),
+                s.clients.to_string(),
+                uptime(s.started_at_ms),
+                port(s),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "ID", "NAME", "COMMAND", "CWD", "STATUS", "CLIENTS", "UPTIME", "PORT",
+        ],
+        rows,
+    )
+}
+
+/// `hub status`: name, status, uptime, port.
+pub fn status(sessions: &[SessionInfo]) -> String {
+    let rows = sessions
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.status.as_str().into(),
+                uptime(s.started_at_ms),
+                port(s),
+            ]
+        })
+        .collect();
+    render(&["NAME", "STATUS", "UPTIME", "PORT"], rows)
+}
+
+/// `ls --json`: the fields scripts rely on.
+pub fn json(sessions: &[SessionInfo]) -> serde_json::Value {
+    sessions
+        .iter()
+        .map(|s| {
+            let agent = s
+                .command
+                .first()
+                .map(|c| c.rsplit('/').next().unwrap_or(c))
+                .unwrap_or("");
+            serde_json::json!({
+                "id": s.id,
+                "name": s.name,
+                "agent": agent,
+                "command": s.command.join(" "),
+                "cwd": s.cwd,
+                "pid": s.pid,
+                "port": s.port,
+                "status": s.status.as_str(),
+                "clients": s.clients,
+                "cols": s.size.cols,
+                "rows": s.size.rows,
+                "connectedAt": s.started_at_ms,
+                "lastSeen": s.last_seen_ms,
+            })
+        })
+        .collect()
+}
