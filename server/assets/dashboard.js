@@ -1,0 +1,675 @@
+// itwillsync dashboard: every session as a card, over the dashboard WebSocket.
+//
+// Protocol (JSON text frames; seed 004 plus DESIGN.md "Dashboard"):
+//   server -> phone  sessions {sessions: SessionInfo[], home}   (on connect: the full list)
+//                    session-added {session} · session-updated {session} · session-removed {sessionId}
+//                    preview {sessionId, lines}                  (last 5 non-empty screen lines)
+//                    metadata {sessionId, metadata: {pid, agent, cwd, port, memoryKB, uptimeMs, connectedAt}}
+//                    operation-error {operation, sessionId, error}
+//                    dir-listing {path, parent, entries: [{name, path}], home}
+//                    session-creating {tool, cwd} · session-create-error {error} · session-created {session}
+//   phone -> server  stop-session {sessionId} · rename-session {sessionId, name} · get-metadata {sessionId}
+//                    clear-attention {sessionId} · create-session {tool, cwd} · list-dir {path}
+// SessionInfo: {id, name, port, token, agent, cwd, pid, connectedAt, lastSeen,
+//               status: "active"|"idle"|"attention", command, clients, cols, rows, url}
+// Every server string goes into the DOM through textContent only.
+"use strict";
+
+(() => {
+  const BACKOFF_START_MS = 1000;
+  const BACKOFF_MAX_MS = 10000;
+  const UNAUTHORISED_AFTER = 5;
+  const UNAUTHORISED_RETRY_MS = 60000;
+  const REMIND_MS = 2 * 60 * 1000;
+  const RECENT_KEY = "itwillsync.recentTools";
+  const DEFAULT_TOOLS = ["claude", "aider", "codex", "bash"];
+
+  const $ = (id) => document.getElementById(id);
+  const listEl = $("list");
+  const emptyEl = $("empty");
+  const statusEl = $("status");
+  const template = $("card-template");
+
+  /** id -> {info, el, preview: string[], pending: {...}} */
+  const sessions = new Map();
+  let home = "";
+  let ws = null;
+  let backoff = BACKOFF_START_MS;
+  let reconnectTimer = null;
+  let countdownTimer = null;
+  let closesBeforeOpen = 0;
+  let listReceived = false;      // the first "sessions" list is the baseline: no chime for it
+  const openedByUser = new Set(); // sessions opened while in attention: no reminders for them
+
+  // ---- small helpers ------------------------------------------------------------
+  function shortPath(p) {
+    if (typeof p !== "string") return "";
+    if (home && p === home) return "~";
+    if (home && p.startsWith(home.endsWith("/") ? home : home + "/")) return "~/" + p.slice(home.replace(/\/$/, "").length + 1);
+    return p;
+  }
+
+  function formatDuration(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return `${s}s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+    const h = Math.floor(m / 60);
+    if (h < 24) return `${h}h ${String(m % 60).padStart(2, "0")}m`;
+    return `${Math.floor(h / 24)}d ${h % 24}h`;
+  }
+
+  function show(el, on) { el.hidden = !on; }
+
+  let toastTimer = null;
+  function toast(text) {
+    const t = $("toast");
+    t.textContent = text;
+    t.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { t.hidden = true; }, 5000);
+  }
+
+  function setStatus(state, text) {
+    statusEl.dataset.state = state;
+    statusEl.textContent = text;
+  }
+
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify(msg));
+      return true;
+    }
+    toast("Not connected — try again in a moment.");
+    return false;
+  }
+
+  // ---- connection (same policy as the terminal page) ------------------------------
+  function wsUrl() {
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
+  }
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    clearInterval(countdownTimer);
+    reconnectTimer = countdownTimer = null;
+    if (ws) return;
+    if (closesBeforeOpen < UNAUTHORISED_AFTER) setStatus("connecting", "connecting…");
+    const sock = new WebSocket(wsUrl());
+    ws = sock;
+    let opened = false;
+    sock.onopen = () => {
+      if (ws !== sock) return;
+      opened = true;
+      closesBeforeOpen = 0;
+      backoff = BACKOFF_START_MS;
+      setStatus("connected", "connected");
+      if (sheetOpen()) listDir(browsePath || home);
+    };
+    sock.onmessage = (ev) => {
+      if (ws !== sock) return;
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (_) { return; }
+      handle(msg);
+    };
+    sock.onclose = (ev) => {
+      if (ws !== sock) return;
+      ws = null;
+      if (!opened) closesBeforeOpen++;
+      if (ev.code === 4401) closesBeforeOpen = Math.max(closesBeforeOpen, UNAUTHORISED_AFTER);
+      scheduleReconnect();
+    };
+    sock.onerror = () => { /* onclose follows */ };
+  }
+
+  function scheduleReconnect() {
+    if (ws || reconnectTimer) return;
+    let delay;
+    if (closesBeforeOpen >= UNAUTHORISED_AFTER) {
+      // Five refused upgrades in a row: most likely the cookie is gone.
+      delay = UNAUTHORISED_RETRY_MS;
+      setStatus("unauthorised", "link expired — scan the QR again");
+    } else {
+      delay = backoff;
+      backoff = Math.min(BACKOFF_MAX_MS, backoff * 1.5);
+      const until = Date.now() + delay;
+      const tick = () => setStatus("reconnecting", `reconnecting in ${Math.max(1, Math.ceil((until - Date.now()) / 1000))}s`);
+      tick();
+      countdownTimer = setInterval(tick, 250);
+    }
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function reconnectNow(dropCurrent) {
+    if (ws && dropCurrent) {
+      const old = ws;
+      ws = null;
+      old.onclose = old.onmessage = old.onopen = null;
+      try { old.close(); } catch (_) { /* ignore */ }
+    }
+    if (!ws) {
+      backoff = BACKOFF_START_MS;
+      connect();
+    }
+  }
+
+  let hiddenAt = 0;
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") hiddenAt = Date.now();
+    else reconnectNow(hiddenAt && Date.now() - hiddenAt > 5000);
+  });
+  window.addEventListener("online", () => reconnectNow(true));
+
+  // ---- server -> phone ------------------------------------------------------------
+  function handle(msg) {
+    switch (msg.type) {
+      case "sessions": {
+        if (typeof msg.home === "string") home = msg.home;
+        const list = Array.isArray(msg.sessions) ? msg.sessions : [];
+        const seen = new Set();
+        for (const s of list) {
+          if (!s || typeof s.id !== "string") continue;
+          seen.add(s.id);
+          upsert(s, listReceived);
+        }
+        for (const id of [...sessions.keys()]) if (!seen.has(id)) remove(id);
+        listReceived = true;
+        render();
+        break;
+      }
+      case "session-added":
+      case "session-updated":
+      case "session-created":
+        if (msg.session && typeof msg.session.id === "string") {
+          upsert(msg.session, true);
+          render();
+        }
+        if (msg.type === "session-created") createDone(msg.session);
+        break;
+      case "session-removed":
+        remove(msg.sessionId);
+        render();
+        break;
+      case "preview":
+        setPreview(msg.sessionId, msg.lines);
+        break;
+      case "metadata":
+        showMetadata(msg.sessionId, msg.metadata || {});
+        break;
+      case "operation-error":
+        operationError(msg);
+        break;
+      case "dir-listing":
+        showDir(msg);
+        break;
+      case "session-creating":
+        createProgress(msg.tool, msg.cwd);
+        break;
+      case "session-create-error":
+        createError(msg.error);
+        break;
+      default:
+        break; // unknown messages are ignored (forward compatibility)
+    }
+  }
+
+  // ---- cards ------------------------------------------------------------------------
+  function upsert(info, mayAlert) {
+    let s = sessions.get(info.id);
+    const wasAttention = s ? s.info.status === "attention" : false;
+    if (!s) {
+      const el = template.content.firstElementChild.cloneNode(true);
+      el.dataset.sessionId = info.id;
+      s = { info, el, preview: [], pendingRename: null, stopping: false };
+      sessions.set(info.id, s);
+    }
+    s.info = Object.assign({}, s.info, info);
+    if (Array.isArray(info.preview)) s.preview = info.preview;
+    else if (info.preview && Array.isArray(info.preview.lines)) s.preview = info.preview.lines;
+    if (s.pendingRename !== null && s.info.name === s.pendingRename) closeRename(s);
+    fillCard(s);
+    if (s.info.status !== "attention") openedByUser.delete(info.id);
+    if (mayAlert && s.info.status === "attention" && !wasAttention) alertAttention(s);
+  }
+
+  function remove(id) {
+    const s = sessions.get(id);
+    if (!s) return;
+    s.el.remove();
+    sessions.delete(id);
+    openedByUser.delete(id);
+  }
+
+  function q(s, sel) { return s.el.querySelector(sel); }
+
+  function fillCard(s) {
+    const i = s.info;
+    const status = ["active", "idle", "attention"].includes(i.status) ? i.status : "idle";
+    s.el.dataset.status = status;
+    q(s, ".name").textContent = i.name || i.agent || i.id;
+    q(s, ".state").textContent = status === "attention" ? "needs you" : status;
+    q(s, ".command").textContent = i.command || i.agent || "";
+    q(s, ".cwd").textContent = shortPath(i.cwd);
+    q(s, ".cwd").title = i.cwd || "";
+    const extra = [];
+    if (i.cols && i.rows) extra.push(`${i.cols}×${i.rows}`);
+    if (typeof i.clients === "number") extra.push(i.clients === 1 ? "1 client" : `${i.clients} clients`);
+    q(s, ".extra").textContent = extra.join(" · ");
+    q(s, ".confirm-name").textContent = i.name || i.id;
+    q(s, ".preview").textContent = s.preview.join("\n");
+    tickUptime(s);
+  }
+
+  function tickUptime(s) {
+    const at = Number(s.info.connectedAt);
+    q(s, ".uptime").textContent = at > 0 ? formatDuration(Date.now() - at) : "";
+  }
+  setInterval(() => { for (const s of sessions.values()) tickUptime(s); }, 1000);
+
+  function setPreview(id, lines) {
+    const s = sessions.get(id);
+    if (!s || !Array.isArray(lines)) return;
+    // Plain text; drop control characters a terminal line should not carry.
+    s.preview = lines.slice(-5).map((l) => String(l).replace(/[\x00-\x1f\x7f]/g, ""));
+    q(s, ".preview").textContent = s.preview.join("\n");
+  }
+
+  // Newest first; order by connectedAt, then id, so cards do not jump around.
+  function render() {
+    const ordered = [...sessions.values()].sort((a, b) =>
+      (Number(b.info.connectedAt) || 0) - (Number(a.info.connectedAt) || 0) || (a.info.id < b.info.id ? -1 : 1));
+    ordered.forEach((s, idx) => {
+      if (listEl.children[idx] !== s.el) listEl.insertBefore(s.el, listEl.children[idx] || null);
+    });
+    show(emptyEl, listReceived && sessions.size === 0);
+    updateTitle();
+  }
+
+  function updateTitle() {
+    const n = [...sessions.values()].filter((s) => s.info.status === "attention").length;
+    document.title = n ? `🔔 (${n}) itwillsync` : "itwillsync";
+  }
+
+  function cardError(s, text) {
+    const e = q(s, ".error");
+    e.textContent = text || "";
+    show(e, !!text);
+  }
+
+  function operationError(msg) {
+    const op = String(msg.operation || "");
+    const text = String(msg.error || "failed");
+    if (/create|list-dir/.test(op) && sheetOpen()) {
+      createError(text);
+      return;
+    }
+    const s = sessions.get(msg.sessionId);
+    if (!s) { toast(`${op || "operation"}: ${text}`); return; }
+    if (/rename/.test(op)) {
+      s.pendingRename = null;
+      q(s, ".rename-form button[type=submit]").disabled = false;
+    }
+    if (/stop/.test(op)) {
+      s.stopping = false;
+      s.el.classList.remove("stopping");
+    }
+    cardError(s, text);
+  }
+
+  // ---- card actions -------------------------------------------------------------------
+  function sessionUrl(info) {
+    let url = info.url;
+    if (!url && info.port) {
+      url = `${location.protocol}//${location.hostname}:${info.port}/`;
+      if (info.token) url += `?token=${encodeURIComponent(info.token)}`;
+    }
+    if (!url) return null;
+    try {
+      const u = new URL(url, location.href);
+      u.searchParams.set("from", "dashboard"); // lets the terminal page show a back link
+      return u.href;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function openSession(s) {
+    const url = sessionUrl(s.info);
+    if (!url) { cardError(s, "This session has no address yet."); return; }
+    openedByUser.add(s.info.id);
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "clear-attention", sessionId: s.info.id }));
+    // Give the clear-attention frame a moment to leave before the page unloads.
+    const started = Date.now();
+    const go = () => {
+      if (ws && ws.bufferedAmount > 0 && Date.now() - started < 300) setTimeout(go, 20);
+      else location.href = url;
+    };
+    go();
+  }
+
+  function togglePanel(s, sel, on) {
+    for (const p of s.el.querySelectorAll(".panel")) if (!p.matches(sel)) p.hidden = true;
+    const panel = q(s, sel);
+    panel.hidden = on === undefined ? !panel.hidden : !on;
+    cardError(s, "");
+    return !panel.hidden;
+  }
+
+  function openRename(s) {
+    if (!togglePanel(s, ".rename-form", true)) return;
+    const input = q(s, ".rename-input");
+    input.value = s.info.name || "";
+    q(s, ".rename-form button[type=submit]").disabled = false;
+    input.focus();
+    input.select();
+  }
+  function closeRename(s) {
+    s.pendingRename = null;
+    q(s, ".rename-form").hidden = true;
+  }
+  function submitRename(s) {
+    const name = q(s, ".rename-input").value.trim();
+    if (!name) { cardError(s, "A name cannot be empty."); return; }
+    if (name === s.info.name) { closeRename(s); return; }
+    if (send({ type: "rename-session", sessionId: s.info.id, name })) {
+      s.pendingRename = name;
+      q(s, ".rename-form button[type=submit]").disabled = true;
+      cardError(s, "");
+    }
+  }
+
+  function showInfo(s) {
+    if (!togglePanel(s, ".info-panel")) return;
+    const dl = q(s, ".info-panel");
+    dl.replaceChildren();
+    addInfoRow(dl, "", "loading…");
+    send({ type: "get-metadata", sessionId: s.info.id });
+  }
+  function addInfoRow(dl, k, v) {
+    const dt = document.createElement("dt");
+    const dd = document.createElement("dd");
+    dt.textContent = k;
+    dd.textContent = v;
+    dl.append(dt, dd);
+  }
+  function showMetadata(id, m) {
+    const s = sessions.get(id);
+    if (!s) return;
+    const dl = q(s, ".info-panel");
+    dl.replaceChildren();
+    const kb = Number(m.memoryKB);
+    const uptime = m.uptimeMs !== undefined ? Number(m.uptimeMs) : Date.now() - Number(m.connectedAt || s.info.connectedAt);
+    addInfoRow(dl, "PID", m.pid !== undefined ? String(m.pid) : "—");
+    addInfoRow(dl, "Memory", Number.isFinite(kb) ? `${(kb / 1024).toFixed(1)} MB` : "—");
+    addInfoRow(dl, "Port", m.port !== undefined ? String(m.port) : String(s.info.port || "—"));
+    addInfoRow(dl, "Agent", String(m.agent || s.info.agent || "—"));
+    addInfoRow(dl, "Folder", String(m.cwd || s.info.cwd || "—"));
+    addInfoRow(dl, "Uptime", Number.isFinite(uptime) ? formatDuration(uptime) : "—");
+    dl.hidden = false;
+  }
+
+  function askStop(s) {
+    togglePanel(s, ".confirm-stop", true);
+  }
+  function confirmStop(s) {
+    q(s, ".confirm-stop").hidden = true;
+    if (send({ type: "stop-session", sessionId: s.info.id })) {
+      s.stopping = true;
+      s.el.classList.add("stopping");
+    }
+  }
+
+  // One click handler for every data-action in the list.
+  listEl.addEventListener("click", (e) => {
+    const btn = e.target.closest("[data-action]");
+    const card = e.target.closest(".card");
+    if (!btn || !card) return;
+    const s = sessions.get(card.dataset.sessionId);
+    if (!s) return;
+    switch (btn.dataset.action) {
+      case "open": openSession(s); break;
+      case "rename": openRename(s); break;
+      case "cancel-rename": closeRename(s); break;
+      case "confirm-rename": e.preventDefault(); submitRename(s); break;
+      case "info": showInfo(s); break;
+      case "stop": askStop(s); break;
+      case "cancel-stop": q(s, ".confirm-stop").hidden = true; break;
+      case "confirm-stop": confirmStop(s); break;
+      default: break;
+    }
+  });
+  listEl.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const card = e.target.closest(".card");
+    const s = card && sessions.get(card.dataset.sessionId);
+    if (s) submitRename(s);
+  });
+  listEl.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && e.target.classList.contains("rename-input")) {
+      const s = sessions.get(e.target.closest(".card").dataset.sessionId);
+      if (s) closeRename(s);
+    }
+  });
+
+  // ---- attention -------------------------------------------------------------------------
+  let audio = null;
+  let asked = false;
+  function onFirstGesture() {
+    try {
+      if (!audio) {
+        const Ctx = window.AudioContext || window.webkitAudioContext;
+        if (Ctx) audio = new Ctx();
+      }
+      if (audio && audio.state === "suspended") audio.resume();
+    } catch (_) { audio = null; }
+    // Ask for notifications on the first tap, never on load.
+    if (!asked && "Notification" in window && Notification.permission === "default") {
+      asked = true;
+      try { Notification.requestPermission().catch(() => {}); } catch (_) { /* old Safari */ }
+    }
+  }
+  document.addEventListener("pointerdown", onFirstGesture, { capture: true });
+  document.addEventListener("keydown", onFirstGesture, { capture: true });
+
+  function chime() {
+    if (!audio || audio.state !== "running") return;
+    const t0 = audio.currentTime;
+    [660, 880, 1318.5].forEach((freq, i) => {
+      const start = t0 + i * 0.14;
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.type = "sine";
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, start);
+      gain.gain.exponentialRampToValueAtTime(0.25, start + 0.015);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.4);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(start);
+      osc.stop(start + 0.45);
+    });
+  }
+
+  let lastChime = 0;
+  function alertAttention(s) {
+    openedByUser.delete(s.info.id);
+    chime();
+    lastChime = Date.now();
+    if (navigator.vibrate) { try { navigator.vibrate(200); } catch (_) { /* ignore */ } }
+    if ("Notification" in window && Notification.permission === "granted") {
+      try {
+        const n = new Notification(`${s.info.name || s.info.agent || "A session"} needs you`, {
+          body: s.preview.length ? s.preview[s.preview.length - 1] : shortPath(s.info.cwd),
+          tag: "itwillsync-" + s.info.id,
+          icon: "icon.svg",
+        });
+        n.onclick = () => { window.focus(); n.close(); };
+      } catch (_) { /* e.g. Android Chrome wants a service worker: the chime still rang */ }
+    }
+  }
+
+  // Remind every 2 minutes while a session waits and the user has not opened it.
+  setInterval(() => {
+    const waiting = [...sessions.values()].some((s) => s.info.status === "attention" && !openedByUser.has(s.info.id));
+    if (waiting && Date.now() - lastChime >= REMIND_MS - 1000) {
+      chime();
+      lastChime = Date.now();
+      if (navigator.vibrate) { try { navigator.vibrate(200); } catch (_) { /* ignore */ } }
+    }
+  }, 10000);
+
+  // ---- new session sheet ---------------------------------------------------------------
+  const backdrop = $("sheet-backdrop");
+  const toolInput = $("tool");
+  let browsePath = "";   // folder shown in the browser
+  let chosenDir = "";    // folder the session will start in
+  let creating = false;
+  let pendingTool = "";  // remembered as a recent tool once the session exists
+
+  function sheetOpen() { return !backdrop.hidden; }
+
+  function recentTools() {
+    try {
+      const v = JSON.parse(localStorage.getItem(RECENT_KEY) || "[]");
+      return Array.isArray(v) ? v.filter((t) => typeof t === "string" && t) : [];
+    } catch (_) { return []; }
+  }
+  function rememberTool(tool) {
+    const list = [tool, ...recentTools().filter((t) => t !== tool)].slice(0, 6);
+    try { localStorage.setItem(RECENT_KEY, JSON.stringify(list)); } catch (_) { /* private mode */ }
+  }
+  function renderChips() {
+    const chips = $("tool-chips");
+    chips.replaceChildren();
+    const tools = [...new Set([...recentTools(), ...DEFAULT_TOOLS])];
+    for (const t of tools) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "chip";
+      b.dataset.action = "tool-chip";
+      b.dataset.tool = t;
+      b.textContent = t;
+      chips.append(b);
+    }
+  }
+
+  function openSheet() {
+    renderChips();
+    toolInput.value = toolInput.value || recentTools()[0] || "";
+    chosenDir = home;
+    $("chosen-dir-path").textContent = chosenDir ? shortPath(chosenDir) : "~";
+    setCreating(false);
+    createError("");
+    backdrop.hidden = false;
+    listDir(home);
+  }
+  function closeSheet() {
+    backdrop.hidden = true;
+    setCreating(false);
+  }
+
+  function listDir(path) {
+    $("dir-current").textContent = "loading…";
+    // An empty path asks for the home directory.
+    send({ type: "list-dir", path: path || "" });
+  }
+
+  function showDir(msg) {
+    if (typeof msg.home === "string" && msg.home) home = msg.home;
+    browsePath = String(msg.path || "");
+    $("dir-current").textContent = shortPath(browsePath) || "~";
+    $("dir-current").title = browsePath;
+    if (!chosenDir) {
+      chosenDir = home || browsePath;
+      $("chosen-dir-path").textContent = shortPath(chosenDir);
+    }
+    const ul = $("dir-list");
+    ul.replaceChildren();
+    const item = (label, action, path) => {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.action = action;
+      b.dataset.path = path;
+      b.textContent = label;
+      li.append(b);
+      ul.append(li);
+    };
+    if (msg.parent) item("..", "dir-up", String(msg.parent));
+    const entries = Array.isArray(msg.entries) ? msg.entries : [];
+    for (const e of entries) if (e && e.path) item(String(e.name || e.path) + "/", "dir-enter", String(e.path));
+    if (!entries.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = "no sub-folders";
+      ul.append(li);
+    }
+  }
+
+  function setCreating(on, text) {
+    creating = on;
+    $("start").disabled = on;
+    $("create-progress-text").textContent = text || "";
+    show($("create-progress"), on);
+  }
+  function createProgress(tool, cwd) {
+    if (!sheetOpen()) return;
+    setCreating(true, `Starting ${tool || "session"} in ${shortPath(cwd) || "~"}…`);
+    createError("");
+  }
+  function createError(text) {
+    const e = $("create-error");
+    e.textContent = text ? String(text) : "";
+    show(e, !!text);
+    if (text) {
+      setCreating(false);
+      pendingTool = "";
+    }
+  }
+  function createDone(session) {
+    if (pendingTool) rememberTool(pendingTool);
+    pendingTool = "";
+    if (!creating && !sheetOpen()) return;
+    closeSheet();
+    const s = session && sessions.get(session.id);
+    if (s) {
+      s.el.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      s.el.classList.add("fresh");
+      setTimeout(() => s.el.classList.remove("fresh"), 2000);
+    }
+  }
+
+  function startSession() {
+    const tool = toolInput.value.trim();
+    if (!tool) { createError("Type a tool to run, e.g. claude."); toolInput.focus(); return; }
+    const cwd = chosenDir || browsePath || home;
+    if (send({ type: "create-session", tool, cwd })) {
+      pendingTool = tool;
+      setCreating(true, `Starting ${tool}…`);
+      createError("");
+    }
+  }
+
+  $("new").addEventListener("click", openSheet);
+  backdrop.addEventListener("click", (e) => {
+    if (e.target === backdrop) { closeSheet(); return; }
+    const btn = e.target.closest("[data-action]");
+    if (!btn) return;
+    switch (btn.dataset.action) {
+      case "close-new": closeSheet(); break;
+      case "tool-chip": toolInput.value = btn.dataset.tool; break;
+      case "dir-up":
+      case "dir-enter": listDir(btn.dataset.path); break;
+      case "use-dir":
+        chosenDir = browsePath || home;
+        $("chosen-dir-path").textContent = shortPath(chosenDir) || "~";
+        break;
+      case "start": startSession(); break;
+      default: break;
+    }
+  });
+  toolInput.addEventListener("keydown", (e) => { if (e.key === "Enter") startSession(); });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && sheetOpen()) closeSheet(); });
+
+  // ---- start ---------------------------------------------------------------------------
+  connect();
+})();
