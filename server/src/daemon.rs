@@ -64,8 +64,13 @@ fn start(home: &Home, config: &Config, notify_ready: bool) -> anyhow::Result<()>
     for path in [home.socket(), home.hub_json(), home.hub_pid()] {
         let _ = std::fs::remove_file(path);
     }
-    tracing::info!("server stopped");
-    result
+    match &result {
+        Ok(()) => tracing::info!("server stopped"),
+        Err(e) => tracing::error!("server failed: {e:#}"),
+    }
+    // Exit with the runtime still alive: connections (like the one `hub stop` waits on)
+    // close only as the process ends, so their end-of-stream means "the server is gone".
+    std::process::exit(i32::from(result.is_err()));
 }
 
 /// Waits until the server holding the lock accepts connections.

@@ -1,0 +1,410 @@
+//! End-to-end tests of sessions over the Unix socket: the real binary, real PTYs, a real
+//! server per test in its own state directory.
+
+mod support;
+
+use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
+use support::{alive, eventually, Home, Term};
+
+const SIZE: Size = Size { cols: 80, rows: 24 };
+
+/// Cell-by-cell equality of two screens: text and colours.
+fn assert_same_screen(a: &vt100::Screen, b: &vt100::Screen) {
+    for row in 0..SIZE.rows {
+        for col in 0..SIZE.cols {
+            let (x, y) = (a.cell(row, col).unwrap(), b.cell(row, col).unwrap());
+            assert_eq!(
+                (x.contents(), x.fgcolor(), x.bold()),
+                (y.contents(), y.fgcolor(), y.bold()),
+                "cell {row},{col} differs:\n{}\n---\n{}",
+                a.contents(),
+                b.contents()
+            );
+        }
+    }
+    assert_eq!(a.cursor_position(), b.cursor_position());
+}
+
+#[test]
+fn new_detach_and_reattach_restores_the_screen_cell_by_cell() {
+    let home = Home::new();
+    let mut first = Term::spawn(
+        &home,
+        &[
+            "new",
+            "--name",
+            "work",
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+        ],
+        SIZE,
+    );
+    first.send(b"printf '\\033[1;31mred\\033[0m plain %s\\n' $((6*7))\r");
+    first.wait_text("red plain 42");
+    first.wait_for("prompt after output", |s| {
+        s.parser.screen().contents().trim_end().ends_with('#')
+            || s.parser.screen().contents().trim_end().ends_with('$')
+    });
+    let before = first.screen();
+    first.send(b"\x1c");
+    assert_eq!(first.wait_exit(), 0, "detaching exits 0");
+    first.wait_raw("detached from work");
+
+    let sessions = home.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0]["name"], "work");
+    assert_eq!(sessions[0]["clients"], 0);
+
+    let again = Term::spawn(&home, &["attach", "work"], SIZE);
+    again.wait_text("red plain 42");
+    assert_same_screen(&before, &again.screen());
+}
+
+#[test]
+fn full_screen_programs_are_redrawn_in_the_alternate_screen() {
+    let home = Home::new();
+    let script = "printf 'main screen line\\n'; printf '\\033[?1049h\\033[H\\033[2Jfull screen\\033[5;5H\\033[32mX\\033[0m'; read x; printf '\\033[?1049l'; read y";
+    let id = home.new_detached(&["--", "sh", "-c", script]);
+    let mut term = Term::spawn(&home, &["attach", &id[..6]], SIZE);
+    term.wait_text("full screen");
+    let screen = term.screen();
+    assert!(screen.alternate_screen());
+    assert_eq!(screen.cell(4, 4).unwrap().contents(), "X");
+    assert_eq!(screen.cell(4, 4).unwrap().fgcolor(), vt100::Color::Idx(2));
+    assert!(!screen.contents().contains("main screen line"));
+    // Leaving the alternate screen shows the main screen the program left behind.
+    term.send(b"\r");
+    term.wait_for("main screen", |s| !s.parser.screen().alternate_screen());
+    term.wait_text("main screen line");
+}
+
+#[test]
+fn two_terminals_see_the_same_session_live_and_both_type() {
+    let home = Home::new();
+    let id = home.new_detached(&["--name", "pair", "--", "bash", "--norc", "--noprofile"]);
+    let mut a = Term::spawn(&home, &["attach", "pair"], SIZE);
+    let mut b = Term::spawn(&home, &["attach", &id], SIZE);
+    a.wait_for("prompt", |s| {
+        s.parser.screen().contents().contains('#') || s.parser.screen().contents().contains('$')
+    });
+    a.send(b"echo from-a-$((1+1))\r");
+    b.wait_text("from-a-2");
+    b.send(b"echo from-b-$((2+2))\r");
+    a.wait_text("from-b-4");
+    assert_eq!(home.sessions()[0]["clients"], 2);
+}
+
+#[test]
+fn exit_status_propagates_to_new_and_attach() {
+    let home = Home::new();
+    let out = home.run(&["new", "--", "sh", "-c", "echo bye; exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("bye"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exited with status 7"));
+    // The original tool's form.
+    let out = home.run(&["sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+
+    let id = home.new_detached(&["--", "sh", "-c", "read x; exit 9"]);
+    let mut term = Term::spawn(&home, &["attach", &id], SIZE);
+    term.send(b"go\r");
+    assert_eq!(term.wait_exit(), 9);
+}
+
+#[test]
+fn kill_ends_an_interactive_shell() {
+    let home = Home::new();
+    let id = home.new_detached(&[
+        "--name",
+        "victim",
+        "--",
+        "bash",
+        "--norc",
+        "--noprofile",
+        "-i",
+    ]);
+    let pid = home.sessions()[0]["pid"].as_i64().unwrap() as i32;
+    assert!(alive(pid));
+    home.ok(&["kill", &id[..5]]);
+    eventually("the shell to die", || !alive(pid));
+    eventually("the session to leave the list", || {
+        home.sessions().is_empty()
+    });
+
+    let id = home.new_detached(&["--", "sleep", "100"]);
+    home.ok(&["kill", "--signal", "TERM", &id]);
+    eventually("sleep to end", || home.sessions().is_empty());
+}
+
+#[test]
+fn read_only_clients_cannot_type() {
+    let home = Home::new();
+    let id = home.new_detached(&["--", "cat"]);
+    let mut watcher = Term::spawn(&home, &["attach", "--read-only", &id], SIZE);
+    let mut writer = Term::spawn(&home, &["attach", &id], SIZE);
+    watcher.send(b"ignored-text\r");
+    writer.send(b"typed-text\r");
+    watcher.wait_text("typed-text");
+    writer.wait_text("typed-text");
+    assert!(!writer.screen().contents().contains("ignored-text"));
+    // The output log is written at least every 100 ms.
+    eventually("the output log", || {
+        std::fs::read_to_string(home.path().join("logs").join(format!("{id}.log")))
+            .is_ok_and(|l| l.contains("typed-text"))
+    });
+}
+
+#[test]
+fn terminal_queries_are_answered_while_no_terminal_is_attached() {
+    let home = Home::new();
+    let script = r#"stty -echo; printf 'ab\033[6n'; IFS= read -r -d R pos; echo " pos=${pos#*[}"; read wait"#;
+    let id = home.new_detached(&["--", "bash", "--norc", "--noprofile", "-c", script]);
+    // No terminal is attached, so the server must answer; the program then prints it.
+    let log = home.path().join("logs").join(format!("{id}.log"));
+    eventually("the answer in the output log", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("pos=1;3"))
+    });
+    let term = Term::spawn(&home, &["attach", &id], SIZE);
+    term.wait_text("ab pos=1;3");
+}
+
+#[test]
+fn a_stalled_client_never_slows_another_and_memory_stays_bounded() {
+    let home = Home::new();
+    let id = home.new_detached(&[
+        "--",
+        "sh",
+        "-c",
+        "read go; yes | head -c 50000000; read done",
+    ]);
+    let size = Size { cols: 80, rows: 24 };
+    // The stalled client attaches and never reads again.
+    let mut stalled = home.connect();
+    stalled.send(&ClientMsg::Attach {
+        target: Some(id.clone()),
+        read_only: false,
+        size,
+    });
+    let mut reader = home.connect();
+    let ServerMsg::Attached { .. } = reader.request(&ClientMsg::Attach {
+        target: Some(id.clone()),
+        read_only: false,
+        size,
+    }) else {
+        panic!("not attached")
+    };
+    let Some(ServerMsg::Redraw {
+        seq: mut cursor, ..
+    }) = reader.recv()
+    else {
+        panic!("no redraw")
+    };
+    reader.send(&ClientMsg::Input {
+        data: b"\r".to_vec(),
+    });
+    let mut ys = 0u64;
+    let mut redraws = 0;
+    let server = home.server_pid().unwrap();
+    let mut peak_rss = 0;
+    while ys < 25_000_000 {
+        match reader.recv().expect("stream ended early") {
+            ServerMsg::Output { seq, data } => {
+                assert_eq!(seq, cursor + data.len() as u64, "output is contiguous");
+                cursor = seq;
+                ys += data.iter().filter(|b| **b == b'y').count() as u64;
+                if ys % 1_000_000 < 30_000 {
+                    peak_rss = peak_rss.max(support::rss_kib(server));
+                }
+            }
+            ServerMsg::Redraw { .. } => redraws += 1,
+            ServerMsg::Size { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ys, 25_000_000, "every byte arrived, in order");
+    assert_eq!(redraws, 0, "a reading client never needs a redraw");
+    // The ring is 10 MiB; everything else is per-client frames and the terminal state.
+    assert!(peak_rss < 64 * 1024, "server RSS peaked at {peak_rss} KiB");
+
+    // The stalled client, reading again, is resynchronised with a redraw.
+    reader.send(&ClientMsg::Input {
+        data: b"\r".to_vec(),
+    });
+    let mut saw_redraw_after_start = false;
+    let mut frames = 0;
+    loop {
+        match stalled.recv() {
+            Some(ServerMsg::Redraw { .. }) if frames > 2 => saw_redraw_after_start = true,
+            Some(ServerMsg::Exit { .. }) | None => break,
+            _ => {}
+        }
+        frames += 1;
+    }
+    assert!(
+        saw_redraw_after_start,
+        "the stalled client got a redraw when it fell behind"
+    );
+}
+
+#[test]
+fn hub_stop_ends_every_session_and_removes_the_files() {
+    let home = Home::new();
+    home.new_detached(&["--", "sleep", "1000"]);
+    home.new_detached(&["--", "bash", "--norc", "--noprofile", "-i"]);
+    let pids: Vec<i32> = home
+        .sessions()
+        .iter()
+        .map(|s| s["pid"].as_i64().unwrap() as i32)
+        .collect();
+    let server = home.server_pid().unwrap();
+    let mut attached = Term::spawn(&home, &["attach"], SIZE);
+    attached.wait_for("attached", |s| !s.raw.is_empty());
+    home.ok(&["hub", "stop"]);
+    assert!(!alive(server), "hub stop returns after the server exits");
+    for pid in pids {
+        assert!(!alive(pid), "session process {pid} survived hub stop");
+    }
+    for file in ["server.sock", "hub.json", "hub.pid"] {
+        assert!(!home.path().join(file).exists(), "{file} left behind");
+    }
+    assert_eq!(
+        attached.wait_exit(),
+        1,
+        "an attached client is told the server went away"
+    );
+    attached.wait_raw("hub stop");
+    assert_eq!(home.ok(&["ls"]), "", "ls with no server prints nothing");
+}
+
+#[test]
+fn stale_files_from_a_crashed_server_are_replaced() {
+    let home = Home::new();
+    std::fs::write(home.path().join("hub.pid"), "999999\n").unwrap();
+    std::fs::write(home.path().join("hub.json"), "{}").unwrap();
+    // A socket file nobody answers on.
+    drop(std::os::unix::net::UnixListener::bind(home.socket()).unwrap());
+    home.new_detached(&["--", "sleep", "100"]);
+    let pid = home.server_pid().unwrap();
+    assert_ne!(pid, 999_999);
+    assert!(alive(pid));
+    let hub: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.path().join("hub.json")).unwrap())
+            .unwrap();
+    assert_eq!(hub["pid"], pid);
+    assert_eq!(hub["masterToken"].as_str().unwrap().len(), 64);
+    use std::os::unix::fs::PermissionsExt;
+    for (file, mode) in [
+        ("", 0o700),
+        ("server.sock", 0o600),
+        ("hub.json", 0o600),
+        ("hub.pid", 0o600),
+    ] {
+        let meta = std::fs::metadata(home.path().join(file)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, mode, "{file}");
+    }
+}
+
+#[test]
+fn the_server_exits_after_its_last_session_when_idle() {
+    let home = Home::with_config(serde_json::json!({ "idleShutdownSecs": 1 }));
+    home.run(&["new", "--", "true"]);
+    let pid = home.server_pid().expect("server running");
+    eventually("the idle server to exit", || !alive(pid));
+    assert!(!home.socket().exists());
+}
+
+#[test]
+fn garbage_and_oversized_frames_end_only_that_connection() {
+    use std::io::{Read, Write};
+    let home = Home::new();
+    let id = home.new_detached(&["--", "sleep", "100"]);
+    let frames: [&[u8]; 3] = [
+        &[0, 0, 0, 4, 0xff, 0xfe, 0xfd, 0xfc],
+        &[0xff, 0xff, 0xff, 0xff],
+        &[0, 0, 0, 2, 0, 5],
+    ];
+    for frame in frames {
+        let mut raw = home.connect();
+        raw.stream.write_all(frame).unwrap();
+        match raw.recv() {
+            Some(ServerMsg::Error { message }) => assert!(!message.is_empty()),
+            other => panic!("expected an error frame, got {other:?}"),
+        }
+        assert!(
+            raw.recv().is_none(),
+            "the connection is closed after a bad frame"
+        );
+    }
+    // Not our protocol at all.
+    let mut stream = std::os::unix::net::UnixStream::connect(home.socket()).unwrap();
+    stream.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    // The server and the session carry on.
+    assert_eq!(home.sessions()[0]["id"], id.as_str());
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_non_zero_exit() {
+    let home = Home::new();
+    home.new_detached(&["--name", "one", "--", "sleep", "100"]);
+    home.new_detached(&["--name", "two", "--", "sleep", "100"]);
+    let ids: Vec<String> = home
+        .sessions()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let common = ids[0]
+        .chars()
+        .zip(ids[1].chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["attach", "nope"], "no session matches"),
+        (vec!["kill", "nope"], "no session matches"),
+        (
+            vec!["new", "-d", "--name", "one", "--", "sleep", "1"],
+            "already exists",
+        ),
+        (vec!["rename", "one", "two"], "already exists"),
+        (vec!["rename", "one", " "], "cannot be empty"),
+        (vec!["new", "--no-such-flag", "x"], "unexpected argument"),
+        (
+            vec!["new", "-d", "--", "no-such-program-xyz"],
+            "command not found",
+        ),
+        (
+            vec!["new", "-d", "--cwd", "/no/such/dir", "--", "true"],
+            "no such directory",
+        ),
+        (vec!["kill", "--signal", "BOGUS", "one"], "unknown signal"),
+    ];
+    let prefix = &ids[0][..common];
+    let ambiguous = vec!["kill", prefix];
+    for (args, want) in cases
+        .iter()
+        .map(|(a, w)| (a.clone(), *w))
+        .chain((!prefix.is_empty()).then(|| (ambiguous.clone(), "ambiguous")))
+    {
+        let out = home.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+    }
+    assert_eq!(home.sessions().len(), 2, "nothing was created or lost");
+    home.ok(&["rename", "one", "three"]);
+    assert!(home.sessions().iter().any(|s| s["name"] == "three"));
+
+    let bad = Home::with_config(serde_json::json!({ "maxSesions": 2 }));
+    let out = bad.run(&["new", "-d", "--", "true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("config.json") && stderr.contains("maxSesions"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1);
+}

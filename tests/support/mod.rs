@@ -1,0 +1,337 @@
+//! Test support: a private state directory per test with free ports, the real binary run
+//! in a real PTY and rendered by vt100, and a raw protocol client for the Unix socket.
+//! Everything started here is stopped when the values drop.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg, Size};
+
+/// How long any single wait in a test may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_itwillsync")
+}
+
+/// A free TCP port on 127.0.0.1 (released before use; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A temporary `ITWILLSYNC_HOME` with its own ports; stops its server on drop.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Self::with_config(serde_json::json!({}))
+    }
+
+    /// A home whose config.json has `extra` merged over the test defaults.
+    pub fn with_config(extra: serde_json::Value) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = serde_json::json!({
+            "networkingMode": "localhost",
+            "dashboardPort": free_port(),
+            "apiPort": free_port(),
+            "sessionPortBase": free_port(),
+            "idleShutdownSecs": 0,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.path().join("server.sock")
+    }
+
+    /// The binary with this home in its environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .env("ITWILLSYNC_HOME", self.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs the binary to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs the binary and returns its stdout, failing the test on a non-zero exit.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Starts a detached session and returns its id.
+    pub fn new_detached(&self, args: &[&str]) -> String {
+        let mut all = vec!["new", "-d"];
+        all.extend_from_slice(args);
+        self.ok(&all).trim().to_string()
+    }
+
+    /// `ls --json`, parsed.
+    pub fn sessions(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["ls", "--json"])).unwrap()
+    }
+
+    /// The running server's pid, from hub.pid.
+    pub fn server_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.path().join("hub.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// A raw protocol connection to the server.
+    pub fn connect(&self) -> Raw {
+        Raw::connect(&self.socket())
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let pid = self.server_pid();
+        let _ = self.cmd(&["hub", "stop"]).stderr(Stdio::null()).status();
+        if let Some(pid) = pid {
+            // A server that did not stop in time must not outlive the test.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// Polls `cond` until it holds or the deadline passes (for state outside our process
+/// that offers no event to wait on, like another process's exit).
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether `pid` is a live (not zombie) process.
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Resident memory of `pid` in KiB.
+pub fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The binary running in a real PTY, its output rendered by vt100.
+pub struct Term {
+    child: Child,
+    master: std::fs::File,
+    screen: Arc<(Mutex<Screen>, Condvar)>,
+}
+
+pub struct Screen {
+    pub parser: vt100::Parser,
+    pub raw: Vec<u8>,
+    pub closed: bool,
+}
+
+impl Term {
+    /// Runs `itwillsync ARGS` in a PTY of `size`.
+    pub fn spawn(home: &Home, args: &[&str], size: Size) -> Self {
+        use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+        let master =
+            openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let name = ptsname(&master, Vec::new()).unwrap();
+        let slave: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(name.to_str().unwrap())
+            .unwrap()
+            .into();
+        let ws = rustix::termios::Winsize {
+            ws_row: size.rows,
+            ws_col: size.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&master, ws).unwrap();
+        let mut cmd = home.cmd(args);
+        cmd.env("TERM", "xterm-256color")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        unsafe {
+            cmd.pre_exec(|| {
+                rustix::process::setsid()?;
+                rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd())?;
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        let master = std::fs::File::from(master);
+        let rows = std::num::NonZeroU16::new(size.rows).unwrap();
+        let cols = std::num::NonZeroU16::new(size.cols).unwrap();
+        let screen = Arc::new((
+            Mutex::new(Screen {
+                parser: vt100::Parser::new(rows, cols, 0),
+                raw: Vec::new(),
+                closed: false,
+            }),
+            Condvar::new(),
+        ));
+        let mut reader = master.try_clone().unwrap();
+        let shared = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            loop {
+                let n = reader.read(&mut buf).unwrap_or(0);
+                let (lock, cvar) = &*shared;
+                let mut s = lock.lock().unwrap();
+                if n == 0 {
+                    s.closed = true;
+                    cvar.notify_all();
+                    return;
+                }
+                s.parser.process(&buf[..n]);
+                s.raw.extend_from_slice(&buf[..n]);
+                cvar.notify_all();
+            }
+        });
+        Self {
+            child,
+            master,
+            screen,
+        }
+    }
+
+    /// Types bytes.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).unwrap();
+    }
+
+    /// Waits until `cond` holds for the screen; returns its contents then.
+    pub fn wait_for(&self, what: &str, cond: impl Fn(&Screen) -> bool) -> String {
+        let (lock, cvar) = &*self.screen;
+        let deadline = Instant::now() + DEADLINE;
+        let mut s = lock.lock().unwrap();
+        while !cond(&s) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {what}; screen:\n{}",
+                s.parser.screen().contents()
+            );
+            s = cvar.wait_timeout(s, left).unwrap().0;
+        }
+        s.parser.screen().contents()
+    }
+
+    /// Waits until the screen shows `text`.
+    pub fn wait_text(&self, text: &str) -> String {
+        self.wait_for(text, |s| s.parser.screen().contents().contains(text))
+    }
+
+    /// Waits until the binary's raw output contains `text` (the screen may have
+    /// scrolled it away or it may sit in the last line read after the process exited).
+    pub fn wait_raw(&self, text: &str) {
+        self.wait_for(text, |s| String::from_utf8_lossy(&s.raw).contains(text));
+    }
+
+    /// A copy of the rendered screen.
+    pub fn screen(&self) -> vt100::Screen {
+        self.screen.0.lock().unwrap().parser.screen().clone()
+    }
+
+    /// Waits for the binary to exit and returns its exit code.
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "client did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw protocol connection, for what the CLI never sends.
+pub struct Raw {
+    pub stream: UnixStream,
+}
+
+impl Raw {
+    pub fn connect(socket: &Path) -> Self {
+        let mut stream = UnixStream::connect(socket).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        stream.write_all(&preamble::encode()).unwrap();
+        let mut theirs = [0u8; preamble::LEN];
+        stream.read_exact(&mut theirs).unwrap();
+        preamble::check(&theirs).unwrap();
+        Self { stream }
+    }
+
+    pub fn send(&mut self, msg: &ClientMsg) {
+        self.stream
+            .write_all(&codec::encode_frame(msg).unwrap())
+            .unwrap();
+    }
+
+    /// The next message; `None` at end of stream.
+    pub fn recv(&mut self) -> Option<ServerMsg> {
+        codec::read_frame(&mut self.stream).unwrap()
+    }
+
+    pub fn request(&mut self, msg: &ClientMsg) -> ServerMsg {
+        self.send(msg);
+        self.recv().expect("server closed the connection")
+    }
+}
