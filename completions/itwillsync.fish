@@ -1,0 +1,84 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_itwillsync_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_itwillsync_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_itwillsync_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_itwillsync_using_subcommand
+    set -l cmd (__fish_itwillsync_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -s V -l version -d 'Print version'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "new" -d 'Start a session (and the server if needed), print its phone link, attach'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "attach" -d 'Attach this terminal to a session (default: the most recently active)'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "ls" -d 'List sessions'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "kill" -d 'End a session\'s program (hang up, then kill after a grace period)'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "rename" -d 'Rename a session'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "url" -d 'Print a session\'s phone URL'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "hub" -d 'The server: info, status, stop'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "server" -d 'Run the server in the foreground (normally started automatically)'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l name -d 'Session name (default: the program\'s name)' -r
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l cwd -d 'Working directory (default: the current one)' -r -F
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l port -d 'Phone port for this session (default: the next free one)' -r
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -s d -l detach -d 'Do not attach; print the session id'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l localhost -d 'Phones reach the session on 127.0.0.1 only'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l tailscale -d 'Phones reach the session on the Tailscale address'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l local -d 'Phones reach the session on the LAN address'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l no-qr -d 'Do not print a QR code'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand attach" -l read-only -d 'Watch without typing or resizing'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand attach" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand ls" -l json -d 'One JSON array, for scripts'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand kill" -s s -l signal -d 'Send this signal instead (name like TERM or number)' -r
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand kill" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand rename" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand url" -l qr -d 'Also print a QR code'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand url" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and not __fish_seen_subcommand_from info status stop help" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and not __fish_seen_subcommand_from info status stop help" -f -a "info" -d 'The server\'s details and sessions'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and not __fish_seen_subcommand_from info status stop help" -f -a "status" -d 'The session table'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and not __fish_seen_subcommand_from info status stop help" -f -a "stop" -d 'Stop the server and every session'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and not __fish_seen_subcommand_from info status stop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from info" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from stop" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "info" -d 'The server\'s details and sessions'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "status" -d 'The session table'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop the server and every session'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand server" -l daemon -d 'Report readiness on stdout, then detach stdio (used by auto-start)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand server" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "new" -d 'Start a session (and the server if needed), print its phone link, attach'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "attach" -d 'Attach this terminal to a session (default: the most recently active)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "ls" -d 'List sessions'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "kill" -d 'End a session\'s program (hang up, then kill after a grace period)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "rename" -d 'Rename a session'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "url" -d 'Print a session\'s phone URL'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "hub" -d 'The server: info, status, stop'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "server" -d 'Run the server in the foreground (normally started automatically)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "completions" -d 'Print shell completions'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and __fish_seen_subcommand_from hub" -f -a "info" -d 'The server\'s details and sessions'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and __fish_seen_subcommand_from hub" -f -a "status" -d 'The session table'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and __fish_seen_subcommand_from hub" -f -a "stop" -d 'Stop the server and every session'

@@ -1,0 +1,455 @@
+#compdef itwillsync
+
+autoload -U is-at-least
+
+_itwillsync() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+":: :_itwillsync_commands" \
+"*::: :->itwillsync" \
+&& ret=0
+    case $state in
+    (itwillsync)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-command-$line[1]:"
+        case $line[1] in
+            (new)
+_arguments "${_arguments_options[@]}" : \
+'--name=[Session name (default\: the program'\''s name)]:NAME:_default' \
+'--cwd=[Working directory (default\: the current one)]:CWD:_files' \
+'--port=[Phone port for this session (default\: the next free one)]:PORT:_default' \
+'-d[Do not attach; print the session id]' \
+'--detach[Do not attach; print the session id]' \
+'(--tailscale --local)--localhost[Phones reach the session on 127.0.0.1 only]' \
+'(--localhost --local)--tailscale[Phones reach the session on the Tailscale address]' \
+'(--localhost --tailscale)--local[Phones reach the session on the LAN address]' \
+'--no-qr[Do not print a QR code]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'*::command -- The program and its arguments:_default' \
+&& ret=0
+;;
+(attach)
+_arguments "${_arguments_options[@]}" : \
+'--read-only[Watch without typing or resizing]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'::target -- Session id, id prefix or name:_default' \
+&& ret=0
+;;
+(ls)
+_arguments "${_arguments_options[@]}" : \
+'--json[One JSON array, for scripts]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(kill)
+_arguments "${_arguments_options[@]}" : \
+'-s+[Send this signal instead (name like TERM or number)]:SIGNAL:_default' \
+'--signal=[Send this signal instead (name like TERM or number)]:SIGNAL:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+':target -- Session id, id prefix or name:_default' \
+&& ret=0
+;;
+(rename)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':target -- Session id, id prefix or name:_default' \
+':new_name -- The new name, unique among live sessions:_default' \
+&& ret=0
+;;
+(url)
+_arguments "${_arguments_options[@]}" : \
+'--qr[Also print a QR code]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':target -- Session id, id prefix or name:_default' \
+&& ret=0
+;;
+(hub)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_itwillsync__subcmd__hub_commands" \
+"*::: :->hub" \
+&& ret=0
+
+    case $state in
+    (hub)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-hub-command-$line[1]:"
+        case $line[1] in
+            (info)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(stop)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_itwillsync__subcmd__hub__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-hub-help-command-$line[1]:"
+        case $line[1] in
+            (info)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(stop)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(server)
+_arguments "${_arguments_options[@]}" : \
+'--daemon[Report readiness on stdout, then detach stdio (used by auto-start)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':shell -- The shell:(bash elvish fish powershell zsh)' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_itwillsync__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-help-command-$line[1]:"
+        case $line[1] in
+            (new)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(attach)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(ls)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(kill)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(rename)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(url)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(hub)
+_arguments "${_arguments_options[@]}" : \
+":: :_itwillsync__subcmd__help__subcmd__hub_commands" \
+"*::: :->hub" \
+&& ret=0
+
+    case $state in
+    (hub)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-help-hub-command-$line[1]:"
+        case $line[1] in
+            (info)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(stop)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(server)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+}
+
+(( $+functions[_itwillsync_commands] )) ||
+_itwillsync_commands() {
+    local commands; commands=(
+'new:Start a session (and the server if needed), print its phone link, attach' \
+'attach:Attach this terminal to a session (default\: the most recently active)' \
+'ls:List sessions' \
+'kill:End a session'\''s program (hang up, then kill after a grace period)' \
+'rename:Rename a session' \
+'url:Print a session'\''s phone URL' \
+'hub:The server\: info, status, stop' \
+'server:Run the server in the foreground (normally started automatically)' \
+'completions:Print shell completions' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'itwillsync commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__attach_commands] )) ||
+_itwillsync__subcmd__attach_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync attach commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__completions_commands] )) ||
+_itwillsync__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync completions commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help_commands] )) ||
+_itwillsync__subcmd__help_commands() {
+    local commands; commands=(
+'new:Start a session (and the server if needed), print its phone link, attach' \
+'attach:Attach this terminal to a session (default\: the most recently active)' \
+'ls:List sessions' \
+'kill:End a session'\''s program (hang up, then kill after a grace period)' \
+'rename:Rename a session' \
+'url:Print a session'\''s phone URL' \
+'hub:The server\: info, status, stop' \
+'server:Run the server in the foreground (normally started automatically)' \
+'completions:Print shell completions' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'itwillsync help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__attach_commands] )) ||
+_itwillsync__subcmd__help__subcmd__attach_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help attach commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__completions_commands] )) ||
+_itwillsync__subcmd__help__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help completions commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__help_commands] )) ||
+_itwillsync__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__hub_commands] )) ||
+_itwillsync__subcmd__help__subcmd__hub_commands() {
+    local commands; commands=(
+'info:The server'\''s details and sessions' \
+'status:The session table' \
+'stop:Stop the server and every session' \
+    )
+    _describe -t commands 'itwillsync help hub commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__hub__subcmd__info_commands] )) ||
+_itwillsync__subcmd__help__subcmd__hub__subcmd__info_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help hub info commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__hub__subcmd__status_commands] )) ||
+_itwillsync__subcmd__help__subcmd__hub__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help hub status commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__hub__subcmd__stop_commands] )) ||
+_itwillsync__subcmd__help__subcmd__hub__subcmd__stop_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help hub stop commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__kill_commands] )) ||
+_itwillsync__subcmd__help__subcmd__kill_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help kill commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__ls_commands] )) ||
+_itwillsync__subcmd__help__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help ls commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__new_commands] )) ||
+_itwillsync__subcmd__help__subcmd__new_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help new commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__rename_commands] )) ||
+_itwillsync__subcmd__help__subcmd__rename_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help rename commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__server_commands] )) ||
+_itwillsync__subcmd__help__subcmd__server_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help server commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__url_commands] )) ||
+_itwillsync__subcmd__help__subcmd__url_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help url commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub_commands] )) ||
+_itwillsync__subcmd__hub_commands() {
+    local commands; commands=(
+'info:The server'\''s details and sessions' \
+'status:The session table' \
+'stop:Stop the server and every session' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'itwillsync hub commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__help_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__help_commands() {
+    local commands; commands=(
+'info:The server'\''s details and sessions' \
+'status:The session table' \
+'stop:Stop the server and every session' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'itwillsync hub help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__help__subcmd__help_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync hub help help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__help__subcmd__info_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__help__subcmd__info_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync hub help info commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__help__subcmd__status_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__help__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync hub help status commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__help__subcmd__stop_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__help__subcmd__stop_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync hub help stop commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__info_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__info_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync hub info commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__status_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync hub status commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__stop_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__stop_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync hub stop commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__kill_commands] )) ||
+_itwillsync__subcmd__kill_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync kill commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__ls_commands] )) ||
+_itwillsync__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync ls commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__new_commands] )) ||
+_itwillsync__subcmd__new_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync new commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__rename_commands] )) ||
+_itwillsync__subcmd__rename_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync rename commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__server_commands] )) ||
+_itwillsync__subcmd__server_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync server commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__url_commands] )) ||
+_itwillsync__subcmd__url_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync url commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_itwillsync" ]; then
+    _itwillsync "$@"
+else
+    compdef _itwillsync itwillsync
+fi
