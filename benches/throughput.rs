@@ -1,1 +1,344 @@
-fn main() {}
+//! `cargo bench`: itwillsync's throughput, latency, CPU and memory, each beside a bare-PTY
+//! baseline measured in the same run. Prints a table; asserts nothing about time.
+//!
+//! Rows: 100 MB through `cat` into a bare PTY read directly; through the server with no
+//! client, with one attached client (every byte counted), and with one attached plus one
+//! stalled client; keystroke echo round trips (bare PTY vs through the server); server CPU
+//! seconds per 100 MB; server RSS with 1 and with 50 idle sessions.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg, Size};
+
+const BULK: usize = 100 << 20;
+const ECHOES: usize = 2000;
+const SIZE: Size = Size { cols: 80, rows: 24 };
+
+fn main() {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("bulk.txt");
+    write_bulk(&file);
+    let home = work.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let config = serde_json::json!({
+        "networkingMode": "localhost", "dashboardPort": port(), "apiPort": port(),
+        "sessionPortBase": port(), "idleShutdownSecs": 0, "maxSessions": 60,
+    });
+    std::fs::write(home.join("config.json"), config.to_string()).unwrap();
+    let bench = Bench { home, file };
+
+    let bare = bare_pty(&bench.file);
+    println!(
+        "{:<44} {:>10} {:>8}",
+        "bulk output, 100 MiB through cat", "MB/s", "vs bare"
+    );
+    let row =
+        |name: &str, mbs: f64| println!("{name:<44} {mbs:>10.1} {:>7.0}%", mbs / bare * 100.0);
+    row("bare PTY, read directly (baseline)", bare);
+    row("server, no client", bench.no_client());
+    let server = bench.server_pid();
+    let cpu0 = cpu_seconds(server);
+    row(
+        "server, one attached client (all bytes)",
+        bench.attached(false),
+    );
+    let cpu = cpu_seconds(server) - cpu0;
+    row(
+        "server, one attached + one stalled client",
+        bench.attached(true),
+    );
+    println!("server CPU seconds per 100 MiB (one client): {cpu:.2}");
+
+    let (bare50, bare99) = percentiles(bare_echo());
+    let (srv50, srv99) = percentiles(bench.echo());
+    println!("echo round trip, bare PTY:     p50 {bare50:.3} ms  p99 {bare99:.3} ms");
+    println!("echo round trip, via server:   p50 {srv50:.3} ms  p99 {srv99:.3} ms  (overhead p50 {:.3} ms)", srv50 - bare50);
+
+    let (one, fifty) = bench.idle_rss();
+    println!("server RSS: 1 idle session {one} KiB, 50 idle sessions {fifty} KiB, {:.0} KiB per extra session", (fifty - one) as f64 / 49.0);
+}
+
+fn write_bulk(path: &Path) {
+    // Printable lines like a build log or an agent's output.
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let mut written = 0;
+    while written < BULK {
+        let line: String = (0..79)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (b' ' + (x % 94) as u8) as char
+            })
+            .collect();
+        writeln!(out, "{line}").unwrap();
+        written += 80;
+    }
+}
+
+struct Bench {
+    home: PathBuf,
+    file: PathBuf,
+}
+
+impl Drop for Bench {
+    /// Stops the server and its sessions, also when a measurement panics.
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_itwillsync"))
+            .args(["hub", "stop"])
+            .env("ITWILLSYNC_HOME", &self.home)
+            .status();
+    }
+}
+
+impl Bench {
+    fn itwillsync(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_itwillsync"))
+            .args(args)
+            .env("ITWILLSYNC_HOME", &self.home)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn server_pid(&self) -> i32 {
+        std::fs::read_to_string(self.home.join("hub.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn connect(&self) -> UnixStream {
+        let mut s = UnixStream::connect(self.home.join("server.sock")).unwrap();
+        s.write_all(&preamble::encode()).unwrap();
+        let mut theirs = [0u8; preamble::LEN];
+        s.read_exact(&mut theirs).unwrap();
+        s
+    }
+
+    /// A session that waits for a keystroke, then cats the file.
+    fn cat_session(&self) -> String {
+        let script = format!("read go; cat '{}'", self.file.display());
+        self.itwillsync(&["new", "-d", "--", "sh", "-c", &script])
+    }
+
+    fn no_client(&self) -> f64 {
+        let script = format!("cat '{}'", self.file.display());
+        let start = Instant::now();
+        let id = self.itwillsync(&["new", "-d", "--", "sh", "-c", &script]);
+        let mut conn = self.connect();
+        loop {
+            send(&mut conn, &ClientMsg::List);
+            let Some(ServerMsg::Sessions { sessions }) = recv(&mut conn) else {
+                panic!()
+            };
+            if !sessions.iter().any(|s| s.id == id) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        mbs(file_len(&self.file), start.elapsed())
+    }
+
+    fn attached(&self, with_stalled: bool) -> f64 {
+        let id = self.cat_session();
+        let attach = ClientMsg::Attach {
+            target: Some(id),
+            read_only: false,
+            size: SIZE,
+        };
+        let _stalled = with_stalled.then(|| {
+            let mut s = self.connect();
+            send(&mut s, &attach);
+            s
+        });
+        let mut conn = self.connect();
+        send(&mut conn, &attach);
+        let mut cursor = 0;
+        let mut bytes = 0u64;
+        let mut start = Instant::now();
+        loop {
+            match recv(&mut conn).expect("stream ended") {
+                ServerMsg::Redraw { seq, .. } => {
+                    cursor = seq;
+                    send(
+                        &mut conn,
+                        &ClientMsg::Input {
+                            data: b"\r".to_vec(),
+                        },
+                    );
+                    start = Instant::now();
+                }
+                ServerMsg::Output { seq, data } => {
+                    assert_eq!(seq, cursor + data.len() as u64, "lost or repeated bytes");
+                    cursor = seq;
+                    bytes += data.len() as u64;
+                }
+                ServerMsg::Exit { .. } => break,
+                _ => {}
+            }
+        }
+        // cat's output gains a \r per line in the PTY; every one of them must arrive.
+        let expected = file_len(&self.file) / 80 * 81;
+        assert!(bytes >= expected, "delivered {bytes} of {expected} bytes");
+        mbs(file_len(&self.file), start.elapsed())
+    }
+
+    fn echo(&self) -> Vec<f64> {
+        let id = self.itwillsync(&["new", "-d", "--", "cat"]);
+        let mut conn = self.connect();
+        send(
+            &mut conn,
+            &ClientMsg::Attach {
+                target: Some(id.clone()),
+                read_only: false,
+                size: SIZE,
+            },
+        );
+        while !matches!(recv(&mut conn), Some(ServerMsg::Size { .. })) {}
+        let times = (0..ECHOES)
+            .map(|i| {
+                let key = [b'a' + (i % 26) as u8];
+                let t = Instant::now();
+                send(&mut conn, &ClientMsg::Input { data: key.to_vec() });
+                loop {
+                    if let Some(ServerMsg::Output { data, .. }) = recv(&mut conn) {
+                        if data.contains(&key[0]) {
+                            break;
+                        }
+                    }
+                }
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        self.itwillsync(&["kill", &id]);
+        times
+    }
+
+    fn idle_rss(&self) -> (u64, u64) {
+        self.itwillsync(&["new", "-d", "--", "sleep", "1000"]);
+        let one = rss_kib(self.server_pid());
+        for _ in 1..50 {
+            self.itwillsync(&["new", "-d", "--", "sleep", "1000"]);
+        }
+        (one, rss_kib(self.server_pid()))
+    }
+}
+
+fn send(s: &mut UnixStream, msg: &ClientMsg) {
+    s.write_all(&codec::encode_frame(msg).unwrap()).unwrap();
+}
+
+fn recv(s: &mut UnixStream) -> Option<ServerMsg> {
+    codec::read_frame(s).unwrap()
+}
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().len()
+}
+
+fn mbs(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+fn percentiles(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[v.len() / 2], v[v.len() * 99 / 100])
+}
+
+fn cpu_seconds(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A PTY pair with the default (cooked) settings sessions get.
+fn pty() -> (std::fs::File, OwnedFd) {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(name.to_str().unwrap())
+        .unwrap()
+        .into();
+    (std::fs::File::from(master), slave)
+}
+
+fn bare_pty(file: &Path) -> f64 {
+    let (mut master, slave) = pty();
+    let start = Instant::now();
+    let mut child = Command::new("cat")
+        .arg(file)
+        .stdout(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let mut buf = vec![0u8; 64 << 10];
+    while matches!(master.read(&mut buf), Ok(n) if n > 0) {}
+    child.wait().unwrap();
+    mbs(file_len(file), start.elapsed())
+}
+
+fn bare_echo() -> Vec<f64> {
+    let (mut master, slave) = pty();
+    let mut child = Command::new("cat")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let times = (0..ECHOES)
+        .map(|i| {
+            let key = [b'a' + (i % 26) as u8];
+            let t = Instant::now();
+            master.write_all(&key).unwrap();
+            loop {
+                let n = master.read(&mut buf).unwrap();
+                if buf[..n].contains(&key[0]) {
+                    break;
+                }
+            }
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    times
+}

@@ -1,11 +1,11 @@
 //! The session actor: the only owner of a PTY master.
 //!
-//! It reads output into the ring (never waiting for any client; it pauses only when the
-//! terminal-state follower would otherwise lose unparsed bytes), queues input so a program
-//! that stops reading never blocks output, applies the size the policy picks, delivers
+//! It reads output into the ring (never waiting for any client or for the terminal-state
+//! follower), queues input so a program that stops reading never blocks output, applies the size the policy picks, delivers
 //! signals, flushes the output log, and reaps the program. After the program exits it drains
-//! what is left in the PTY (until EIO, or briefly when a background process keeps the PTY
-//! open) before publishing the exit status, so every byte is in the ring first.
+//! what is left in the PTY (until EIO, or until it has been quiet briefly when a background
+//! process keeps the PTY open) before publishing the exit status, so every byte is in the
+//! ring first.
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
@@ -27,8 +27,8 @@ const MAX_PENDING_INPUT: usize = 1 << 20;
 const LOG_FLUSH: Duration = Duration::from_millis(100);
 /// After SIGHUP, how long a program may take to exit before SIGKILL.
 pub const HANGUP_GRACE: Duration = Duration::from_secs(2);
-/// After the program exits, how long to keep draining a PTY that a background process
-/// still holds open.
+/// After the program exits, how long a PTY that a background process still holds open may
+/// stay quiet before the session is declared over.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
 
 /// Runs the actor until the program has exited and its output is drained.
@@ -64,20 +64,21 @@ pub(crate) async fn run(
         if status.is_some() && (pty_closed || Instant::now() >= drain_until) {
             break;
         }
-        let overrun = session.follower_would_be_overrun(READ_SIZE);
         tokio::select! {
-            ready = fd.readable(), if !pty_closed && !overrun => {
+            ready = fd.readable(), if !pty_closed => {
                 let Ok(mut guard) = ready else { pty_closed = true; continue };
                 match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf[..]).map_err(Into::into)) {
                     Ok(Ok(0)) | Ok(Err(_)) => pty_closed = true, // EIO: every slave fd is closed
                     Ok(Ok(n)) => {
                         session.push_output(&buf[..n]);
                         log.write(&buf[..n]);
+                        if status.is_some() {
+                            drain_until = Instant::now() + DRAIN_AFTER_EXIT;
+                        }
                     }
                     Err(_would_block) => {}
                 }
             }
-            _ = ends.parsed.changed(), if overrun => {}
             ready = fd.writable(), if !pending.is_empty() && !pty_closed => {
                 let Ok(mut guard) = ready else { pending.clear(); continue };
                 let (front, _) = pending.as_slices();

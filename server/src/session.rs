@@ -4,6 +4,10 @@
 //! the actor (`actor.rs`), the only owner of the PTY master, which appends output to the
 //! ring and writes input; the terminal-state follower (`follow_output` here), which parses
 //! the ring into the vt100 state at its own pace; and the exit watcher in the registry.
+//! The follower never slows the PTY: vt100 parses ~45 MB/s and a PTY delivers more. When a
+//! flood outruns it by more than the ring, it keeps its state (modes, alternate screen,
+//! colours) and continues from the oldest byte still held; the screen is then exact again
+//! once the flood's last screenful is parsed.
 //! Clients never wait on each other: each keeps its own cursor into the ring and is woken
 //! by the `head` watch when the ring grows.
 //!
@@ -67,8 +71,6 @@ pub struct Session {
     head: watch::Sender<u64>,
     /// The terminal state. Writer: the follower.
     term: Mutex<Term>,
-    /// How far the follower has parsed; the actor never lets the ring overrun it.
-    parsed: watch::Sender<u64>,
     /// Attached clients and the resize policy.
     clients: Mutex<Clients>,
     /// The PTY size the policy chose; the actor applies it, clients report it.
@@ -84,7 +86,6 @@ pub struct Session {
 pub(crate) struct ActorEnds {
     pub commands: mpsc::Receiver<Command>,
     pub size: watch::Receiver<Size>,
-    pub parsed: watch::Receiver<u64>,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section here leaves the data
@@ -118,7 +119,6 @@ impl Session {
     pub(crate) fn new(parts: Parts) -> (Arc<Self>, ActorEnds) {
         let (commands, commands_rx) = mpsc::channel(64);
         let (size, size_rx) = watch::channel(parts.size);
-        let (parsed, parsed_rx) = watch::channel(0);
         let now = now_ms();
         let session = Arc::new(Self {
             id: parts.id,
@@ -130,7 +130,6 @@ impl Session {
             ring: Mutex::new(Ring::new(parts.ring_capacity)),
             head: watch::channel(0).0,
             term: Mutex::new(Term::new(parts.size)),
-            parsed,
             clients: Mutex::new(parts.clients),
             size,
             exit: watch::channel(None).0,
@@ -143,7 +142,6 @@ impl Session {
         let ends = ActorEnds {
             commands: commands_rx,
             size: size_rx,
-            parsed: parsed_rx,
         };
         (session, ends)
     }
@@ -202,14 +200,6 @@ impl Session {
         self.head.send_replace(head);
     }
 
-    /// Whether the follower is so far behind that one more read could overwrite bytes it
-    /// has not parsed yet.
-    pub(crate) fn follower_would_be_overrun(&self, next_read: usize) -> bool {
-        let ring = lock(&self.ring);
-        let parsed = *self.parsed.borrow();
-        ring.head() + next_read as u64 - parsed > ring.capacity() as u64
-    }
-
     /// Marks the session as ended; called by the actor after the last output is pushed.
     pub(crate) fn set_exited(&self, status: ExitStatus) {
         self.exit.send_replace(Some(status));
@@ -223,17 +213,11 @@ impl Session {
         let mut exit_rx = self.exit.subscribe();
         let mut chunk = Vec::with_capacity(PARSE_CHUNK);
         loop {
-            let parsed = *self.parsed.borrow();
             let exited = exit_rx.borrow_and_update().is_some();
+            let parsed = self.term_seq();
             chunk.clear();
-            let read = lock(&self.ring).read_into(parsed, PARSE_CHUNK, &mut chunk);
-            if let Err(Behind) = read {
-                // The actor's backpressure makes this unreachable; if it ever happens the
-                // state is wrong from here on, which is worth a loud log but not a crash.
-                tracing::error!(session = %self.id, "terminal state fell behind the ring");
-                let start = lock(&self.ring).start();
-                *lock(&self.term) = Term::new(*self.size.borrow());
-                self.parsed.send_replace(start);
+            if let Err(Behind) = lock(&self.ring).read_into(parsed, PARSE_CHUNK, &mut chunk) {
+                self.skip_unparsed();
                 continue;
             }
             let (seq, hooks) = {
@@ -245,7 +229,6 @@ impl Session {
                 }
                 (term.seq(), term.take_hooks())
             };
-            self.parsed.send_replace(seq);
             if !hooks.replies.is_empty() && !lock(&self.clients).has_local() {
                 // Dropped if the inbox is full: a flood of queries needs no flood of answers.
                 let _ = self.commands.try_send(Command::Input(hooks.replies));
@@ -284,10 +267,26 @@ impl Session {
         lock(&self.ring).read_into(from, max, out)
     }
 
-    /// A repaint of the current terminal state and the output position it corresponds to.
+    /// A repaint of the current terminal state and the output position it corresponds to
+    /// (never older than the ring's start, so the caller can continue from the ring).
     pub fn redraw(&self) -> (u64, Vec<u8>) {
+        self.skip_unparsed();
         let term = lock(&self.term);
         (term.seq(), term.redraw())
+    }
+
+    fn term_seq(&self) -> u64 {
+        lock(&self.term).seq()
+    }
+
+    /// Moves the terminal state past output that has already left the ring unparsed.
+    fn skip_unparsed(&self) {
+        let start = lock(&self.ring).start();
+        let mut term = lock(&self.term);
+        if term.seq() < start {
+            tracing::debug!(session = %self.id, skipped = start - term.seq(), "terminal state skipped a flood");
+            term.skip_to(start);
+        }
     }
 
     /// Registers a client and applies the resize policy. Returns its id.

@@ -133,6 +133,12 @@ impl Term {
         bytes.len()
     }
 
+    /// Continues at `seq` without parsing the output before it (lost to a flood); the
+    /// state so far (modes, screen, colours) is kept.
+    pub fn skip_to(&mut self, seq: u64) {
+        self.seq = self.seq.max(seq);
+    }
+
     /// Parses everything, cut-off sequences included: for output that will never continue.
     pub fn finish(&mut self, bytes: &[u8]) {
         self.feed(bytes);
