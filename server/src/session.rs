@@ -60,6 +60,8 @@ pub struct Session {
     pub pid: u32,
     /// Milliseconds since the epoch when it started.
     pub started_at_ms: u64,
+    /// The phone listener's port and URL (with the token), when it has one.
+    web: Option<(u16, String)>,
     name: Mutex<String>,
     /// The last `scrollbackBufferSize` bytes of output. Writer: the actor.
     ring: Mutex<Ring>,
@@ -111,6 +113,8 @@ pub(crate) struct Parts {
     pub size: Size,
     pub ring_capacity: usize,
     pub clients: Clients,
+    /// The phone listener's port and URL.
+    pub web: Option<(u16, String)>,
 }
 
 impl Session {
@@ -126,6 +130,7 @@ impl Session {
             cwd: parts.cwd,
             pid: parts.pid,
             started_at_ms: now,
+            web: parts.web,
             name: Mutex::new(parts.name),
             ring: Mutex::new(Ring::new(parts.ring_capacity)),
             head: watch::channel(0).0,
@@ -174,13 +179,13 @@ impl Session {
             command: self.command.clone(),
             cwd: self.cwd.clone(),
             pid: self.pid,
-            port: None,
+            port: self.web.as_ref().map(|(port, _)| *port),
             status,
             clients: lock(&self.clients).count() as u32,
             started_at_ms: self.started_at_ms,
             last_seen_ms: activity.last_seen_ms,
             size: *self.size.borrow(),
-            url: None,
+            url: self.web.as_ref().map(|(_, url)| url.clone()),
         }
     }
 
@@ -288,6 +293,19 @@ impl Session {
     pub fn redraw(&self) -> (u64, Vec<u8>) {
         let term = lock(&self.term);
         (term.seq(), term.redraw())
+    }
+
+    /// Like [`Session::redraw`], but starting with a terminal reset and the scrollback
+    /// history, for phones.
+    pub fn redraw_with_history(&self) -> (u64, Vec<u8>) {
+        let mut term = lock(&self.term);
+        (term.seq(), term.redraw_with_history())
+    }
+
+    /// The oldest output position the ring still holds, and the head.
+    pub fn output_range(&self) -> (u64, u64) {
+        let ring = lock(&self.ring);
+        (ring.start(), ring.head())
     }
 
     /// Registers a client and applies the resize policy. Returns its id.
