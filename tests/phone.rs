@@ -51,6 +51,10 @@ fn page_cookie_auth_rate_limit_and_origin() {
         assert_eq!(evil.err(), Some(403));
         let own = format!("http://127.0.0.1:{}", ep.port);
         assert!(ep.try_phone(&t, Some(&own)).await.is_ok());
+        assert!(
+            ep.try_phone_at("/", &t, None).await.is_ok(),
+            "the original's URL"
+        );
         // Four failures: 401 each, no upgrade.
         assert_eq!(ep.try_phone("wrong", None).await.err(), Some(401));
         assert_eq!(ep.try_phone("", None).await.err(), Some(401));
@@ -289,6 +293,32 @@ async fn bad_messages_are_ignored_and_oversized_ones_close_the_socket() {
         .send(json!({"type": "input", "data": "after\r"}))
         .await;
     other.until("after\r\nafter").await;
+}
+
+#[tokio::test]
+async fn an_acking_phone_gets_at_most_the_buffer_limit_unacknowledged() {
+    const LIMIT: u64 = 65536;
+    let hub = Hub::new(json!({"clientBufferLimit": LIMIT}));
+    let ep = hub.session(&["sh", "-c", "read x; yes | head -c 2000000; sleep 60"]);
+    let mut phone = ep.phone().await;
+    phone.send(json!({"type": "resume", "lastSeq": 0})).await;
+    phone.send(json!({"type": "ack", "seq": 0})).await;
+    phone.send(json!({"type": "input", "data": "go\r"})).await;
+    let mut acked = 0;
+    for _ in 0..3 {
+        // Read until the server pauses; it must pause within the window.
+        let mut seq = acked;
+        while let Some(msg) = phone.next_within(QUIET).await {
+            if msg["type"] == "data" {
+                seq = msg["seq"].as_u64().unwrap();
+            }
+        }
+        assert!(seq > acked, "output resumes after an ack");
+        assert!(seq - acked <= LIMIT, "{} bytes unacknowledged", seq - acked);
+        assert!(seq - acked > LIMIT / 2, "the window is used");
+        phone.send(json!({"type": "ack", "seq": seq})).await;
+        acked = seq;
+    }
 }
 
 /// Lines of `yes` output: 16 MB from `yes`, 24 MB through the PTY (`\n` becomes `\r\n`):

@@ -128,7 +128,17 @@ impl Endpoint {
     /// Opens the WebSocket with `?token=` and optional extra headers; the HTTP status
     /// when the upgrade is refused.
     pub async fn try_phone(&self, token: &str, origin: Option<&str>) -> Result<Phone, u16> {
-        let url = format!("ws://127.0.0.1:{}/ws?token={token}", self.port);
+        self.try_phone_at("/ws", token, origin).await
+    }
+
+    /// Like [`Endpoint::try_phone`] on another path.
+    pub async fn try_phone_at(
+        &self,
+        path: &str,
+        token: &str,
+        origin: Option<&str>,
+    ) -> Result<Phone, u16> {
+        let url = format!("ws://127.0.0.1:{}{path}?token={token}", self.port);
         let mut request = url.into_client_request().unwrap();
         if let Some(origin) = origin {
             request
