@@ -243,6 +243,41 @@ async fn two_phones_typing_both_reach_the_program() {
             text.push_str(&phone.data().await.data);
         }
     }
+    // With no local terminal attached a phone sets the size, and every phone is told.
+    a.send(json!({"type": "resize", "cols": 101, "rows": 31, "force": false}))
+        .await;
+    for phone in [&mut a, &mut b] {
+        loop {
+            let msg = phone.next().await;
+            if msg["type"] == "resize" && msg["cols"] == 101 && msg["rows"] == 31 {
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn exit_comes_after_all_output() {
+    let hub = Hub::new(json!({}));
+    let ep = hub.session(&["sh", "-c", "read x; printf 'last words'; exit 3"]);
+    let mut phone = ep.phone().await;
+    phone.send(json!({"type": "resume", "lastSeq": 0})).await;
+    phone.send(json!({"type": "input", "data": "go\r"})).await;
+    let mut text = String::new();
+    loop {
+        let msg = phone.next().await;
+        match msg["type"].as_str() {
+            Some("data") => text.push_str(msg["data"].as_str().unwrap()),
+            Some("resize") => {}
+            Some("exit") => {
+                assert_eq!(msg["code"], 3);
+                break;
+            }
+            _ => panic!("unexpected {msg}"),
+        }
+    }
+    assert!(text.ends_with("last words"), "{text:?}");
+    assert_eq!(phone.next().await["type"], "close");
 }
 
 #[tokio::test]

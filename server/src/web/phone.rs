@@ -75,14 +75,17 @@ pub async fn run(ws: HyperWebsocketStream, session: Arc<Session>, limit: usize) 
     let (events_tx, events) = mpsc::channel(EVENTS);
     let (acks_tx, acks) = watch::channel(None);
     let reader = tokio::spawn(read(stream, session.clone(), client, events_tx, acks_tx));
+    let watches = session.watch();
+    let size = *watches.size.borrow();
     let mut phone = Phone {
-        watches: session.watch(),
+        watches,
         session: &session,
         sink,
         events,
         acks,
         limit: limit as u64,
         sent: None,
+        size,
         chunk: Vec::with_capacity(CHUNK),
     };
     if let Err(e) = phone.run().await {
@@ -174,13 +177,14 @@ struct Phone<'a> {
     limit: u64,
     /// The output position this phone has been sent up to; `None` before its resume.
     sent: Option<u64>,
+    /// The size this phone was last told.
+    size: Size,
     chunk: Vec<u8>,
 }
 
 impl Phone<'_> {
     async fn run(&mut self) -> anyhow::Result<()> {
-        let size = *self.watches.size.borrow_and_update();
-        self.send_size(size).await?;
+        self.send_size(self.size).await?;
         let resume_deadline = tokio::time::Instant::now() + RESUME_WAIT;
         loop {
             while let Ok(event) = self.events.try_recv() {
@@ -188,9 +192,11 @@ impl Phone<'_> {
                     return Ok(());
                 }
             }
-            if self.watches.size.has_changed().unwrap_or(false) {
-                let size = *self.watches.size.borrow_and_update();
-                self.send_size(size).await?;
+            // Compared, not `has_changed`: the `select!` below marks changes as seen.
+            let now = *self.watches.size.borrow();
+            if now != self.size {
+                self.size = now;
+                self.send_size(now).await?;
             }
             if let Some(sent) = self.sent {
                 let head = *self.watches.head.borrow_and_update();
