@@ -124,8 +124,9 @@ async fn read(
         let msg = match serde_json::from_str::<Incoming>(&text) {
             Ok(msg) => msg,
             Err(e) => {
-                // The error names a position and a type, never the message's content.
-                tracing::debug!(session = %session.id, client, "ignored a bad message: {e}");
+                // serde_json's message can quote the input (keystrokes): log only its kind.
+                let (kind, column) = (e.classify(), e.column());
+                tracing::debug!(session = %session.id, client, ?kind, column, "ignored a bad message");
                 continue;
             }
         };
