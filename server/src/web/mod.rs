@@ -137,50 +137,64 @@ fn route(
         Verdict::ForeignOrigin => return plain(StatusCode::FORBIDDEN, "foreign origin"),
     }
     if hyper_tungstenite::is_upgrade_request(&req) {
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_MESSAGE))
-            .max_frame_size(Some(MAX_MESSAGE));
-        return match hyper_tungstenite::upgrade(&mut req, Some(config)) {
-            Ok((reply, websocket)) => {
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    match websocket.await {
-                        Ok(ws) => phone::run(ws, shared.session.clone(), shared.buffer_limit).await,
-                        Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
-                    }
-                });
-                reply
-            }
-            Err(e) => plain(
-                StatusCode::BAD_REQUEST,
-                &format!("bad WebSocket request: {e}"),
-            ),
-        };
+        return upgrade(&mut req, shared, permit);
     }
     if path == "/ws" {
         return plain(StatusCode::UPGRADE_REQUIRED, "WebSocket only");
     }
     if source == Some(Source::Query) {
-        // Move the token from the URL (and history) into an HttpOnly cookie.
-        let rest = auth::query_without_token(req.uri().query());
-        let location = if rest.is_empty() {
-            "/".to_string()
-        } else {
-            format!("/?{rest}")
-        };
-        let mut reply = plain(StatusCode::SEE_OTHER, "");
-        let headers = reply.headers_mut();
-        if let (Ok(location), Ok(cookie)) = (
-            HeaderValue::from_str(&location),
-            HeaderValue::from_str(&shared.auth.set_cookie()),
-        ) {
-            headers.insert(header::LOCATION, location);
-            headers.insert(header::SET_COOKIE, cookie);
-        }
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return reply;
+        return redirect(req.uri().query(), &shared.auth);
     }
     page(&shared.session.name())
+}
+
+/// Accepts an authenticated WebSocket upgrade and starts the phone's loop on it.
+fn upgrade(
+    req: &mut Request<Incoming>,
+    shared: Arc<Shared>,
+    permit: Arc<OwnedSemaphorePermit>,
+) -> Reply {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    match hyper_tungstenite::upgrade(req, Some(config)) {
+        Ok((reply, websocket)) => {
+            tokio::spawn(async move {
+                let _permit = permit;
+                match websocket.await {
+                    Ok(ws) => phone::run(ws, shared.session.clone(), shared.buffer_limit).await,
+                    Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
+                }
+            });
+            reply
+        }
+        Err(e) => plain(
+            StatusCode::BAD_REQUEST,
+            &format!("bad WebSocket request: {e}"),
+        ),
+    }
+}
+
+/// Moves the token from the URL (and the browser's history) into an HttpOnly cookie:
+/// 303 to the same page without `token`, other parameters kept.
+fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
+    let rest = auth::query_without_token(query);
+    let location = if rest.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?{rest}")
+    };
+    let mut reply = plain(StatusCode::SEE_OTHER, "");
+    let headers = reply.headers_mut();
+    if let (Ok(location), Ok(cookie)) = (
+        HeaderValue::from_str(&location),
+        HeaderValue::from_str(&auth.set_cookie()),
+    ) {
+        headers.insert(header::LOCATION, location);
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    reply
 }
 
 /// The terminal page, with a CSP that allows only this origin. Styles may be inline

@@ -130,41 +130,51 @@ async fn read(
                 continue;
             }
         };
-        match msg {
-            Incoming::Input { data } => session.input(client, data.into_bytes()).await,
-            Incoming::Resize { cols, rows, force } => {
-                if cols <= 0 || rows <= 0 {
-                    continue;
-                }
-                let size = Size {
-                    cols: cols.min(i64::from(u16::MAX)) as u16,
-                    rows: rows.min(i64::from(u16::MAX)) as u16,
-                };
-                let claim = if force {
-                    Claim::Forced(size)
-                } else {
-                    Claim::Resized(size)
-                };
-                session.claim(client, claim);
+        if !handle_incoming(msg, &session, client, &events, &acks).await {
+            return;
+        }
+    }
+}
+
+/// Acts on one message from the phone; false when the writer has gone.
+async fn handle_incoming(
+    msg: Incoming,
+    session: &Session,
+    client: u64,
+    events: &mpsc::Sender<Event>,
+    acks: &watch::Sender<Option<u64>>,
+) -> bool {
+    match msg {
+        Incoming::Input { data } => session.input(client, data.into_bytes()).await,
+        Incoming::Resize { cols, rows, force } => {
+            if cols <= 0 || rows <= 0 {
+                return true;
             }
-            Incoming::Resume { last_seq } => {
-                if events.send(Event::Resume(last_seq)).await.is_err() {
-                    return;
-                }
-            }
-            Incoming::Ack { seq } => {
-                if let Ok(seq) = u64::try_from(seq) {
-                    acks.send_if_modified(|acked| {
-                        let newer = !matches!(*acked, Some(a) if a >= seq);
-                        if newer {
-                            *acked = Some(seq);
-                        }
-                        newer
-                    });
-                }
+            let size = Size {
+                cols: cols.min(i64::from(u16::MAX)) as u16,
+                rows: rows.min(i64::from(u16::MAX)) as u16,
+            };
+            let claim = if force {
+                Claim::Forced(size)
+            } else {
+                Claim::Resized(size)
+            };
+            session.claim(client, claim);
+        }
+        Incoming::Resume { last_seq } => return events.send(Event::Resume(last_seq)).await.is_ok(),
+        Incoming::Ack { seq } => {
+            if let Ok(seq) = u64::try_from(seq) {
+                acks.send_if_modified(|acked| {
+                    let newer = !matches!(*acked, Some(a) if a >= seq);
+                    if newer {
+                        *acked = Some(seq);
+                    }
+                    newer
+                });
             }
         }
     }
+    true
 }
 
 /// The writer's state.
