@@ -13,6 +13,10 @@
 //! bytes may be sent and not acknowledged; a phone that never acks is paced by the
 //! socket's backpressure alone. Output is cut only at UTF-8 boundaries: an incomplete
 //! character at the end of what is available waits for the rest.
+//!
+//! Liveness: an idle connection is pinged every 30 s and closed after 90 s of silence,
+//! and a phone that accepts nothing for 60 s is dropped, so phones that slept or lost
+//! their network never pile up (the page reconnects and resumes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +30,7 @@ use hyper_tungstenite::HyperWebsocketStream;
 use itwillsync_protocol::Size;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use crate::session::{Session, Watches};
 use crate::size::{Claim, Kind};
@@ -36,6 +41,14 @@ const CHUNK: usize = 64 << 10;
 const RESUME_WAIT: Duration = Duration::from_millis(150);
 /// Resumes queued for the writer; a phone has no reason to send more than one at a time.
 const EVENTS: usize = 4;
+/// How often an idle connection is pinged (browsers answer pings by themselves).
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// A phone heard nothing from for this long is gone (a phone that slept, a dropped
+/// network): its connection is closed rather than held until the session ends.
+const SILENT_LIMIT: Duration = Duration::from_secs(90);
+/// A phone that takes this long to accept one message is not reading at all: it is
+/// dropped, and resumes when it reconnects.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A message from the phone (DESIGN.md "Phone protocol").
 #[derive(Debug, Deserialize)]
@@ -74,7 +87,13 @@ pub async fn run(ws: HyperWebsocketStream, session: Arc<Session>, limit: usize) 
     let (sink, stream) = ws.split();
     let (events_tx, events) = mpsc::channel(EVENTS);
     let (acks_tx, acks) = watch::channel(None);
-    let reader = tokio::spawn(read(stream, session.clone(), client, events_tx, acks_tx));
+    let (heard_tx, heard) = watch::channel(Instant::now());
+    let ends = ReaderEnds {
+        events: events_tx,
+        acks: acks_tx,
+        heard: heard_tx,
+    };
+    let reader = tokio::spawn(read(stream, session.clone(), client, ends));
     let watches = session.watch();
     let size = *watches.size.borrow();
     let mut phone = Phone {
@@ -83,6 +102,7 @@ pub async fn run(ws: HyperWebsocketStream, session: Arc<Session>, limit: usize) 
         sink,
         events,
         acks,
+        heard,
         limit: limit as u64,
         sent: None,
         size,
@@ -100,10 +120,15 @@ async fn read(
     mut stream: SplitStream<HyperWebsocketStream>,
     session: Arc<Session>,
     client: u64,
-    events: mpsc::Sender<Event>,
-    acks: watch::Sender<Option<u64>>,
+    ends: ReaderEnds,
 ) {
+    let ReaderEnds {
+        events,
+        acks,
+        heard,
+    } = ends;
     while let Some(msg) = stream.next().await {
+        heard.send_replace(Instant::now());
         let text = match msg {
             Ok(Message::Text(text)) => text,
             Ok(Message::Close(_)) => return,
@@ -177,6 +202,14 @@ async fn handle_incoming(
     true
 }
 
+/// The reader's senders to the writer.
+struct ReaderEnds {
+    events: mpsc::Sender<Event>,
+    acks: watch::Sender<Option<u64>>,
+    /// When anything (a message, a pong) last arrived.
+    heard: watch::Sender<Instant>,
+}
+
 /// The writer's state.
 struct Phone<'a> {
     session: &'a Session,
@@ -185,6 +218,7 @@ struct Phone<'a> {
     events: mpsc::Receiver<Event>,
     /// The highest acknowledged position; `None` until the phone acks at all.
     acks: watch::Receiver<Option<u64>>,
+    heard: watch::Receiver<Instant>,
     limit: u64,
     /// The output position this phone has been sent up to; `None` before its resume.
     sent: Option<u64>,
@@ -196,7 +230,8 @@ struct Phone<'a> {
 impl Phone<'_> {
     async fn run(&mut self) -> anyhow::Result<()> {
         self.send_size(self.size).await?;
-        let resume_deadline = tokio::time::Instant::now() + RESUME_WAIT;
+        let resume_deadline = Instant::now() + RESUME_WAIT;
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         loop {
             while let Ok(event) = self.events.try_recv() {
                 if !self.handle(event).await? {
@@ -237,6 +272,12 @@ impl Phone<'_> {
                 _ = self.watches.size.changed() => {}
                 _ = self.watches.exit.changed() => {}
                 _ = self.acks.changed() => {}
+                _ = ping.tick() => {
+                    if self.heard.borrow().elapsed() > SILENT_LIMIT {
+                        anyhow::bail!("the phone stopped answering");
+                    }
+                    self.send(Message::Ping(Default::default())).await?;
+                }
                 _ = tokio::time::sleep_until(resume_deadline), if self.sent.is_none() => {
                     self.resume(-1).await?;
                 }
@@ -324,8 +365,14 @@ impl Phone<'_> {
     }
 
     async fn send_json(&mut self, value: serde_json::Value) -> anyhow::Result<()> {
-        self.sink.send(Message::text(value.to_string())).await?;
-        Ok(())
+        self.send(Message::text(value.to_string())).await
+    }
+
+    async fn send(&mut self, msg: Message) -> anyhow::Result<()> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.sink.send(msg)).await {
+            Ok(sent) => Ok(sent?),
+            Err(_) => anyhow::bail!("the phone stopped reading"),
+        }
     }
 
     /// Starts the closing handshake; a phone that does not read cannot hold this up.
