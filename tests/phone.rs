@@ -156,7 +156,8 @@ async fn resume_at_head_is_silent_and_minus_one_redraws() {
     assert_eq!(phone.next_within(QUIET).await, None, "one message");
 
     // No resume at all: treated as -1 after a short wait. A later resume is answered
-    // against what this phone was sent.
+    // against what this phone was sent: it already has everything up to there (no
+    // byte twice); beyond that, or -1, it gets a redraw.
     let mut phone = ep.phone().await;
     let d = phone.data().await;
     assert!(d.data.starts_with("\x1bc"));
@@ -165,8 +166,15 @@ async fn resume_at_head_is_silent_and_minus_one_redraws() {
         .await;
     assert_eq!(phone.next_within(QUIET).await, None);
     phone.send(json!({"type": "resume", "lastSeq": 2})).await;
+    assert_eq!(phone.next_within(QUIET).await, None);
+    phone
+        .send(json!({"type": "resume", "lastSeq": head + 100}))
+        .await;
     let d = phone.data().await;
-    assert_eq!((d.data.as_str(), d.seq), ("ady\r\n", head));
+    assert!(d.data.starts_with("\x1bc") && d.seq == head);
+    phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+    let d = phone.data().await;
+    assert!(d.data.starts_with("\x1bc") && d.seq == head);
 }
 
 #[tokio::test]

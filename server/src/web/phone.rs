@@ -299,13 +299,18 @@ impl Phone<'_> {
         }
     }
 
-    /// Answers `resume` against what this phone has been sent (or, before anything was
-    /// sent on this connection, against everything the session has output).
+    /// Answers `resume` with `last_seq` N. Before anything was sent on this connection:
+    /// the bytes after N when the ring holds them (nothing when N is the head), else a
+    /// redraw. A resume that arrives later (after the 150 ms wait already sent a
+    /// redraw, or after another resume) is answered against what this phone has been
+    /// sent: once it has drawn what is in flight its screen reflects `sent`, so N up to
+    /// `sent` needs nothing (resending would draw bytes twice), while -1 or an N beyond
+    /// anything sent gets a redraw.
     async fn resume(&mut self, last_seq: i64) -> anyhow::Result<()> {
         let (start, head) = self.session.output_range();
-        let upper = self.sent.unwrap_or(head);
-        match u64::try_from(last_seq) {
-            Ok(n) if n >= start && n <= upper => self.sent = Some(n),
+        match (self.sent, u64::try_from(last_seq)) {
+            (None, Ok(n)) if n >= start && n <= head => self.sent = Some(n),
+            (Some(sent), Ok(n)) if n <= sent => {}
             _ => self.redraw().await?,
         }
         Ok(())
