@@ -14,8 +14,8 @@
 //! socket's backpressure alone. Output is cut only at UTF-8 boundaries: an incomplete
 //! character at the end of what is available waits for the rest.
 //!
-//! Liveness: an idle connection is pinged every 30 s and closed after 90 s of silence,
-//! and a phone that accepts nothing for 60 s is dropped, so phones that slept or lost
+//! Liveness: an idle connection is pinged every 30 s and closed when a ping goes
+//! unanswered until the next, and a phone that accepts nothing for 60 s is dropped, so phones that slept or lost
 //! their network never pile up (the page reconnects and resumes).
 
 use std::sync::Arc;
@@ -41,11 +41,10 @@ const CHUNK: usize = 64 << 10;
 const RESUME_WAIT: Duration = Duration::from_millis(150);
 /// Resumes queued for the writer; a phone has no reason to send more than one at a time.
 const EVENTS: usize = 4;
-/// How often an idle connection is pinged (browsers answer pings by themselves).
-const PING_EVERY: Duration = Duration::from_secs(30);
-/// A phone heard nothing from for this long is gone (a phone that slept, a dropped
+/// How often an idle connection is pinged (browsers answer pings by themselves). A
+/// phone that has sent nothing since the previous ping is gone (it slept, or lost its
 /// network): its connection is closed rather than held until the session ends.
-const SILENT_LIMIT: Duration = Duration::from_secs(90);
+const PING_EVERY: Duration = Duration::from_secs(30);
 /// A phone that takes this long to accept one message is not reading at all: it is
 /// dropped, and resumes when it reconnects.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -232,6 +231,8 @@ impl Phone<'_> {
         self.send_size(self.size).await?;
         let resume_deadline = Instant::now() + RESUME_WAIT;
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_ping: Option<Instant> = None;
         loop {
             while let Ok(event) = self.events.try_recv() {
                 if !self.handle(event).await? {
@@ -273,10 +274,11 @@ impl Phone<'_> {
                 _ = self.watches.exit.changed() => {}
                 _ = self.acks.changed() => {}
                 _ = ping.tick() => {
-                    if self.heard.borrow().elapsed() > SILENT_LIMIT {
-                        anyhow::bail!("the phone stopped answering");
+                    if last_ping.is_some_and(|at| *self.heard.borrow() < at) {
+                        anyhow::bail!("the phone stopped answering pings");
                     }
                     self.send(Message::Ping(Default::default())).await?;
+                    last_ping = Some(Instant::now());
                 }
                 _ = tokio::time::sleep_until(resume_deadline), if self.sent.is_none() => {
                     self.resume(-1).await?;
