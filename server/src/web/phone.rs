@@ -15,8 +15,9 @@
 //! character at the end of what is available waits for the rest.
 //!
 //! Liveness: an idle connection is pinged every 30 s and closed when a ping goes
-//! unanswered until the next, and a phone that accepts nothing for 60 s is dropped, so phones that slept or lost
-//! their network never pile up (the page reconnects and resumes).
+//! unanswered until the next, and a phone that accepts nothing for 60 s is dropped, so
+//! phones that slept or lost their network never pile up (the page reconnects and
+//! resumes).
 
 use std::sync::Arc;
 use std::time::Duration;
