@@ -41,6 +41,8 @@ fn page_cookie_auth_rate_limit_and_origin() {
     assert!(r
         .head
         .contains("content-security-policy: default-src 'none'"));
+    let ws_origin = format!("connect-src 'self' ws://127.0.0.1:{};", ep.port);
+    assert!(r.head.contains(&ws_origin), "{}", r.head);
     assert_eq!(ep.get("/vendor/xterm.js", "").status, 200);
     assert_eq!(ep.get("/../Cargo.toml", "").status, 404);
 

@@ -145,7 +145,11 @@ fn route(
     if source == Some(Source::Query) {
         return redirect(req.uri().query(), &shared.auth);
     }
-    page(&shared.session.name())
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    page(&shared.session.name(), host)
 }
 
 /// Accepts an authenticated WebSocket upgrade and starts the phone's loop on it.
@@ -198,8 +202,9 @@ fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
 }
 
 /// The terminal page, with a CSP that allows only this origin. Styles may be inline
-/// because xterm.js injects a `<style>` element for its theme.
-fn page(title: &str) -> Reply {
+/// because xterm.js injects a `<style>` element for its theme. The WebSocket's origin is
+/// named explicitly too: older Safari does not count `ws:` as `'self'`.
+fn page(title: &str, host: Option<&str>) -> Reply {
     let mut reply = Response::new(Full::new(Bytes::from(assets::terminal_page(title))));
     let headers = reply.headers_mut();
     headers.insert(
@@ -207,14 +212,19 @@ fn page(title: &str) -> Reply {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-             img-src 'self' data:; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
-             base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        ),
+    let host = host.filter(|h| {
+        h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    });
+    let websocket = host.map(|h| format!(" ws://{h}")).unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self'; connect-src 'self'{websocket}; \
+         manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     );
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     secure(reply)
 }
 
