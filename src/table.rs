@@ -115,6 +115,7 @@ pub fn json(sessions: &[SessionInfo]) -> serde_json::Value {
                 "cwd": s.cwd,
                 "pid": s.pid,
                 "port": s.port,
+                "url": s.url,
                 "status": s.status.as_str(),
                 "clients": s.clients,
                 "cols": s.size.cols,

@@ -172,6 +172,7 @@ fn terminal_queries_are_answered_while_no_terminal_is_attached() {
 
 #[test]
 fn a_stalled_client_never_slows_another_and_memory_stays_bounded() {
+    let _heavy = support::heavy();
     let home = Home::new();
     let id = home.new_detached(&[
         "--",
@@ -407,4 +408,38 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
         "{stderr}"
     );
     assert_eq!(stderr.trim_end().lines().count(), 1);
+}
+
+#[test]
+fn a_flood_that_outruns_the_terminal_state_leaves_the_session_responsive_and_exact() {
+    // A 64 KiB ring: 20 MB of output is far more than the parser can hold back.
+    let _heavy = support::heavy();
+    let home = Home::with_config(serde_json::json!({ "scrollbackBufferSize": 65536 }));
+    let script = "yes 0123456789abcdef | head -c 20000000; printf '\\033[32mFINAL\\033[0m-MARKER\\n'; read x; echo after-$x";
+    let id = home.new_detached(&["--", "sh", "-c", script]);
+    let log = home.path().join("logs").join(format!("{id}.log"));
+    eventually("the flood to finish", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("-MARKER"))
+    });
+    let mut term = Term::spawn(&home, &["attach", &id], SIZE);
+    term.wait_text("FINAL-MARKER");
+    let screen = term.screen();
+    // `head -c` cuts a line short, so the marker follows partial text on its row.
+    let (row, col) = screen
+        .contents()
+        .lines()
+        .enumerate()
+        .find_map(|(r, l)| l.find("FINAL-MARKER").map(|c| (r as u16, c as u16)))
+        .unwrap();
+    assert_eq!(
+        screen.cell(row, col).unwrap().fgcolor(),
+        vt100::Color::Idx(2)
+    );
+    assert_eq!(
+        screen.cell(row, col + 5).unwrap().fgcolor(),
+        vt100::Color::Default
+    );
+    assert!(screen.contents().contains("0123456789abcdef"));
+    term.send(b"ok\r");
+    term.wait_text("after-ok");
 }

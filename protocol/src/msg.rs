@@ -132,6 +132,7 @@ pub enum ClientMsg {
     /// Keystrokes for the attached session.
     Input {
         /// Raw bytes as typed.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// The attached terminal's new size.
@@ -198,6 +199,7 @@ pub enum ServerMsg {
         /// Byte count after this chunk.
         seq: u64,
         /// The bytes.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// Escape sequences that repaint the terminal from the session's state as of `seq`.
@@ -205,6 +207,7 @@ pub enum ServerMsg {
         /// The output position the repaint corresponds to.
         seq: u64,
         /// The bytes.
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
     /// The PTY's size changed (or is being reported after attach).

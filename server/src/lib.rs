@@ -19,6 +19,7 @@ mod session;
 pub mod shutdown;
 mod size;
 mod term;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -116,6 +116,7 @@ impl Registry {
         }
         let program = spec.command.first().context("no command given")?;
         let resolved = crate::pty::resolve_program(program, &spec.env, cwd)?;
+        let web = crate::web::bind(&self.config, spec.port, spec.networking.as_deref())?;
         let mut sessions = lock(&self.sessions);
         if sessions.len() >= self.config.max_sessions {
             bail!(
@@ -156,6 +157,7 @@ impl Registry {
             size,
             ring_capacity: self.config.scrollback_buffer_size,
             clients,
+            web: Some((web.port, web.url.clone())),
         });
         sessions.push(session.clone());
         drop(sessions);
@@ -170,6 +172,7 @@ impl Registry {
             log,
         ));
         tokio::spawn(session.clone().follow_output());
+        crate::web::spawn(web, session.clone(), &self.config);
         let registry = self.clone();
         let watched = session.clone();
         tokio::spawn(async move {

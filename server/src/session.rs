@@ -64,6 +64,8 @@ pub struct Session {
     pub pid: u32,
     /// Milliseconds since the epoch when it started.
     pub started_at_ms: u64,
+    /// The phone listener's port and URL (with the token), when it has one.
+    web: Option<(u16, String)>,
     name: Mutex<String>,
     /// The last `scrollbackBufferSize` bytes of output. Writer: the actor.
     ring: Mutex<Ring>,
@@ -112,6 +114,8 @@ pub(crate) struct Parts {
     pub size: Size,
     pub ring_capacity: usize,
     pub clients: Clients,
+    /// The phone listener's port and URL.
+    pub web: Option<(u16, String)>,
 }
 
 impl Session {
@@ -126,6 +130,7 @@ impl Session {
             cwd: parts.cwd,
             pid: parts.pid,
             started_at_ms: now,
+            web: parts.web,
             name: Mutex::new(parts.name),
             ring: Mutex::new(Ring::new(parts.ring_capacity)),
             head: watch::channel(0).0,
@@ -172,13 +177,13 @@ impl Session {
             command: self.command.clone(),
             cwd: self.cwd.clone(),
             pid: self.pid,
-            port: None,
+            port: self.web.as_ref().map(|(port, _)| *port),
             status,
             clients: lock(&self.clients).count() as u32,
             started_at_ms: self.started_at_ms,
             last_seen_ms: activity.last_seen_ms,
             size: *self.size.borrow(),
-            url: None,
+            url: self.web.as_ref().map(|(_, url)| url.clone()),
         }
     }
 
@@ -216,7 +221,9 @@ impl Session {
             let exited = exit_rx.borrow_and_update().is_some();
             let parsed = self.term_seq();
             chunk.clear();
-            if let Err(Behind) = lock(&self.ring).read_into(parsed, PARSE_CHUNK, &mut chunk) {
+            // Bound first: the ring's guard must be gone before `skip_unparsed` locks it.
+            let read = lock(&self.ring).read_into(parsed, PARSE_CHUNK, &mut chunk);
+            if let Err(Behind) = read {
                 self.skip_unparsed();
                 continue;
             }
@@ -287,6 +294,20 @@ impl Session {
             tracing::debug!(session = %self.id, skipped = start - term.seq(), "terminal state skipped a flood");
             term.skip_to(start);
         }
+    }
+
+    /// Like [`Session::redraw`], but starting with a terminal reset and the scrollback
+    /// history, for phones.
+    pub fn redraw_with_history(&self) -> (u64, Vec<u8>) {
+        self.skip_unparsed();
+        let mut term = lock(&self.term);
+        (term.seq(), term.redraw_with_history())
+    }
+
+    /// The oldest output position the ring still holds, and the head.
+    pub fn output_range(&self) -> (u64, u64) {
+        let ring = lock(&self.ring);
+        (ring.start(), ring.head())
     }
 
     /// Registers a client and applies the resize policy. Returns its id.

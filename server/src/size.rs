@@ -15,8 +15,7 @@ use crate::config::ResizePolicy;
 pub enum Kind {
     /// A terminal attached over the Unix socket.
     Local,
-    /// A browser attached over WebSocket (the phone listener is not built yet).
-    #[allow(dead_code)]
+    /// A browser attached over WebSocket.
     Phone,
 }
 
@@ -28,7 +27,6 @@ pub enum Claim {
     /// It reported a new size.
     Resized(Size),
     /// A phone's user asked to take over the size.
-    #[allow(dead_code)]
     Forced(Size),
 }
 

@@ -188,6 +188,40 @@ impl Term {
         out.push_str(&screen.input_mode_formatted());
         out.into_bytes()
     }
+
+    /// A terminal reset (`ESC c`), then the scrollback history row by row, pushed into the
+    /// receiving terminal's own scrollback, then the screen exactly as [`Term::redraw`]
+    /// paints it. For phones, whose xterm.js keeps history the user can scroll back to.
+    /// While a full-screen program runs, the alternate screen has no history to send.
+    pub fn redraw_with_history(&mut self) -> Vec<u8> {
+        let mut out = String::from("\x1bc");
+        let screen = self.parser.screen_mut();
+        let (rows, cols) = screen.size();
+        let rows = usize::from(rows.get());
+        screen.set_scrollback(usize::MAX);
+        let history = screen.scrollback();
+        // At offset k the view's top row is history row `history - k`.
+        let mut offset = history;
+        while offset > 0 {
+            screen.set_scrollback(offset);
+            for row in screen.rows_formatted(0, cols.get()).take(offset.min(rows)) {
+                out.push_str("\x1b[0m");
+                out.push_str(&row);
+                out.push_str("\x1b[0m\r\n");
+            }
+            offset = offset.saturating_sub(rows);
+        }
+        screen.set_scrollback(0);
+        // The last rows of history are still on screen: scroll them off into history.
+        let visible = history.min(rows.saturating_sub(1));
+        if visible > 0 {
+            out.push_str(&format!("\x1b[{rows};1H"));
+            out.push_str(&"\n".repeat(visible));
+        }
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.redraw());
+        bytes
+    }
 }
 
 /// Length of the complete `CSI ? params final` sequence at the start of `bytes`, if complete.
@@ -237,6 +271,30 @@ mod tests {
         term.process(b"\x1b[?1049l");
         assert_eq!(copy.screen().contents(), term.screen().contents());
         assert!(copy.screen().contents().contains("line2"));
+    }
+
+    #[test]
+    fn redraw_with_history_restores_scrollback_and_screen() {
+        let size = Size { cols: 30, rows: 5 };
+        let mut term = Term::new(size);
+        for i in 0..40 {
+            term.process(format!("line \x1b[1m{i}\x1b[0m\r\n").as_bytes());
+        }
+        term.process(b"$ partial");
+        let redraw = term.redraw_with_history();
+        assert!(redraw.starts_with(b"\x1bc"));
+        let mut copy = vt100::Parser::new(nz(size.rows), nz(size.cols), 100);
+        copy.process(&redraw);
+        assert_eq!(copy.screen().contents(), term.screen().contents());
+        assert_eq!(
+            copy.screen().cursor_position(),
+            term.screen().cursor_position()
+        );
+        copy.screen_mut().set_scrollback(usize::MAX);
+        term.parser.screen_mut().set_scrollback(usize::MAX);
+        assert_eq!(copy.screen().scrollback(), term.screen().scrollback());
+        assert_eq!(copy.screen().contents(), term.screen().contents());
+        assert!(copy.screen().contents().starts_with("line 0\n"));
     }
 
     #[test]

@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg, Size};
 
+pub mod web;
+#[allow(unused_imports)] // only the phone tests use these
+pub use web::{Endpoint, Phone};
+
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -128,6 +132,13 @@ impl Drop for Home {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
+}
+
+/// Serialises the tests that flood a PTY with tens of megabytes, so that on a small
+/// machine they do not starve each other's readers.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Polls `cond` until it holds or the deadline passes (for state outside our process

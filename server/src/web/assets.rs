@@ -1,0 +1,128 @@
+//! The terminal page and its static files, embedded in the binary.
+//!
+//! Files are looked up in a fixed table by exact request path, so no request can reach
+//! the filesystem (no traversal). Everything here except the page itself is public: it
+//! holds no secrets, and is served without authentication. The page gets the session's
+//! name substituted, HTML-escaped.
+
+/// An embedded file.
+pub struct Asset {
+    /// The body.
+    pub body: &'static [u8],
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// The public files, by request path.
+const FILES: &[(&str, Asset)] = &[
+    (
+        "/terminal.js",
+        Asset {
+            body: include_bytes!("../../assets/terminal.js"),
+            content_type: JS,
+        },
+    ),
+    (
+        "/terminal.css",
+        Asset {
+            body: include_bytes!("../../assets/terminal.css"),
+            content_type: CSS,
+        },
+    ),
+    (
+        "/manifest.json",
+        Asset {
+            body: include_bytes!("../../assets/manifest.json"),
+            content_type: "application/manifest+json",
+        },
+    ),
+    (
+        "/icon.svg",
+        Asset {
+            body: include_bytes!("../../assets/icon.svg"),
+            content_type: "image/svg+xml",
+        },
+    ),
+    (
+        "/vendor/xterm.js",
+        Asset {
+            body: include_bytes!("../../assets/vendor/xterm.js"),
+            content_type: JS,
+        },
+    ),
+    (
+        "/vendor/xterm.css",
+        Asset {
+            body: include_bytes!("../../assets/vendor/xterm.css"),
+            content_type: CSS,
+        },
+    ),
+    (
+        "/vendor/addon-fit.js",
+        Asset {
+            body: include_bytes!("../../assets/vendor/addon-fit.js"),
+            content_type: JS,
+        },
+    ),
+    (
+        "/vendor/LICENSE.xterm",
+        Asset {
+            body: include_bytes!("../../assets/vendor/LICENSE.xterm"),
+            content_type: "text/plain; charset=utf-8",
+        },
+    ),
+    (
+        "/vendor/LICENSE.addon-fit",
+        Asset {
+            body: include_bytes!("../../assets/vendor/LICENSE.addon-fit"),
+            content_type: "text/plain; charset=utf-8",
+        },
+    ),
+];
+
+const TERMINAL_PAGE: &str = include_str!("../../assets/terminal.html");
+
+/// The public file served at `path`, if any.
+pub fn file(path: &str) -> Option<&'static Asset> {
+    FILES.iter().find(|(p, _)| *p == path).map(|(_, a)| a)
+}
+
+/// The terminal page for a session called `title`.
+pub fn terminal_page(title: &str) -> String {
+    TERMINAL_PAGE
+        .replace("{{TITLE}}", &html_escape(title))
+        .replace("{{DASHBOARD_URL}}", "")
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_escapes_the_title_and_files_are_fixed() {
+        let page = terminal_page("<a href=\"x\">&'");
+        assert!(page.contains("<title>&lt;a href=&quot;x&quot;&gt;&amp;&#39;</title>"));
+        assert!(!page.contains("{{"));
+        assert!(file("/vendor/xterm.js").is_some());
+        assert!(file("/../Cargo.toml").is_none());
+        assert!(file("/terminal.html").is_none());
+    }
+}

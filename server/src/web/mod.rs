@@ -1,0 +1,253 @@
+//! A session's phone listener: its own TCP port serving the terminal page, its static
+//! files and the WebSocket (DESIGN.md "Phone protocol").
+//!
+//! The registry calls [`bind`] before it starts the program (so a taken `--port` is an
+//! error that leaves no trace) and [`spawn`] once the session exists. The accept loop ends
+//! when the session ends; connections already open finish on their own (phones get the
+//! rest of the output and the exit status). One task per connection, at most
+//! [`MAX_CONNECTIONS`] at a time. Routing lives here, authentication in `auth`, the
+//! WebSocket client loop in `phone`, the embedded files in `assets`.
+
+mod assets;
+mod auth;
+mod net;
+mod phone;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::Config;
+use crate::session::Session;
+use auth::{Auth, Source, Verdict};
+
+pub use net::{bind, Bound};
+
+/// Open connections per session (pages, files, WebSockets); more are refused at accept.
+const MAX_CONNECTIONS: usize = 64;
+/// Largest message a phone may send; larger ones close the socket with 1009.
+const MAX_MESSAGE: usize = 1 << 20;
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every connection of one session's listener shares.
+struct Shared {
+    session: Arc<Session>,
+    auth: Auth,
+    /// `clientBufferLimit`.
+    buffer_limit: usize,
+}
+
+/// Serves the session's phones on `bound` until the session ends.
+pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
+    let shared = Arc::new(Shared {
+        session,
+        auth: Auth::new(bound.token, bound.port),
+        buffer_limit: config.client_buffer_limit,
+    });
+    tokio::spawn(accept(bound.listener, shared));
+}
+
+async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let session = shared.session.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        tracing::warn!(session = %session.id, %peer, "too many phone connections; refused one");
+                        continue;
+                    };
+                    tokio::spawn(connection(stream, peer, shared.clone(), permit));
+                }
+                Err(e) => {
+                    // Usually out of file descriptors: wait a moment rather than spin.
+                    tracing::warn!(session = %session.id, "phone accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = session.exited() => break,
+        }
+    }
+    tracing::debug!(session = %session.id, "phone listener closed");
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) {
+    let permit = Arc::new(permit);
+    let service = hyper::service::service_fn(move |req| {
+        let response = route(req, peer.ip(), shared.clone(), permit.clone());
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(%peer, "phone HTTP connection ended: {e}");
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn route(
+    mut req: Request<Incoming>,
+    ip: IpAddr,
+    shared: Arc<Shared>,
+    permit: Arc<OwnedSemaphorePermit>,
+) -> Reply {
+    if req.method() != Method::GET {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only");
+    }
+    let path = req.uri().path();
+    if let Some(asset) = assets::file(path) {
+        let mut reply = Response::new(Full::new(Bytes::from_static(asset.body)));
+        let headers = reply.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return secure(reply);
+    }
+    if path != "/" && path != "/ws" {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    }
+    let (verdict, source) = shared.auth.check(ip, req.uri(), req.headers());
+    match verdict {
+        Verdict::Allowed => {}
+        Verdict::Unauthorized => return plain(StatusCode::UNAUTHORIZED, "unauthorized"),
+        Verdict::Blocked => return plain(StatusCode::TOO_MANY_REQUESTS, "too many failures"),
+        Verdict::ForeignOrigin => return plain(StatusCode::FORBIDDEN, "foreign origin"),
+    }
+    if hyper_tungstenite::is_upgrade_request(&req) {
+        return upgrade(&mut req, shared, permit);
+    }
+    if path == "/ws" {
+        return plain(StatusCode::UPGRADE_REQUIRED, "WebSocket only");
+    }
+    if source == Some(Source::Query) {
+        return redirect(req.uri().query(), &shared.auth);
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    page(&shared.session.name(), host)
+}
+
+/// Accepts an authenticated WebSocket upgrade and starts the phone's loop on it.
+fn upgrade(
+    req: &mut Request<Incoming>,
+    shared: Arc<Shared>,
+    permit: Arc<OwnedSemaphorePermit>,
+) -> Reply {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    match hyper_tungstenite::upgrade(req, Some(config)) {
+        Ok((reply, websocket)) => {
+            tokio::spawn(async move {
+                let _permit = permit;
+                match websocket.await {
+                    Ok(ws) => phone::run(ws, shared.session.clone(), shared.buffer_limit).await,
+                    Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
+                }
+            });
+            reply
+        }
+        Err(e) => plain(
+            StatusCode::BAD_REQUEST,
+            &format!("bad WebSocket request: {e}"),
+        ),
+    }
+}
+
+/// Moves the token from the URL (and the browser's history) into an HttpOnly cookie:
+/// 303 to the same page without `token`, other parameters kept.
+fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
+    let rest = auth::query_without_token(query);
+    let location = if rest.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?{rest}")
+    };
+    let mut reply = plain(StatusCode::SEE_OTHER, "");
+    let headers = reply.headers_mut();
+    if let (Ok(location), Ok(cookie)) = (
+        HeaderValue::from_str(&location),
+        HeaderValue::from_str(&auth.set_cookie()),
+    ) {
+        headers.insert(header::LOCATION, location);
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    reply
+}
+
+/// The terminal page, with a CSP that allows only this origin. Styles may be inline
+/// because xterm.js injects a `<style>` element for its theme. The WebSocket's origin is
+/// named explicitly too: older Safari does not count `ws:` as `'self'`.
+fn page(title: &str, host: Option<&str>) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from(assets::terminal_page(title))));
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let host = host.filter(|h| {
+        h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    });
+    let websocket = host.map(|h| format!(" ws://{h}")).unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self'; connect-src 'self'{websocket}; \
+         manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    );
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    secure(reply)
+}
+
+fn plain(status: StatusCode, text: &str) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::from(text.to_string())));
+    *reply.status_mut() = status;
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    secure(reply)
+}
+
+/// Headers every response carries.
+fn secure(mut reply: Reply) -> Reply {
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    reply
+}

@@ -1,0 +1,146 @@
+//! Where a session's phone listener binds and which URL it advertises, by networking mode:
+//! `localhost` binds 127.0.0.1; `local` binds every interface and advertises the LAN
+//! address; `tailscale` binds and advertises the address `tailscale ip -4` reports (and
+//! falls back to `local`, with a warning, when that fails).
+//!
+//! The port is the one asked for (an error when taken) or the first free one from
+//! `sessionPortBase` up, skipping the dashboard's and the API's ports.
+
+use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
+use std::str::FromStr;
+
+use anyhow::{bail, Context};
+
+use crate::config::{Config, NetworkingMode};
+
+/// Ports tried above `sessionPortBase`: room for far more than `maxSessions`.
+const PORT_SCAN: u16 = 200;
+
+/// A bound listener not yet serving, with what the session reports about it.
+pub struct Bound {
+    /// The listening socket.
+    pub(super) listener: tokio::net::TcpListener,
+    /// Its port.
+    pub port: u16,
+    /// `http://HOST:PORT/?token=T`.
+    pub url: String,
+    /// The session token (64 hex characters).
+    pub(super) token: String,
+}
+
+/// Binds a session's phone listener (inside the Tokio runtime): on `port` when given, else the next free port.
+/// `networking` overrides the configured mode.
+pub fn bind(config: &Config, port: Option<u16>, networking: Option<&str>) -> anyhow::Result<Bound> {
+    let mode = match networking {
+        Some(mode) => NetworkingMode::from_str(mode)?,
+        None => config.networking_mode,
+    };
+    let (bind_ip, host) = addresses(mode);
+    let listener = match port {
+        Some(port) => TcpListener::bind((bind_ip, port))
+            .with_context(|| format!("cannot listen on port {port} (is it taken?)"))?,
+        None => scan(config, bind_ip)?,
+    };
+    let port = listener
+        .local_addr()
+        .context("cannot read the phone listener's address")?
+        .port();
+    listener
+        .set_nonblocking(true)
+        .context("cannot configure the phone listener")?;
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .context("cannot register the phone listener")?;
+    let token = crate::daemon::new_token();
+    let url = format!("http://{host}:{port}/?token={token}");
+    Ok(Bound {
+        listener,
+        port,
+        url,
+        token,
+    })
+}
+
+fn scan(config: &Config, ip: IpAddr) -> anyhow::Result<TcpListener> {
+    let base = config.session_port_base;
+    let last = base.saturating_add(PORT_SCAN);
+    for port in base..=last {
+        if port == 0 || port == config.dashboard_port || port == config.api_port {
+            continue;
+        }
+        if let Ok(listener) = TcpListener::bind((ip, port)) {
+            return Ok(listener);
+        }
+    }
+    bail!("no free port for the phone listener in {base}..={last} (sessionPortBase)")
+}
+
+/// The address to bind and the host to advertise.
+fn addresses(mode: NetworkingMode) -> (IpAddr, String) {
+    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    match mode {
+        NetworkingMode::Localhost => (IpAddr::V4(Ipv4Addr::LOCALHOST), "127.0.0.1".into()),
+        NetworkingMode::Local => (any, lan_ip().to_string()),
+        NetworkingMode::Tailscale => match tailscale_ip() {
+            Ok(ip) => (ip, ip.to_string()),
+            Err(e) => {
+                tracing::warn!("no Tailscale address ({e:#}); phones use the LAN address");
+                (any, lan_ip().to_string())
+            }
+        },
+    }
+}
+
+/// The address this machine would use to reach a private-range host: connecting a UDP
+/// socket sends nothing but picks the route's source address. 127.0.0.1 without a LAN.
+fn lan_ip() -> IpAddr {
+    let probe = || -> std::io::Result<IpAddr> {
+        let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        socket.connect((Ipv4Addr::new(10, 254, 254, 254), 9))?;
+        Ok(socket.local_addr()?.ip())
+    };
+    match probe() {
+        Ok(ip) if !ip.is_unspecified() => ip,
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
+}
+
+/// The first address `tailscale ip -4` prints.
+fn tailscale_ip() -> anyhow::Result<IpAddr> {
+    let output = std::process::Command::new("tailscale")
+        .args(["ip", "-4"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("cannot run `tailscale ip -4`")?;
+    if !output.status.success() {
+        bail!("`tailscale ip -4` failed with {}", output.status);
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let first = text.lines().next().unwrap_or("").trim();
+    first
+        .parse()
+        .with_context(|| format!("`tailscale ip -4` printed {first:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn binds_the_next_free_port_and_refuses_a_taken_one() {
+        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let base = taken.local_addr().unwrap().port();
+        let config = Config {
+            networking_mode: NetworkingMode::Localhost,
+            session_port_base: base,
+            ..Config::default()
+        };
+        let bound = bind(&config, None, None).unwrap();
+        assert_ne!(bound.port, base);
+        assert!(bound
+            .url
+            .starts_with(&format!("http://127.0.0.1:{}/?token=", bound.port)));
+        assert_eq!(bound.token.len(), 64);
+        assert!(bind(&config, Some(base), None).is_err());
+        assert!(bind(&config, None, Some("moon")).is_err());
+    }
+}

@@ -1,0 +1,435 @@
+//! One phone attached to a session over WebSocket: the sibling of `attach.rs`.
+//!
+//! Two tasks serve a phone. The reader parses the phone's JSON messages: input and resize
+//! go straight to the session (so typing works even while output to this phone is
+//! stalled), `resume` goes to the writer through a small bounded channel, and the highest
+//! `ack` through a watch. The writer (`Phone::run`) owns the socket's sending half and a
+//! cursor into the ring (`sent`: the output position this phone's screen will reflect once
+//! it has drawn everything sent). It never blocks the PTY or another client: when the
+//! phone stops reading, the send blocks and the ring moves on without it; when its cursor
+//! has fallen out of the ring, it gets a redraw. Memory per phone is one message.
+//!
+//! Flow control: once a phone has acknowledged anything, at most `clientBufferLimit`
+//! bytes may be sent and not acknowledged; a phone that never acks is paced by the
+//! socket's backpressure alone. Output is cut only at UTF-8 boundaries: an incomplete
+//! character at the end of what is available waits for the rest.
+//!
+//! Liveness: an idle connection is pinged every 30 s and closed when a ping goes
+//! unanswered until the next, and a phone that accepts nothing for 60 s is dropped, so
+//! phones that slept or lost their network never pile up (the page reconnects and
+//! resumes).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use hyper_tungstenite::tungstenite::protocol::CloseFrame;
+use hyper_tungstenite::tungstenite::{Error as WsError, Message};
+use hyper_tungstenite::HyperWebsocketStream;
+use itwillsync_protocol::Size;
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::session::{Session, Watches};
+use crate::size::{Claim, Kind};
+
+/// Most output bytes in one `data` message.
+const CHUNK: usize = 64 << 10;
+/// How long a new phone has to send `resume` before it is treated as `resume -1`.
+const RESUME_WAIT: Duration = Duration::from_millis(150);
+/// Resumes queued for the writer; a phone has no reason to send more than one at a time.
+const EVENTS: usize = 4;
+/// How often an idle connection is pinged (browsers answer pings by themselves). A
+/// phone that has sent nothing since the previous ping is gone (it slept, or lost its
+/// network): its connection is closed rather than held until the session ends.
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// A phone that takes this long to accept one message is not reading at all: it is
+/// dropped, and resumes when it reconnects.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A message from the phone (DESIGN.md "Phone protocol").
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Incoming {
+    Input {
+        data: String,
+    },
+    Resize {
+        cols: i64,
+        rows: i64,
+        #[serde(default)]
+        force: bool,
+    },
+    #[serde(alias = "sync")]
+    Resume {
+        #[serde(rename = "lastSeq")]
+        last_seq: i64,
+    },
+    Ack {
+        seq: i64,
+    },
+}
+
+/// What the reader tells the writer.
+enum Event {
+    /// The phone has output up to this position (negative: nothing).
+    Resume(i64),
+    /// A message over the size limit: close with 1009.
+    TooBig,
+}
+
+/// Serves one phone until it leaves, the session ends, or its socket fails.
+pub async fn run(ws: HyperWebsocketStream, session: Arc<Session>, limit: usize) {
+    let client = session.join(Kind::Phone, false, None);
+    let (sink, stream) = ws.split();
+    let (events_tx, events) = mpsc::channel(EVENTS);
+    let (acks_tx, acks) = watch::channel(None);
+    let (heard_tx, heard) = watch::channel(Instant::now());
+    let ends = ReaderEnds {
+        events: events_tx,
+        acks: acks_tx,
+        heard: heard_tx,
+    };
+    let reader = tokio::spawn(read(stream, session.clone(), client, ends));
+    let watches = session.watch();
+    let size = *watches.size.borrow();
+    let mut phone = Phone {
+        watches,
+        session: &session,
+        sink,
+        events,
+        acks,
+        heard,
+        limit: limit as u64,
+        sent: None,
+        size,
+        chunk: Vec::with_capacity(CHUNK),
+    };
+    if let Err(e) = phone.run().await {
+        tracing::debug!(session = %session.id, client, "phone connection ended: {e}");
+    }
+    reader.abort();
+    session.leave(client);
+}
+
+/// Reads the phone's messages until it closes or errs.
+async fn read(
+    mut stream: SplitStream<HyperWebsocketStream>,
+    session: Arc<Session>,
+    client: u64,
+    ends: ReaderEnds,
+) {
+    let ReaderEnds {
+        events,
+        acks,
+        heard,
+    } = ends;
+    while let Some(msg) = stream.next().await {
+        heard.send_replace(Instant::now());
+        let text = match msg {
+            Ok(Message::Text(text)) => text,
+            Ok(Message::Close(_)) => return,
+            Ok(Message::Binary(_)) => {
+                tracing::debug!(session = %session.id, client, "ignored a binary message");
+                continue;
+            }
+            Ok(_) => continue, // ping, pong: tungstenite answers pings itself
+            Err(WsError::Capacity(_)) => {
+                let _ = events.send(Event::TooBig).await;
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(session = %session.id, client, "phone read failed: {e}");
+                return;
+            }
+        };
+        let msg = match serde_json::from_str::<Incoming>(&text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                // serde_json's message can quote the input (keystrokes): log only its kind.
+                let (kind, column) = (e.classify(), e.column());
+                tracing::debug!(session = %session.id, client, ?kind, column, "ignored a bad message");
+                continue;
+            }
+        };
+        if !handle_incoming(msg, &session, client, &events, &acks).await {
+            return;
+        }
+    }
+}
+
+/// Acts on one message from the phone; false when the writer has gone.
+async fn handle_incoming(
+    msg: Incoming,
+    session: &Session,
+    client: u64,
+    events: &mpsc::Sender<Event>,
+    acks: &watch::Sender<Option<u64>>,
+) -> bool {
+    match msg {
+        Incoming::Input { data } => session.input(client, data.into_bytes()).await,
+        Incoming::Resize { cols, rows, force } => {
+            if cols <= 0 || rows <= 0 {
+                return true;
+            }
+            let size = Size {
+                cols: cols.min(i64::from(u16::MAX)) as u16,
+                rows: rows.min(i64::from(u16::MAX)) as u16,
+            };
+            let claim = if force {
+                Claim::Forced(size)
+            } else {
+                Claim::Resized(size)
+            };
+            session.claim(client, claim);
+        }
+        Incoming::Resume { last_seq } => return events.send(Event::Resume(last_seq)).await.is_ok(),
+        Incoming::Ack { seq } => {
+            if let Ok(seq) = u64::try_from(seq) {
+                acks.send_if_modified(|acked| {
+                    let newer = !matches!(*acked, Some(a) if a >= seq);
+                    if newer {
+                        *acked = Some(seq);
+                    }
+                    newer
+                });
+            }
+        }
+    }
+    true
+}
+
+/// The reader's senders to the writer.
+struct ReaderEnds {
+    events: mpsc::Sender<Event>,
+    acks: watch::Sender<Option<u64>>,
+    /// When anything (a message, a pong) last arrived.
+    heard: watch::Sender<Instant>,
+}
+
+/// The writer's state.
+struct Phone<'a> {
+    session: &'a Session,
+    watches: Watches,
+    sink: SplitSink<HyperWebsocketStream, Message>,
+    events: mpsc::Receiver<Event>,
+    /// The highest acknowledged position; `None` until the phone acks at all.
+    acks: watch::Receiver<Option<u64>>,
+    heard: watch::Receiver<Instant>,
+    limit: u64,
+    /// The output position this phone has been sent up to; `None` before its resume.
+    sent: Option<u64>,
+    /// The size this phone was last told.
+    size: Size,
+    chunk: Vec<u8>,
+}
+
+impl Phone<'_> {
+    async fn run(&mut self) -> anyhow::Result<()> {
+        self.send_size(self.size).await?;
+        let resume_deadline = Instant::now() + RESUME_WAIT;
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_ping: Option<Instant> = None;
+        loop {
+            while let Ok(event) = self.events.try_recv() {
+                if !self.handle(event).await? {
+                    return Ok(());
+                }
+            }
+            // Compared, not `has_changed`: the `select!` below marks changes as seen.
+            let now = *self.watches.size.borrow();
+            if now != self.size {
+                self.size = now;
+                self.send_size(now).await?;
+            }
+            if let Some(sent) = self.sent {
+                let head = *self.watches.head.borrow_and_update();
+                let exited = *self.watches.exit.borrow_and_update();
+                if sent < head
+                    && self.window(sent) > 0
+                    && self.send_output(sent, exited.is_some()).await?
+                {
+                    continue;
+                }
+                if let (Some(status), true) = (exited, sent == head) {
+                    // The actor publishes the exit after the last output: all is sent.
+                    self.send_json(serde_json::json!({"type": "exit", "code": status.code}))
+                        .await?;
+                    self.close(CloseCode::Normal, "session ended").await;
+                    return Ok(());
+                }
+            }
+            tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(event) => if !self.handle(event).await? {
+                        return Ok(());
+                    },
+                    None => return Ok(()), // the phone closed or its socket failed
+                },
+                _ = self.watches.head.changed() => {}
+                _ = self.watches.size.changed() => {}
+                _ = self.watches.exit.changed() => {}
+                _ = self.acks.changed() => {}
+                _ = ping.tick() => {
+                    if last_ping.is_some_and(|at| *self.heard.borrow() < at) {
+                        anyhow::bail!("the phone stopped answering pings");
+                    }
+                    self.send(Message::Ping(Default::default())).await?;
+                    last_ping = Some(Instant::now());
+                }
+                _ = tokio::time::sleep_until(resume_deadline), if self.sent.is_none() => {
+                    self.resume(-1).await?;
+                }
+            }
+        }
+    }
+
+    /// Handles a reader event; false ends the connection.
+    async fn handle(&mut self, event: Event) -> anyhow::Result<bool> {
+        match event {
+            Event::Resume(seq) => {
+                self.resume(seq).await?;
+                Ok(true)
+            }
+            Event::TooBig => {
+                self.close(CloseCode::Size, "message over 1 MiB").await;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Answers `resume` with `last_seq` N. Before anything was sent on this connection:
+    /// the bytes after N when the ring holds them (nothing when N is the head), else a
+    /// redraw. A resume that arrives later (after the 150 ms wait already sent a
+    /// redraw, or after another resume) is answered against what this phone has been
+    /// sent: once it has drawn what is in flight its screen reflects `sent`, so N up to
+    /// `sent` needs nothing (resending would draw bytes twice), while -1 or an N beyond
+    /// anything sent gets a redraw.
+    async fn resume(&mut self, last_seq: i64) -> anyhow::Result<()> {
+        let (start, head) = self.session.output_range();
+        match (self.sent, u64::try_from(last_seq)) {
+            (None, Ok(n)) if n >= start && n <= head => self.sent = Some(n),
+            (Some(sent), Ok(n)) if n <= sent => {}
+            _ => self.redraw().await?,
+        }
+        Ok(())
+    }
+
+    /// How many more bytes this phone may be sent before it acknowledges some.
+    fn window(&mut self, sent: u64) -> u64 {
+        match *self.acks.borrow_and_update() {
+            None => CHUNK as u64,
+            Some(acked) => self.limit.saturating_sub(sent.saturating_sub(acked)),
+        }
+    }
+
+    /// Sends the next output from `sent`, or a redraw when the ring has moved past it.
+    /// False when nothing could be sent yet (only part of a character is available).
+    async fn send_output(&mut self, sent: u64, exited: bool) -> anyhow::Result<bool> {
+        self.chunk.clear();
+        let max = self.window(sent).min(CHUNK as u64) as usize;
+        let n = match self.session.read_output(sent, max, &mut self.chunk) {
+            Ok(n) => n,
+            Err(_behind) => {
+                self.redraw().await?;
+                return Ok(true);
+            }
+        };
+        let take = if exited {
+            n
+        } else {
+            utf8_boundary(&self.chunk[..n])
+        };
+        if take == 0 {
+            return Ok(false);
+        }
+        let seq = sent + take as u64;
+        self.sent = Some(seq);
+        let data = String::from_utf8_lossy(&self.chunk[..take]).into_owned();
+        self.send_data(data, seq).await?;
+        Ok(true)
+    }
+
+    /// Sends a reset and a repaint (history and screen) and continues from its position.
+    async fn redraw(&mut self) -> anyhow::Result<()> {
+        let (seq, bytes) = self.session.redraw_with_history();
+        self.sent = Some(seq);
+        let data = String::from_utf8_lossy(&bytes).into_owned();
+        self.send_data(data, seq).await
+    }
+
+    async fn send_data(&mut self, data: String, seq: u64) -> anyhow::Result<()> {
+        self.send_json(serde_json::json!({"type": "data", "data": data, "seq": seq}))
+            .await
+    }
+
+    async fn send_size(&mut self, size: Size) -> anyhow::Result<()> {
+        self.send_json(serde_json::json!({"type": "resize", "cols": size.cols, "rows": size.rows}))
+            .await
+    }
+
+    async fn send_json(&mut self, value: serde_json::Value) -> anyhow::Result<()> {
+        self.send(Message::text(value.to_string())).await
+    }
+
+    async fn send(&mut self, msg: Message) -> anyhow::Result<()> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.sink.send(msg)).await {
+            Ok(sent) => Ok(sent?),
+            Err(_) => anyhow::bail!("the phone stopped reading"),
+        }
+    }
+
+    /// Starts the closing handshake; a phone that does not read cannot hold this up.
+    async fn close(&mut self, code: CloseCode, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let close = self.sink.send(Message::Close(Some(frame)));
+        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+    }
+}
+
+/// The length of the longest prefix of `bytes` that does not end inside a UTF-8 character:
+/// an incomplete sequence of at most 3 bytes at the end is held back. Invalid bytes are
+/// not held (they will never complete).
+fn utf8_boundary(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    for back in 1..=len.min(3) {
+        let b = bytes[len - back];
+        if b & 0xC0 == 0x80 {
+            continue; // a continuation byte: look further back for the lead
+        }
+        let needed = match b {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return len, // ASCII or an invalid lead: nothing to wait for
+        };
+        return if back < needed { len - back } else { len };
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utf8_boundary;
+
+    #[test]
+    fn holds_back_only_incomplete_trailing_characters() {
+        let s = "aé漢😀".as_bytes();
+        assert_eq!(utf8_boundary(s), s.len());
+        for cut in 0..s.len() {
+            let b = utf8_boundary(&s[..cut]);
+            assert!(std::str::from_utf8(&s[..b]).is_ok(), "cut {cut}");
+            assert!(cut - b <= 3);
+        }
+        assert_eq!(utf8_boundary(&[b'a', 0xE6, 0xBC]), 1);
+        assert_eq!(utf8_boundary(&[b'a', 0xFF]), 2);
+        assert_eq!(utf8_boundary(&[0x80, 0x80, 0x80, 0x80]), 4);
+    }
+}

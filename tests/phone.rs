@@ -1,0 +1,425 @@
+//! End-to-end tests of the phone listener (DESIGN.md "Phone protocol") against the real
+//! binary, with a real WebSocket client.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::{Home, Phone, DEADLINE};
+
+/// How long "nothing arrives" is watched for.
+const QUIET: Duration = Duration::from_millis(500);
+
+fn parser(rows: u16, cols: u16, scrollback: usize) -> vt100::Parser {
+    let nz = |n: u16| std::num::NonZeroU16::new(n).expect("a positive size");
+    vt100::Parser::new(nz(rows), nz(cols), scrollback)
+}
+
+fn sleeper() -> [&'static str; 2] {
+    ["sleep", "60"]
+}
+
+#[test]
+fn page_cookie_auth_rate_limit_and_origin() {
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&sleeper());
+    let t = ep.token.clone();
+
+    // The token moves into a cookie; other parameters stay.
+    let r = ep.get(&format!("/?from=dashboard&token={t}"), "");
+    assert_eq!(r.status, 303, "{}", r.head);
+    assert!(r.head.contains("location: /?from=dashboard"), "{}", r.head);
+    let cookie = format!("iws_{}={t}; HttpOnly; SameSite=Strict; Path=/", ep.port);
+    assert!(r.head.contains(&cookie), "{}", r.head);
+    let r = ep.get("/", &format!("Cookie: iws_{}={t}\r\n", ep.port));
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<title>sleep</title>") && !r.body.contains("{{"));
+    for header in ["cache-control: no-store", "referrer-policy: no-referrer"] {
+        assert!(r.head.contains(header), "{}", r.head);
+    }
+    assert!(r
+        .head
+        .contains("content-security-policy: default-src 'none'"));
+    let ws_origin = format!("connect-src 'self' ws://127.0.0.1:{};", ep.port);
+    assert!(r.head.contains(&ws_origin), "{}", r.head);
+    assert_eq!(ep.get("/vendor/xterm.js", "").status, 200);
+    assert_eq!(ep.get("/../Cargo.toml", "").status, 404);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // A foreign Origin is refused even with the right token; the page's own is fine.
+        let evil = ep.try_phone(&t, Some("http://evil.example:80")).await;
+        assert_eq!(evil.err(), Some(403));
+        let own = format!("http://127.0.0.1:{}", ep.port);
+        assert!(ep.try_phone(&t, Some(&own)).await.is_ok());
+        assert!(
+            ep.try_phone_at("/", &t, None).await.is_ok(),
+            "the original's URL"
+        );
+        // Four failures: 401 each, no upgrade.
+        assert_eq!(ep.try_phone("wrong", None).await.err(), Some(401));
+        assert_eq!(ep.try_phone("", None).await.err(), Some(401));
+    });
+    assert_eq!(ep.get("/?token=nope", "").status, 401);
+    assert_eq!(ep.get("/", "").status, 401);
+    // The fifth failure blocks this address: 429 even with the right token.
+    assert_eq!(ep.get("/ws", "Cookie: iws_1=x\r\n").status, 401);
+    assert_eq!(ep.get(&format!("/?token={t}"), "").status, 429);
+    rt.block_on(async {
+        assert_eq!(ep.try_phone(&t, None).await.err(), Some(429));
+    });
+}
+
+#[tokio::test]
+async fn size_first_and_utf8_split_across_reads_arrives_intact() {
+    let hub = Home::with_config(json!({}));
+    let text: String = "aé漢é漢漢ééé".repeat(4000);
+    let script = "printf %s \"$0\"; printf '\\nEND\\n'; sleep 60";
+    let ep = hub.session(&["sh", "-c", script, &text]);
+    let mut phone = ep.phone().await;
+    let first = phone.next().await;
+    assert_eq!(first["type"], "resize", "{first}");
+    assert!(first["cols"].as_u64().unwrap() > 0 && first["rows"].as_u64().unwrap() > 0);
+    phone.send(json!({"type": "resume", "lastSeq": 0})).await;
+    let mut got = String::new();
+    let mut seq = 0;
+    while !got.contains("\nEND") {
+        let d = phone.data().await;
+        assert!(!d.data.contains('\u{fffd}'), "a character was split");
+        seq += d.data.len() as u64;
+        assert_eq!(d.seq, seq, "seq counts bytes");
+        got.push_str(&d.data);
+    }
+    assert!(got.starts_with(&text), "output arrived intact");
+}
+
+/// Output that keeps coming: numbered lines, about 200 a second.
+const TICKER: &str = "i=0; while true; do echo \"line $i\"; i=$((i+1)); sleep 0.005; done";
+
+#[tokio::test]
+async fn resume_after_disconnects_returns_exactly_the_missed_bytes() {
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&["sh", "-c", TICKER]);
+    // The witness reads everything from the start: its text is the output, by seq.
+    let mut witness = ep.phone().await;
+    witness.send(json!({"type": "resume", "lastSeq": 0})).await;
+    let mut all = String::new();
+    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut have = 0u64;
+    for round in 0..25 {
+        let mut phone = ep.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": have})).await;
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let mut mine = String::new();
+        for _ in 0..1 + rng % 4 {
+            let d = phone.data().await;
+            assert!(
+                !d.data.starts_with("\x1bc"),
+                "round {round}: a redraw, not a delta"
+            );
+            mine.push_str(&d.data);
+            assert_eq!(d.seq, have + mine.len() as u64, "round {round}");
+        }
+        drop(phone);
+        while (all.len() as u64) < have + mine.len() as u64 {
+            all.push_str(&witness.data().await.data);
+        }
+        let start = have as usize;
+        assert_eq!(&all[start..start + mine.len()], mine, "round {round}");
+        have += mine.len() as u64;
+        // Let output happen while disconnected.
+        while (all.len() as u64) < have + 30 {
+            all.push_str(&witness.data().await.data);
+        }
+    }
+}
+
+#[tokio::test]
+async fn resume_at_head_is_silent_and_minus_one_redraws() {
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&["sh", "-c", "printf 'ready\\n'; sleep 60"]);
+    let mut phone = ep.phone().await;
+    phone.send(json!({"type": "resume", "lastSeq": 0})).await;
+    let (_, head) = phone.until("ready\r\n").await;
+
+    let mut phone = ep.phone().await;
+    assert_eq!(phone.next().await["type"], "resize");
+    phone.send(json!({"type": "resume", "lastSeq": head})).await;
+    assert_eq!(phone.next_within(QUIET).await, None, "nothing to send");
+
+    let mut phone = ep.phone().await;
+    phone.send(json!({"type": "sync", "lastSeq": -1})).await;
+    let d = phone.data().await;
+    assert!(d.data.starts_with("\x1bc") && d.data.contains("ready"));
+    assert_eq!(d.seq, head);
+    assert_eq!(phone.next_within(QUIET).await, None, "one message");
+
+    // No resume at all: treated as -1 after a short wait. A later resume is answered
+    // against what this phone was sent: it already has everything up to there (no
+    // byte twice); beyond that, or -1, it gets a redraw.
+    let mut phone = ep.phone().await;
+    let d = phone.data().await;
+    assert!(d.data.starts_with("\x1bc"));
+    phone
+        .send(json!({"type": "resume", "lastSeq": d.seq}))
+        .await;
+    assert_eq!(phone.next_within(QUIET).await, None);
+    phone.send(json!({"type": "resume", "lastSeq": 2})).await;
+    assert_eq!(phone.next_within(QUIET).await, None);
+    phone
+        .send(json!({"type": "resume", "lastSeq": head + 100}))
+        .await;
+    let d = phone.data().await;
+    assert!(d.data.starts_with("\x1bc") && d.seq == head);
+    phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+    let d = phone.data().await;
+    assert!(d.data.starts_with("\x1bc") && d.seq == head);
+}
+
+#[tokio::test]
+async fn redraw_for_too_old_or_everything_renders_the_live_screen() {
+    let hub = Home::with_config(json!({"scrollbackBufferSize": 65536}));
+    let script = "i=1; while [ $i -le 4000 ]; do \
+                  printf '\\033[3%dmline %d\\033[0m\\n' $((i%7)) $i; i=$((i+1)); done; \
+                  printf 'E''ND'; sleep 60";
+    let ep = hub.session(&["sh", "-c", script]);
+    let mut expected_bytes = Vec::new();
+    for i in 1..=4000 {
+        expected_bytes.extend(format!("\x1b[3{}mline {i}\x1b[0m\r\n", i % 7).bytes());
+    }
+    expected_bytes.extend(b"END");
+    assert!(expected_bytes.len() > 65536);
+
+    let mut phone = ep.phone().await;
+    let size = phone.next().await;
+    let (cols, rows) = (
+        size["cols"].as_u64().unwrap() as u16,
+        size["rows"].as_u64().unwrap() as u16,
+    );
+    phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+    let (_, head) = phone.until("END").await;
+    assert_eq!(head, expected_bytes.len() as u64);
+    let mut expected = parser(rows, cols, 0);
+    expected.process(&expected_bytes);
+
+    for last_seq in [1, -1] {
+        let mut phone = ep.phone().await;
+        phone
+            .send(json!({"type": "resume", "lastSeq": last_seq}))
+            .await;
+        let d = phone.data().await;
+        assert!(d.data.starts_with("\x1bc"), "resume {last_seq}: a redraw");
+        assert_eq!(d.seq, head);
+        let mut shown = parser(rows, cols, 100);
+        shown.process(d.data.as_bytes());
+        assert_eq!(shown.screen().contents(), expected.screen().contents());
+        assert_eq!(
+            shown.screen().cursor_position(),
+            expected.screen().cursor_position()
+        );
+        for row in 0..rows - 1 {
+            assert_eq!(
+                shown.screen().cell(row, 0).map(|c| c.fgcolor()),
+                expected.screen().cell(row, 0).map(|c| c.fgcolor()),
+                "colour of row {row}"
+            );
+        }
+        shown.screen_mut().set_scrollback(1);
+        assert!(
+            shown.screen().contents().starts_with("line "),
+            "history came too"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_phones_typing_both_reach_the_program() {
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&["cat"]);
+    let mut a = ep.phone().await;
+    let mut b = ep.phone().await;
+    a.send(json!({"type": "resume", "lastSeq": 0})).await;
+    b.send(json!({"type": "resume", "lastSeq": 0})).await;
+    a.send(json!({"type": "input", "data": "from alpha\r"}))
+        .await;
+    b.send(json!({"type": "input", "data": "from bravo\r"}))
+        .await;
+    for phone in [&mut a, &mut b] {
+        let mut text = String::new();
+        while text.matches("from alpha").count() < 2 || text.matches("from bravo").count() < 2 {
+            text.push_str(&phone.data().await.data);
+        }
+    }
+    // With no local terminal attached a phone sets the size, and every phone is told.
+    a.send(json!({"type": "resize", "cols": 101, "rows": 31, "force": false}))
+        .await;
+    for phone in [&mut a, &mut b] {
+        loop {
+            let msg = phone.next().await;
+            if msg["type"] == "resize" && msg["cols"] == 101 && msg["rows"] == 31 {
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn exit_comes_after_all_output() {
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&["sh", "-c", "read x; printf 'last words'; exit 3"]);
+    let mut phone = ep.phone().await;
+    phone.send(json!({"type": "resume", "lastSeq": 0})).await;
+    phone.send(json!({"type": "input", "data": "go\r"})).await;
+    let mut text = String::new();
+    loop {
+        let msg = phone.next().await;
+        match msg["type"].as_str() {
+            Some("data") => text.push_str(msg["data"].as_str().unwrap()),
+            Some("resize") => {}
+            Some("exit") => {
+                assert_eq!(msg["code"], 3);
+                break;
+            }
+            _ => panic!("unexpected {msg}"),
+        }
+    }
+    assert!(text.ends_with("last words"), "{text:?}");
+    assert_eq!(phone.next().await["type"], "close");
+}
+
+#[tokio::test]
+async fn bad_messages_are_ignored_and_oversized_ones_close_the_socket() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&["cat"]);
+    let mut phone = ep.phone().await;
+    phone.send(json!({"type": "resume", "lastSeq": 0})).await;
+    for bad in [
+        "not json",
+        "{\"type\":\"launch\"}",
+        "{\"type\":\"input\",\"data\":5}",
+        "{\"type\":\"resize\",\"cols\":-4,\"rows\":1e9}",
+        "{\"type\":\"ack\",\"seq\":-7}",
+        "{\"type\":\"resize\",\"cols\":99999,\"rows\":99999}",
+    ] {
+        phone.ws.send(Message::text(bad)).await.unwrap();
+    }
+    phone.ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    phone
+        .send(json!({"type": "input", "data": "still here\r"}))
+        .await;
+    phone.until("still here\r\nstill here").await;
+
+    let mut other = ep.phone().await;
+    other.send(json!({"type": "resume", "lastSeq": 0})).await;
+    let huge = "x".repeat((1 << 20) + 10);
+    let _ = phone
+        .ws
+        .send(Message::text(
+            json!({"type": "input", "data": huge}).to_string(),
+        ))
+        .await;
+    loop {
+        let msg = phone.next().await;
+        match msg["type"].as_str() {
+            Some("close") => {
+                assert_eq!(msg["code"], 1009);
+                break;
+            }
+            Some("data") | Some("resize") => continue,
+            _ => panic!("expected a close, got {msg}"),
+        }
+    }
+    other
+        .send(json!({"type": "input", "data": "after\r"}))
+        .await;
+    other.until("after\r\nafter").await;
+}
+
+#[tokio::test]
+async fn an_acking_phone_gets_at_most_the_buffer_limit_unacknowledged() {
+    const LIMIT: u64 = 65536;
+    let hub = Home::with_config(json!({"clientBufferLimit": LIMIT}));
+    let ep = hub.session(&["sh", "-c", "read x; yes | head -c 2000000; sleep 60"]);
+    let mut phone = ep.phone().await;
+    phone.send(json!({"type": "resume", "lastSeq": 0})).await;
+    phone.send(json!({"type": "ack", "seq": 0})).await;
+    phone.send(json!({"type": "input", "data": "go\r"})).await;
+    let mut acked = 0;
+    for _ in 0..3 {
+        // Read until the server pauses; it must pause within the window.
+        let mut seq = acked;
+        while let Some(msg) = phone.next_within(QUIET).await {
+            if msg["type"] == "data" {
+                seq = msg["seq"].as_u64().unwrap();
+            }
+        }
+        assert!(seq > acked, "output resumes after an ack");
+        assert!(seq - acked <= LIMIT, "{} bytes unacknowledged", seq - acked);
+        assert!(seq - acked > LIMIT / 2, "the window is used");
+        phone.send(json!({"type": "ack", "seq": seq})).await;
+        acked = seq;
+    }
+}
+
+/// Lines of `yes` output: 16 MB from `yes`, 24 MB through the PTY (`\n` becomes `\r\n`):
+/// more than the 10 MiB ring plus the socket buffers, and done in a few seconds.
+const Y_LINES: u64 = 8_000_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_phone_does_not_stop_another() {
+    // The default 10 MiB ring: the reading phone must keep up with the PTY (which never
+    // waits for anyone), the stalled one must fall out of it.
+    let hub = Home::new();
+    let script = format!(
+        "read x; yes | head -c {}; printf 'FIN''ISHED'; sleep 60",
+        Y_LINES * 2
+    );
+    let ep = hub.session(&["sh", "-c", &script]);
+    let mut stalled: Phone = ep.phone().await;
+    stalled.send(json!({"type": "resume", "lastSeq": 0})).await;
+    let mut reader = ep.phone().await;
+    reader.send(json!({"type": "resume", "lastSeq": 0})).await;
+    reader.send(json!({"type": "input", "data": "go\r"})).await;
+    let started = std::time::Instant::now();
+    let mut seq = 0u64;
+    let mut redraws = 0;
+    loop {
+        let d = tokio::time::timeout(DEADLINE, reader.data())
+            .await
+            .expect("output keeps coming");
+        if d.data.starts_with("\x1bc") {
+            // Slower than the PTY by more than the ring (the PTY waits for nobody): a
+            // redraw, after which the stream continues from the redraw's position.
+            assert!(d.seq > seq, "a redraw moves forward");
+            redraws += 1;
+        } else {
+            assert_eq!(d.seq, seq + d.data.len() as u64, "every byte, in order");
+        }
+        seq = d.seq;
+        if d.data.ends_with("FINISHED") {
+            break;
+        }
+    }
+    // The echoed "go\r\n", every "y\n" as "y\r\n", then the marker.
+    assert_eq!(seq, 4 + Y_LINES * 3 + 8);
+    eprintln!(
+        "{seq} bytes through the PTY to one phone in {:?} with {redraws} redraws",
+        started.elapsed()
+    );
+    // The stalled phone fell out of the ring: once it reads again it gets what its
+    // socket buffered, then a redraw, then the rest.
+    let mut redrawn = false;
+    loop {
+        let d = stalled.data().await;
+        redrawn |= d.data.starts_with("\x1bc");
+        if d.data.ends_with("FINISHED") || d.data.contains("FINISHED\x1b") {
+            break;
+        }
+    }
+    assert!(redrawn, "a stalled phone resynchronises with a redraw");
+}
