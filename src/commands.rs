@@ -62,12 +62,12 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             let mut conn = require_server(home).await?;
             let session = session_info(&mut conn, &target).await?;
             let Some(url) = session.url else {
-                bail!("session {} has no phone URL: the phone listener is not available in this build", session.id)
+                bail!("session {} has no phone listener", session.id)
             };
-            println!("{url}");
             if qr {
-                bail!("QR codes are not available in this build");
+                println!("{}", crate::qr::render(&url)?);
             }
+            println!("{url}");
             Ok(0)
         }
         Command::Hub { action } => hub(action, home).await,
@@ -129,7 +129,19 @@ async fn new(args: NewArgs, home: &Home) -> anyhow::Result<i32> {
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let mut conn = connect_or_start(&home.socket(), &exe).await?;
     if !args.detach {
-        return attach_and_report(conn, ClientMsg::New { spec, attach: true }, &config).await;
+        let request = ClientMsg::New { spec, attach: true };
+        let no_qr = args.no_qr;
+        let show = |s: &SessionInfo| {
+            announce(s, no_qr)?;
+            if s.url.is_some() {
+                // Scroll the link into the terminal's history: the attach redraw clears
+                // the screen, and `itwillsync url NAME --qr` shows it again later.
+                let rows = itwillsync_client::terminal_size().rows as usize;
+                eprint!("{}", "\n".repeat(rows));
+            }
+            Ok(())
+        };
+        return attach_and_report_with(conn, request, &config, show).await;
     }
     let session = match conn
         .request(&ClientMsg::New {
@@ -141,11 +153,21 @@ async fn new(args: NewArgs, home: &Home) -> anyhow::Result<i32> {
         ServerMsg::Created { session } => session,
         other => bail!("unexpected reply to new: {other:?}"),
     };
-    if let Some(url) = &session.url {
-        eprintln!("Phone: {url}");
-    }
+    announce(&session, args.no_qr)?;
     println!("{}", session.id);
     Ok(0)
+}
+
+/// Prints a new session's phone link (and QR code) on stderr, so stdout stays the id.
+fn announce(session: &SessionInfo, no_qr: bool) -> anyhow::Result<()> {
+    let Some(url) = &session.url else {
+        return Ok(());
+    };
+    if !no_qr {
+        eprintln!("{}", crate::qr::render(url)?);
+    }
+    eprintln!("Phone: {url}");
+    Ok(())
 }
 
 async fn attach_and_report(
@@ -153,7 +175,17 @@ async fn attach_and_report(
     request: ClientMsg,
     config: &Config,
 ) -> anyhow::Result<i32> {
-    let (session, outcome) = attach(conn, request, config.detach_byte()).await?;
+    attach_and_report_with(conn, request, config, |_| Ok(())).await
+}
+
+/// Attaches; `before` runs once the session is known, before the screen is taken over.
+async fn attach_and_report_with(
+    conn: Connection,
+    request: ClientMsg,
+    config: &Config,
+    before: impl FnOnce(&SessionInfo) -> anyhow::Result<()>,
+) -> anyhow::Result<i32> {
+    let (session, outcome) = attach(conn, request, config.detach_byte(), before).await?;
     Ok(match outcome {
         Outcome::Detached => {
             eprintln!(

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod qr;
 mod table;
 
 use std::io::Write;

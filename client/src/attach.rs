@@ -47,11 +47,13 @@ pub fn terminal_size() -> Size {
 }
 
 /// Sends `request` (an `Attach`, or a `New` with `attach: true`) and runs the attachment
-/// that follows until it ends.
+/// that follows until it ends. `before` sees the session before the terminal goes raw
+/// (to print its phone link, say).
 pub async fn attach(
     mut conn: Connection,
     request: ClientMsg,
     detach_key: u8,
+    before: impl FnOnce(&SessionInfo) -> anyhow::Result<()>,
 ) -> anyhow::Result<(SessionInfo, Outcome)> {
     let read_only = matches!(
         request,
@@ -64,6 +66,7 @@ pub async fn attach(
         ServerMsg::Attached { session } => session,
         other => bail!("unexpected reply: {other:?}"),
     };
+    before(&session)?;
     let raw = RawMode::enter()?;
     let outcome = pump(conn, read_only, detach_key).await;
     let mut stdout = std::io::stdout().lock();
