@@ -1,0 +1,78 @@
+//! The web pages in a real browser: Debian's headless Chromium driven by playwright-core
+//! (`tests/browser/*.mjs`), against the real binary. `scripts/test-deps.sh` installs both.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use support::{eventually, Home};
+
+/// Node with playwright-core and Chromium, or a clear failure naming the fix.
+fn node_script(name: &str) -> Command {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        dir.join("node_modules/playwright-core").exists() && Path::new(&chromium).exists(),
+        "browser tests need Chromium and playwright-core: run scripts/test-deps.sh"
+    );
+    let mut cmd = Command::new("node");
+    cmd.arg(dir.join(name)).env("CHROMIUM", chromium);
+    cmd
+}
+
+/// A program that prints every byte it receives as `<hex>` (raw mode: no signals, no
+/// echo; `dd` because bash's own `read -n` re-enables signals), and a marker once the
+/// file `trigger` appears in its directory.
+const ECHO_HEX: &str = r#"cd "$(dirname "$0")"
+stty raw -echo
+(while [ ! -e trigger ]; do sleep 0.05; done; printf '\r\nMISSED-OUTPUT\r\n') &
+printf 'ready-pty\r\n'
+while :; do
+  b=$(dd bs=1 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
+  printf '<%s>' "$b"
+done
+"#;
+
+#[test]
+fn the_terminal_page_shows_output_sends_keys_and_resumes_after_a_cut() {
+    let home = Home::new();
+    let script = home.path().join("echo-hex.sh");
+    std::fs::write(&script, ECHO_HEX).unwrap();
+    let endpoint = home.session(&["sh", script.to_str().unwrap()]);
+    let id = home.sessions()[0]["id"].as_str().unwrap().to_string();
+    let url = format!(
+        "http://127.0.0.1:{}/?token={}",
+        endpoint.port, endpoint.token
+    );
+
+    let mut node = node_script("terminal.mjs")
+        .env("URL", &url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_node = node.stdin.take().unwrap();
+    let mut result = String::new();
+    for line in BufReader::new(node.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        match line.as_str() {
+            "STEP cut" => {
+                // The script has cut the phone's connection; the program prints meanwhile.
+                std::fs::write(home.path().join("trigger"), "").unwrap();
+                let log = home.path().join("logs").join(format!("{id}.log"));
+                eventually("the missed output", || {
+                    std::fs::read_to_string(&log).is_ok_and(|l| l.contains("MISSED-OUTPUT"))
+                });
+                writeln!(to_node, "go").unwrap();
+            }
+            other => result = other.to_string(),
+        }
+    }
+    let status = node.wait().unwrap();
+    assert!(
+        status.success() && result == "RESULT ok",
+        "the browser test failed (see its output above)"
+    );
+}

@@ -1,0 +1,126 @@
+// The terminal page in headless Chromium, against a real session (driven by tests/browser.rs).
+// Env: URL (the session's link with its token), CHROMIUM (optional browser path).
+// Talks to the Rust test on stdio: prints "STEP <name>" and waits for "go".
+import { chromium } from "playwright-core";
+import net from "node:net";
+import readline from "node:readline";
+
+// Never hang the test run: whatever happens, give up after a minute.
+setTimeout(() => {
+  console.error("browser: gave up after 60 s");
+  process.exit(3);
+}, 60000).unref();
+
+const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function step(name) {
+  console.log(`STEP ${name}`);
+  const { value } = await lines.next();
+  if (value !== "go") throw new Error(`the test aborted at ${name}`);
+}
+
+// A forwarder to the session's port whose connections the test cuts, to play a phone
+// losing its network; while cut, new connections are closed at once.
+const target = new URL(process.env.URL);
+let cut = false;
+const open = new Set();
+const proxy = net.createServer((client) => {
+  if (cut) return client.destroy();
+  const server = net.connect(Number(target.port), "127.0.0.1");
+  for (const [a, b] of [[client, server], [server, client]]) {
+    open.add(a);
+    a.pipe(b);
+    a.on("error", () => {});
+    a.on("close", () => { open.delete(a); b.destroy(); });
+  }
+});
+await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+proxy.unref();
+const url = `http://127.0.0.1:${proxy.address().port}/?token=${target.searchParams.get("token")}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  page.on("console", (m) => console.error(`page: ${m.text()}`));
+  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+  const evalWithin = (f) => Promise.race([
+    page.evaluate(f),
+    new Promise((_, reject) => setTimeout(() => reject(new Error("the page stopped answering")), 5000)),
+  ]);
+  const text = () => evalWithin(() => {
+    const b = window.term.buffer.active;
+    let s = "";
+    // Rows the terminal wrapped are joined back into their line.
+    for (let i = 0; i < b.length; i++) {
+      const line = b.getLine(i);
+      s += (i > 0 && !line.isWrapped ? "\n" : "") + line.translateToString(true);
+    }
+    return s;
+  });
+  const count = (hay, needle) => hay.split(needle).length - 1;
+  async function waitText(needle, what = needle) {
+    const deadline = Date.now() + 15000;
+    for (;;) {
+      const t = await text();
+      if (t.includes(needle)) return t;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; screen:\n${t}`);
+      await page.waitForTimeout(50);
+    }
+  }
+
+  const progress = (what) => console.error(`browser: ${what}`);
+  page.setDefaultTimeout(15000);
+  progress("loading the page");
+  await page.goto(url);
+  if (page.url().includes("token=")) throw new Error(`the token stayed in the address: ${page.url()}`);
+  await page.waitForSelector('#status[data-state="connected"]', { timeout: 15000 });
+  progress("connected");
+  await waitText("ready-pty", "the session's output");
+  progress("output shown");
+
+  // Typed keys reach the PTY (the program prints each byte it receives in hex).
+  await page.locator("#term-host").click();
+  await page.keyboard.type("ab");
+  await waitText("<61><62>", "typed keys");
+
+  // The extra-keys bar sends the right sequences.
+  const keys = [
+    ["esc", "<1b>"], ["tab", "<09>"], ["up", "<1b><5b><41>"], ["left", "<1b><5b><44>"],
+    ["pgup", "<1b><5b><35><7e>"], ["pgdn", "<1b><5b><36><7e>"], ["slash", "<2f>"], ["dash", "<2d>"],
+  ];
+  // The program prints every byte, so the screen accumulates them in order.
+  let expected = "<61><62>";
+  for (const [key, bytes] of keys) {
+    await page.locator(`[data-key="${key}"]`).click();
+    expected += bytes;
+    await waitText(expected, `the ${key} key`);
+  }
+  await page.locator('[data-key="ctrl"]').click();
+  await page.keyboard.type("c");
+  expected += "<03>";
+  await waitText(expected, "ctrl-c from the sticky modifier");
+
+  // The connection is cut, output is produced meanwhile, the connection comes back.
+  progress("keys checked");
+  cut = true;
+  for (const sock of open) sock.destroy();
+  await step("cut"); // the test makes the program print, then answers
+  cut = false;
+  progress("connection restored");
+  const t = await waitText("MISSED-OUTPUT", "the output produced while disconnected");
+  if (count(t, "MISSED-OUTPUT") !== 1) throw new Error(`missed output shown ${count(t, "MISSED-OUTPUT")} times:\n${t}`);
+  if (count(t, "ready-pty") !== 1) throw new Error(`earlier output duplicated:\n${t}`);
+  await page.waitForSelector('#status[data-state="connected"]', { timeout: 15000 });
+  console.log("RESULT ok");
+} catch (e) {
+  console.error(`browser: ${e.stack || e}`);
+  process.exitCode = 1;
+} finally {
+  // A wedged browser must not hold up the test.
+  await Promise.race([browser.close(), new Promise((resolve) => setTimeout(resolve, 5000))]);
+  process.exit();
+}
