@@ -1,7 +1,8 @@
 //! The session actor: the only owner of a PTY master.
 //!
-//! It reads output into the ring (never waiting for any client or for the terminal-state
-//! follower), queues input so a program that stops reading never blocks output, applies the size the policy picks, delivers
+//! It reads output into the ring, never waiting for the terminal-state follower, a phone
+//! or a stalled terminal (only a local terminal that is reading paces it, as a plain
+//! terminal would), queues input so a program that stops reading never blocks output, applies the size the policy picks, delivers
 //! signals, flushes the output log, and reaps the program. After the program exits it drains
 //! what is left in the PTY (until EIO, or until it has been quiet briefly when a background
 //! process keeps the PTY open) before publishing the exit status, so every byte is in the
@@ -25,6 +26,8 @@ const READ_SIZE: usize = 64 << 10;
 const MAX_PENDING_INPUT: usize = 1 << 20;
 /// How often buffered log output reaches the file.
 const LOG_FLUSH: Duration = Duration::from_millis(100);
+/// While paced by a reading terminal, how often to check whether it has stalled.
+const PACE_RECHECK: Duration = Duration::from_millis(50);
 /// After SIGHUP, how long a program may take to exit before SIGKILL.
 pub const HANGUP_GRACE: Duration = Duration::from_secs(2);
 /// After the program exits, how long a PTY that a background process still holds open may
@@ -57,6 +60,7 @@ pub(crate) async fn run(
     let mut status: Option<ExitStatus> = None;
     let mut drain_until = Instant::now();
     let mut kill_at: Option<Instant> = None;
+    let mut progress = session.progress();
     let mut flush = interval(LOG_FLUSH);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
 
@@ -64,8 +68,9 @@ pub(crate) async fn run(
         if status.is_some() && (pty_closed || Instant::now() >= drain_until) {
             break;
         }
+        let paced = !pty_closed && session.paced_by_readers(READ_SIZE);
         tokio::select! {
-            ready = fd.readable(), if !pty_closed => {
+            ready = fd.readable(), if !pty_closed && !paced => {
                 let Ok(mut guard) = ready else { pty_closed = true; continue };
                 match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf[..]).map_err(Into::into)) {
                     Ok(Ok(0)) | Ok(Err(_)) => pty_closed = true, // EIO: every slave fd is closed
@@ -117,6 +122,9 @@ pub(crate) async fn run(
                 signal_group(pid, libc::SIGKILL);
                 kill_at = None;
             }
+            // A reading terminal caught up, or may have stalled meanwhile: look again.
+            _ = progress.changed(), if paced => {}
+            _ = tokio::time::sleep(PACE_RECHECK), if paced => {}
             _ = flush.tick() => log.flush(),
         }
     }

@@ -93,11 +93,13 @@ async fn stream(
                     cursor += n as u64;
                     let data = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
                     out.send(&ServerMsg::Output { seq: cursor, data }).await?;
+                    session.reader_progressed(client, cursor);
                 }
                 Err(_behind) => {
                     let (seq, data) = session.redraw();
                     cursor = seq;
                     out.send(&ServerMsg::Redraw { seq, data }).await?;
+                    session.reader_progressed(client, cursor);
                 }
             }
             continue;

@@ -171,7 +171,10 @@ impl Registry {
             ends,
             log,
         ));
-        tokio::spawn(session.clone().follow_output());
+        if let Err(e) = session.spawn_follower() {
+            // Without a follower the session still runs; redraws show a blank screen.
+            tracing::error!(session = %id, "cannot start the terminal-state thread: {e}");
+        }
         crate::web::spawn(web, session.clone(), &self.config);
         let registry = self.clone();
         let watched = session.clone();

@@ -41,6 +41,11 @@ impl Ring {
         self.head - self.buf.len() as u64
     }
 
+    /// Maximum bytes held.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Appends bytes, dropping the oldest ones beyond the capacity.
     pub fn push(&mut self, mut data: &[u8]) {
         if data.len() > self.capacity {

@@ -16,7 +16,9 @@
 //! while another is held, except `term` inside `clients` in `apply_size` (the only nesting,
 //! so no lock-order cycle exists).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use itwillsync_protocol::{ExitStatus, SessionInfo, Size, Status};
 use tokio::sync::{mpsc, watch};
@@ -42,6 +44,17 @@ pub enum Command {
     /// Hang up: SIGHUP to the process group, SIGKILL after a grace period.
     Terminate,
 }
+
+/// A local terminal's position in the output.
+#[derive(Debug, Clone, Copy)]
+struct Reader {
+    cursor: u64,
+    progressed: Instant,
+}
+
+/// A local terminal that got output this recently is reading; one that has not is stalled
+/// and never holds the PTY back.
+const STALLED_AFTER: Duration = Duration::from_millis(1000);
 
 /// Status inputs, updated by the actor and by clients.
 #[derive(Debug, Default)]
@@ -77,6 +90,11 @@ pub struct Session {
     clients: Mutex<Clients>,
     /// The PTY size the policy chose; the actor applies it, clients report it.
     size: watch::Sender<Size>,
+    /// Local terminals' cursors and when each last got output, so the actor can pace the
+    /// PTY for terminals that are reading (see `paced_by_readers`).
+    readers: Mutex<HashMap<u64, Reader>>,
+    /// Bumped when a local terminal got output.
+    progress: watch::Sender<()>,
     /// Set once when the program has exited and all its output is in the ring.
     exit: watch::Sender<Option<ExitStatus>>,
     /// The actor's inbox.
@@ -135,6 +153,8 @@ impl Session {
             ring: Mutex::new(Ring::new(parts.ring_capacity)),
             head: watch::channel(0).0,
             term: Mutex::new(Term::new(parts.size)),
+            readers: Mutex::new(HashMap::new()),
+            progress: watch::channel(()).0,
             clients: Mutex::new(parts.clients),
             size,
             exit: watch::channel(None).0,
@@ -205,15 +225,64 @@ impl Session {
         self.head.send_replace(head);
     }
 
+    /// Whether the actor should wait before reading `next` more bytes: a local terminal
+    /// that is reading would otherwise fall out of the ring. Like a plain terminal, a
+    /// reading terminal paces the program; a stalled one (no output for
+    /// [`STALLED_AFTER`]) and phones never do, so nobody can stop the PTY for long.
+    pub(crate) fn paced_by_readers(&self, next: usize) -> bool {
+        let readers = lock(&self.readers);
+        if readers.is_empty() {
+            return false;
+        }
+        let (head, capacity) = {
+            let ring = lock(&self.ring);
+            (ring.head(), ring.capacity())
+        };
+        let limit = (capacity as u64 * 3 / 4).saturating_sub(next as u64);
+        readers
+            .values()
+            .any(|r| r.progressed.elapsed() < STALLED_AFTER && head - r.cursor.min(head) > limit)
+    }
+
+    /// Notified when a local terminal got output.
+    pub(crate) fn progress(&self) -> watch::Receiver<()> {
+        self.progress.subscribe()
+    }
+
+    /// A local terminal was sent output up to `cursor`.
+    pub fn reader_progressed(&self, client: u64, cursor: u64) {
+        let reader = Reader {
+            cursor,
+            progressed: Instant::now(),
+        };
+        lock(&self.readers).insert(client, reader);
+        self.progress.send_replace(());
+    }
+
     /// Marks the session as ended; called by the actor after the last output is pushed.
     pub(crate) fn set_exited(&self, status: ExitStatus) {
         self.exit.send_replace(Some(status));
     }
 
+    /// Starts the follower on its own thread at the lowest scheduling priority, so that on
+    /// a busy machine parsing never takes CPU from reading the PTY or feeding clients (the
+    /// follower catches up, or skips a flood, when the CPU is free).
+    pub(crate) fn spawn_follower(self: &Arc<Self>) -> std::io::Result<()> {
+        let session = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name(format!("term-{}", &self.id[..8]))
+            .spawn(move || {
+                lower_priority();
+                runtime.block_on(session.follow_output());
+            })
+            .map(drop)
+    }
+
     /// Parses output into the terminal state as it arrives, answers terminal queries while
     /// no local terminal is attached, and raises attention on bells and notifications.
     /// Returns when the session has ended and everything is parsed.
-    pub(crate) async fn follow_output(self: Arc<Self>) {
+    async fn follow_output(self: Arc<Self>) {
         let mut head_rx = self.head.subscribe();
         let mut exit_rx = self.exit.subscribe();
         let mut chunk = Vec::with_capacity(PARSE_CHUNK);
@@ -319,6 +388,8 @@ impl Session {
 
     /// Unregisters a client; the next eligible client's size applies.
     pub fn leave(&self, client: u64) {
+        lock(&self.readers).remove(&client);
+        self.progress.send_replace(());
         lock(&self.clients).leave(client);
         self.apply_size();
     }
@@ -378,6 +449,19 @@ impl Session {
         if *self.size.borrow() != size {
             lock(&self.term).set_size(size);
             self.size.send_replace(size);
+        }
+    }
+}
+
+/// Puts the calling thread in the idle scheduling class (Linux); elsewhere it keeps the
+/// default priority.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+            tracing::debug!("cannot lower the terminal-state thread's priority");
         }
     }
 }
