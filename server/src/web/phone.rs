@@ -335,7 +335,7 @@ impl Phone<'_> {
         let n = match self.session.read_output(sent, max, &mut self.chunk) {
             Ok(n) => n,
             Err(_behind) => {
-                self.redraw().await?;
+                self.catch_up().await?;
                 return Ok(true);
             }
         };
@@ -352,6 +352,16 @@ impl Phone<'_> {
         let data = String::from_utf8_lossy(&self.chunk[..take]).into_owned();
         self.send_data(data, seq).await?;
         Ok(true)
+    }
+
+    /// Fell out of the ring mid-stream: a repaint of the screen only (no reset, so the
+    /// page keeps its own scrollback; cheap, since a phone behind in a flood may need it
+    /// often), then on from its position. Resumes get the full redraw below.
+    async fn catch_up(&mut self) -> anyhow::Result<()> {
+        let (seq, bytes) = self.session.redraw();
+        self.sent = Some(seq);
+        let data = String::from_utf8_lossy(&bytes).into_owned();
+        self.send_data(data, seq).await
     }
 
     /// Sends a reset and a repaint (history and screen) and continues from its position.
