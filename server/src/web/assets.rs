@@ -19,6 +19,20 @@ const CSS: &str = "text/css; charset=utf-8";
 /// The public files, by request path.
 const FILES: &[(&str, Asset)] = &[
     (
+        "/dashboard.js",
+        Asset {
+            body: include_bytes!("../../assets/dashboard.js"),
+            content_type: JS,
+        },
+    ),
+    (
+        "/dashboard.css",
+        Asset {
+            body: include_bytes!("../../assets/dashboard.css"),
+            content_type: CSS,
+        },
+    ),
+    (
         "/terminal.js",
         Asset {
             body: include_bytes!("../../assets/terminal.js"),
@@ -82,6 +96,9 @@ const FILES: &[(&str, Asset)] = &[
         },
     ),
 ];
+
+/// The dashboard page; it holds no secrets (the token arrives in the cookie).
+pub const DASHBOARD_PAGE: &str = include_str!("../../assets/dashboard.html");
 
 const TERMINAL_PAGE: &str = include_str!("../../assets/terminal.html");
 

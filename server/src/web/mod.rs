@@ -8,8 +8,8 @@
 //! [`MAX_CONNECTIONS`] at a time. Routing lives here, authentication in `auth`, the
 //! WebSocket client loop in `phone`, the embedded files in `assets`.
 
-mod assets;
-mod auth;
+pub(crate) mod assets;
+pub(crate) mod auth;
 mod net;
 mod phone;
 
@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::session::Session;
 use auth::{Auth, Source, Verdict};
 
-pub use net::{bind, Bound};
+pub use net::{addresses, bind, Bound};
 
 /// Open connections per session (pages, files, WebSockets); more are refused at accept.
 const MAX_CONNECTIONS: usize = 64;
@@ -104,7 +104,8 @@ async fn connection(
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+/// An HTTP response with a complete body.
+pub(crate) type Reply = Response<Full<Bytes>>;
 
 fn route(
     mut req: Request<Incoming>,
@@ -181,7 +182,7 @@ fn upgrade(
 
 /// Moves the token from the URL (and the browser's history) into an HttpOnly cookie:
 /// 303 to the same page without `token`, other parameters kept.
-fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
+pub(crate) fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
     let rest = auth::query_without_token(query);
     let location = if rest.is_empty() {
         "/".to_string()
@@ -228,7 +229,8 @@ fn page(title: &str, host: Option<&str>) -> Reply {
     secure(reply)
 }
 
-fn plain(status: StatusCode, text: &str) -> Reply {
+/// A plain-text response.
+pub(crate) fn plain(status: StatusCode, text: &str) -> Reply {
     let mut reply = Response::new(Full::new(Bytes::from(text.to_string())));
     *reply.status_mut() = status;
     reply.headers_mut().insert(
@@ -239,7 +241,7 @@ fn plain(status: StatusCode, text: &str) -> Reply {
 }
 
 /// Headers every response carries.
-fn secure(mut reply: Reply) -> Reply {
+pub(crate) fn secure(mut reply: Reply) -> Reply {
     let headers = reply.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
