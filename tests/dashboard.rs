@@ -197,6 +197,18 @@ fn live_list_previews_renames_and_attention() {
         page.send(json!({"type": "clear-attention", "sessionId": d}))
             .await;
         until(&mut page, "cleared", status_is(&d, "active")).await;
+        // A phone replaying those bytes from the start does not raise it again.
+        let mut replay = osc.phone().await;
+        replay.send(json!({"type": "resume", "lastSeq": 0})).await;
+        let data = replay.data().await;
+        assert!(data.data.contains("\x1b]777;notify"), "{:?}", data.data);
+        let quiet = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        while let Some(msg) = page
+            .next_within(quiet.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            assert!(!status_is(&d, "attention")(&msg), "re-raised: {msg}");
+        }
 
         // A progress report (OSC 9;4) is not a notification.
         let progress = hub.session(&[

@@ -2,45 +2,72 @@
 //! exists: `systemd-inhibit --what=idle ... sleep infinity` on Linux, `caffeinate -i` on
 //! macOS. The helper starts with the first session and is stopped with the last.
 //!
-//! Best effort only: a missing or failing helper is logged once and never stops the
-//! server. The helper runs in its own process group so stopping it also stops the
-//! `sleep` it holds the lock with.
+//! One task owns the helper process: it follows the registry, reaps the helper when it
+//! exits, and stops it at shutdown. Best effort only: a missing or failing helper is
+//! logged once and never started again, never fatal. The helper leads its own process
+//! group, and the whole group is signalled, so the `sleep` holding the lock ends too.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
 use crate::registry::Registry;
+use crate::shutdown::Shutdown;
 
-/// The helper's state. `child` is held only to start or stop it, never across `.await`.
-pub struct Inhibitor {
-    child: Mutex<Option<Child>>,
-    /// Whether a failure was logged already.
-    warned: Mutex<bool>,
-}
+/// How long shutdown waits for the helper to go after SIGTERM.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
-/// Starts following the registry; [`Inhibitor::release`] stops the helper at shutdown.
-pub fn spawn(registry: Arc<Registry>) -> Arc<Inhibitor> {
-    let inhibitor = Arc::new(Inhibitor {
-        child: Mutex::new(None),
-        warned: Mutex::new(false),
-    });
-    let this = inhibitor.clone();
+/// Follows `registry` until `shutdown`; the returned task ends once the helper is gone.
+pub fn spawn(registry: Arc<Registry>, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut changes = registry.changes();
+        let mut child: Option<Child> = None;
+        let mut failed = false;
         loop {
-            if registry.list().is_empty() {
-                this.release();
-            } else {
-                this.hold();
+            let wanted = !registry.list().is_empty();
+            if wanted && child.is_none() && !failed {
+                match command().map(|mut cmd| cmd.spawn()) {
+                    Some(Ok(c)) => child = Some(c),
+                    Some(Err(e)) => failed = warn(&format!("cannot start it: {e}")),
+                    None => failed = true, // no user-level way on this system
+                }
+            } else if !wanted {
+                if let Some(c) = child.take() {
+                    stop(c).await;
+                }
             }
-            if changes.changed().await.is_err() {
-                this.release();
-                return;
+            let exited = async {
+                match child.as_mut() {
+                    Some(c) => c.wait().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                status = exited => {
+                    child = None;
+                    let why = match status {
+                        Ok(status) => format!("it exited ({status})"),
+                        Err(e) => format!("cannot wait for it: {e}"),
+                    };
+                    failed = warn(&why);
+                }
+                r = changes.changed() => if r.is_err() { break },
+                _ = shutdown.wait() => break,
             }
         }
-    });
-    inhibitor
+        if let Some(c) = child {
+            stop(c).await;
+        }
+    })
+}
+
+/// Logs why the helper is unavailable; returns `true` (it is not tried again).
+fn warn(why: &str) -> bool {
+    tracing::warn!(
+        "sleep inhibitor unavailable ({why}); the machine may idle-sleep while sessions run"
+    );
+    true
 }
 
 fn command() -> Option<Command> {
@@ -69,50 +96,14 @@ fn command() -> Option<Command> {
     Some(cmd)
 }
 
-impl Inhibitor {
-    fn hold(&self) {
-        let mut child = self.child.lock().unwrap_or_else(|e| e.into_inner());
-        let running = match child.as_mut() {
-            Some(c) => match c.try_wait() {
-                Ok(None) => true,
-                Ok(Some(status)) => {
-                    self.warn_once(&format!("the sleep inhibitor exited ({status})"));
-                    false
-                }
-                Err(_) => false,
-            },
-            None => false,
-        };
-        if running || *self.warned.lock().unwrap_or_else(|e| e.into_inner()) {
-            return;
-        }
-        let Some(mut cmd) = command() else {
-            return;
-        };
-        match cmd.spawn() {
-            Ok(c) => *child = Some(c),
-            Err(e) => self.warn_once(&format!("cannot start the sleep inhibitor: {e}")),
-        }
+/// SIGTERM to the helper's group, then SIGKILL if it lingers; reaped either way.
+async fn stop(mut child: Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) with a plain pid and signal number has no memory-safety
+        // conditions. The helper leads its own group (`process_group(0)`).
+        unsafe { libc::kill(-(pid as i32), libc::SIGTERM) };
     }
-
-    /// Stops the helper, if it runs.
-    pub fn release(&self) {
-        let child = self.child.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(mut child) = child {
-            if let Some(pid) = child.id() {
-                // SAFETY: kill(2) with a plain pid and signal number has no memory-safety
-                // conditions. The helper leads its own group (`process_group(0)`).
-                unsafe { libc::kill(-(pid as i32), libc::SIGTERM) };
-            }
-            let _ = child.start_kill();
-        }
-    }
-
-    fn warn_once(&self, what: &str) {
-        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
-        if !*warned {
-            tracing::warn!("{what}; the machine may idle-sleep while sessions run");
-            *warned = true;
-        }
+    if tokio::time::timeout(STOP_WAIT, child.wait()).await.is_err() {
+        let _ = child.kill().await;
     }
 }

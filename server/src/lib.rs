@@ -67,7 +67,7 @@ pub async fn run(
     ) {
         tracing::warn!("no local API: {e:#}");
     }
-    let inhibitor = inhibit::spawn(registry.clone());
+    let inhibitor = inhibit::spawn(registry.clone(), shutdown.clone());
     let ctx = Arc::new(conn::Shared {
         registry: registry.clone(),
         shutdown: shutdown.clone(),
@@ -106,7 +106,7 @@ pub async fn run(
     }
     drop(listener);
     stop_sessions(&registry).await;
-    inhibitor.release();
+    let _ = inhibitor.await;
     Ok(())
 }
 

@@ -82,9 +82,11 @@ pub fn spawn(
     shutdown: Shutdown,
 ) -> anyhow::Result<String> {
     let (ip, host) = web::addresses(config.networking_mode);
-    let port = config.dashboard_port;
-    let listener = std::net::TcpListener::bind((ip, port))
-        .with_context(|| format!("cannot listen on dashboard port {port} (dashboardPort)"))?;
+    let listener = std::net::TcpListener::bind((ip, config.dashboard_port)).with_context(|| {
+        let port = config.dashboard_port;
+        format!("cannot listen on dashboard port {port} (dashboardPort)")
+    })?;
+    let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let url = format!("http://{host}:{port}/?token={token}");
