@@ -5,7 +5,8 @@
 //! on every [`TICK`] (status changes such as active to idle, new alerts, client counts,
 //! sizes, previews) and on the page's messages. It keeps only what it last sent each
 //! session, so memory per page is bounded by the session count; a page that stops reading
-//! blocks only its own sends and is dropped after [`SEND_TIMEOUT`].
+//! blocks only its own sends and is dropped after [`SEND_TIMEOUT`], and one that stops
+//! answering pings is dropped after at most two [`PING_EVERY`] periods.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +30,10 @@ const PREVIEW_LINES: usize = 5;
 const PREVIEW_WIDTH: usize = 80;
 /// A page that takes this long to accept one message is not reading; it reconnects.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the page is pinged (browsers answer by themselves). A page that has sent
+/// nothing since the previous ping is gone (the phone slept or lost its network), so its
+/// connection is closed rather than held.
+const PING_EVERY: Duration = Duration::from_secs(30);
 
 /// What one page was last told about a session.
 struct Seen {
@@ -72,19 +77,33 @@ impl Page {
         }
         let mut tick = interval(TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut ping = interval(PING_EVERY);
+        ping.tick().await; // the first tick is immediate
+        let mut heard = true;
         loop {
             tokio::select! {
-                msg = self.ws.next() => match msg {
-                    Some(Ok(Message::Text(text))) => self.handle(&text).await?,
-                    Some(Ok(Message::Close(_))) | None => return Ok(()),
-                    Some(Ok(_)) => {}
-                    Some(Err(WsError::Capacity(_))) => {
-                        let close = CloseFrame { code: CloseCode::Size, reason: "message too big".into() };
-                        let _ = self.ws.send(Message::Close(Some(close))).await;
-                        return Ok(());
+                msg = self.ws.next() => {
+                    heard = true;
+                    match msg {
+                        Some(Ok(Message::Text(text))) => self.handle(&text).await?,
+                        Some(Ok(Message::Close(_))) | None => return Ok(()),
+                        Some(Ok(_)) => {}
+                        Some(Err(WsError::Capacity(_))) => {
+                            let reason = "message too big".into();
+                            let close = CloseFrame { code: CloseCode::Size, reason };
+                            let _ = self.ws.send(Message::Close(Some(close))).await;
+                            return Ok(());
+                        }
+                        Some(Err(e)) => return Err(e.into()),
                     }
-                    Some(Err(e)) => return Err(e.into()),
-                },
+                }
+                _ = ping.tick() => {
+                    if !heard {
+                        anyhow::bail!("the page stopped answering pings");
+                    }
+                    heard = false;
+                    self.send_message(Message::Ping(Default::default())).await?;
+                }
                 r = changes.changed() => {
                     if r.is_err() {
                         return Ok(());
@@ -97,7 +116,11 @@ impl Page {
     }
 
     async fn send(&mut self, msg: Value) -> anyhow::Result<()> {
-        tokio::time::timeout(SEND_TIMEOUT, self.ws.send(Message::text(msg.to_string())))
+        self.send_message(Message::text(msg.to_string())).await
+    }
+
+    async fn send_message(&mut self, msg: Message) -> anyhow::Result<()> {
+        tokio::time::timeout(SEND_TIMEOUT, self.ws.send(msg))
             .await
             .map_err(|_| anyhow::anyhow!("the page stopped reading"))??;
         Ok(())
