@@ -63,6 +63,15 @@ try {
     for (let i = 0; i < buf.length; i++) if (buf.getLine(i).translateToString(true).includes("second-line")) return true;
     return false;
   });
+
+  progress("back to the dashboard");
+  const back = page.locator("#back");
+  await back.waitFor({ state: "visible" });
+  const dashPort = new URL(process.env.URL).port;
+  if (new URL(await back.getAttribute("href")).port !== dashPort) throw new Error("the back link misses the dashboard");
+  await back.click();
+  await page.waitForSelector('#status[data-state="connected"]');
+  await a.locator(".name").waitFor();
   console.log("RESULT ok");
 } catch (e) {
   console.error(`browser: ${e.stack || e}`);

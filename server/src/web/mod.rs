@@ -45,6 +45,8 @@ struct Shared {
     auth: Auth,
     /// `clientBufferLimit`.
     buffer_limit: usize,
+    /// `dashboardPort`, for the terminal page's link back to the dashboard.
+    dashboard_port: u16,
 }
 
 /// Serves the session's phones on `bound` until the session ends.
@@ -53,6 +55,7 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
         session,
         auth: Auth::new(bound.token, bound.port),
         buffer_limit: config.client_buffer_limit,
+        dashboard_port: config.dashboard_port,
     });
     tokio::spawn(accept(bound.listener, shared));
 }
@@ -150,7 +153,7 @@ fn route(
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
-    page(&shared.session.name(), host)
+    page(&shared.session.name(), host, shared.dashboard_port)
 }
 
 /// Accepts an authenticated WebSocket upgrade and starts the phone's loop on it.
@@ -204,19 +207,24 @@ pub(crate) fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
 
 /// The terminal page, with a CSP that allows only this origin. Styles may be inline
 /// because xterm.js injects a `<style>` element for its theme. The WebSocket's origin is
-/// named explicitly too: older Safari does not count `ws:` as `'self'`.
-fn page(title: &str, host: Option<&str>) -> Reply {
-    let mut reply = Response::new(Full::new(Bytes::from(assets::terminal_page(title))));
+/// named explicitly too: older Safari does not count `ws:` as `'self'`. The page links
+/// back to the dashboard on the host the phone used (its cookie holds the master token).
+fn page(title: &str, host: Option<&str>, dashboard_port: u16) -> Reply {
+    let host = host.filter(|h| {
+        h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    });
+    let dashboard = host
+        .map(|h| format!("http://{}:{dashboard_port}/", hostname(h)))
+        .unwrap_or_default();
+    let body = assets::terminal_page(title, &dashboard);
+    let mut reply = Response::new(Full::new(Bytes::from(body)));
     let headers = reply.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let host = host.filter(|h| {
-        h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-    });
     let websocket = host.map(|h| format!(" ws://{h}")).unwrap_or_default();
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -227,6 +235,14 @@ fn page(title: &str, host: Option<&str>) -> Reply {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     secure(reply)
+}
+
+/// A `Host` header without its port (an IPv6 literal keeps its brackets).
+fn hostname(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    }
 }
 
 /// A plain-text response.
