@@ -226,8 +226,14 @@ async fn hub(action: HubAction, home: &Home) -> anyhow::Result<i32> {
             );
             println!("state directory: {}", home.dir().display());
             match &hub.dashboard_url {
-                Some(url) => println!("dashboard: {url}"),
-                None => println!("dashboard: not available in this build"),
+                Some(url) => {
+                    println!("dashboard: {url}");
+                    match crate::qr::render(url) {
+                        Ok(qr) => println!("{qr}"),
+                        Err(e) => eprintln!("cannot draw the QR code: {e}"),
+                    }
+                }
+                None => println!("dashboard: not listening (see server.log)"),
             }
             println!("{} session(s){}", hub.sessions.len(), names(&hub.sessions));
             Ok(0)

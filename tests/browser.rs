@@ -76,3 +76,54 @@ fn the_terminal_page_shows_output_sends_keys_and_resumes_after_a_cut() {
         "the browser test failed (see its output above)"
     );
 }
+
+#[test]
+fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
+    let home = Home::new();
+    let trigger = home.path().join("print");
+    let script = format!(
+        "echo first-line; while [ ! -e '{}' ]; do sleep 0.05; done; echo second-line; exec sleep 60",
+        trigger.display()
+    );
+    home.session(&["sh", "-c", &script]);
+    home.session(&["sleep", "60"]);
+    let ids: Vec<String> = home
+        .sessions()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let info = home.ok(&["hub", "info"]);
+    let url = info
+        .lines()
+        .find_map(|l| l.strip_prefix("dashboard: "))
+        .expect("hub info prints the dashboard URL");
+
+    let mut node = node_script("dashboard.mjs")
+        .env("URL", url)
+        .env("A", &ids[0])
+        .env("B", &ids[1])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_node = node.stdin.take().unwrap();
+    let mut result = String::new();
+    for line in BufReader::new(node.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        match line.as_str() {
+            "STEP print" => {
+                std::fs::write(&trigger, "").unwrap();
+                writeln!(to_node, "go").unwrap();
+            }
+            other => result = other.to_string(),
+        }
+    }
+    let status = node.wait().unwrap();
+    assert!(
+        status.success() && result == "RESULT ok",
+        "the browser test failed (see its output above)"
+    );
+    let left = home.sessions();
+    assert_eq!(left.len(), 1, "the stopped session is gone");
+    assert_eq!(left[0]["id"], ids[0].as_str());
+}

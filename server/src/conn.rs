@@ -37,6 +37,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Milliseconds since the epoch when the server started.
     pub started_at_ms: u64,
+    /// The dashboard's URL with the master token, when it listens.
+    pub dashboard_url: Option<String>,
 }
 
 /// The write half, sending whole frames.
@@ -190,7 +192,7 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                     pid: std::process::id(),
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     started_at_ms: ctx.started_at_ms,
-                    dashboard_url: None,
+                    dashboard_url: ctx.dashboard_url.clone(),
                     sessions: registry.list().iter().map(|s| s.info()).collect(),
                 },
             },

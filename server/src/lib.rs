@@ -6,11 +6,14 @@
 //! the client that auto-started it. See ARCHITECTURE.md for the map of modules.
 
 mod actor;
+mod api;
 mod attach;
 pub mod config;
 mod conn;
 pub mod daemon;
+mod dashboard;
 pub mod home;
+mod inhibit;
 mod output_log;
 mod pty;
 mod registry;
@@ -46,10 +49,30 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     output_log::prune(&home.logs_dir(), config.log_retention_days);
     let registry = Registry::new(config.clone(), home.logs_dir());
+    let started_at_ms = session::now_ms();
+    let dashboard_url = match daemon::master_token(&home)
+        .and_then(|token| dashboard::spawn(&config, registry.clone(), token, shutdown.clone()))
+    {
+        Ok(url) => Some(url),
+        Err(e) => {
+            tracing::warn!("no dashboard: {e:#}");
+            None
+        }
+    };
+    if let Err(e) = api::spawn(
+        config.api_port,
+        registry.clone(),
+        started_at_ms,
+        shutdown.clone(),
+    ) {
+        tracing::warn!("no local API: {e:#}");
+    }
+    let inhibitor = inhibit::spawn(registry.clone(), shutdown.clone());
     let ctx = Arc::new(conn::Shared {
         registry: registry.clone(),
         shutdown: shutdown.clone(),
-        started_at_ms: session::now_ms(),
+        started_at_ms,
+        dashboard_url,
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),
@@ -83,6 +106,7 @@ pub async fn run(
     }
     drop(listener);
     stop_sessions(&registry).await;
+    let _ = inhibitor.await;
     Ok(())
 }
 

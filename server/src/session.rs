@@ -63,6 +63,9 @@ struct Activity {
     last_seen_ms: u64,
     /// A bell or notification arrived and no input has answered it yet.
     attention: bool,
+    /// Alerts raised so far. The follower parses each output byte exactly once, so a
+    /// phone replaying output on reconnect never raises one again.
+    alerts: u64,
 }
 
 /// The shared handle of a session.
@@ -162,6 +165,7 @@ impl Session {
             activity: Mutex::new(Activity {
                 last_seen_ms: now,
                 attention: false,
+                alerts: 0,
             }),
         });
         let ends = ActorEnds {
@@ -210,6 +214,22 @@ impl Session {
     /// Milliseconds since the epoch of the last input or output.
     pub fn last_seen_ms(&self) -> u64 {
         lock(&self.activity).last_seen_ms
+    }
+
+    /// How many bells and notifications the program has sent: a change means a new alert.
+    pub fn alerts(&self) -> u64 {
+        lock(&self.activity).alerts
+    }
+
+    /// Answers pending attention without typing (the dashboard's `clear-attention`).
+    pub fn clear_attention(&self) {
+        lock(&self.activity).attention = false;
+    }
+
+    /// The last `count` non-empty lines of the screen (the alternate one while a
+    /// full-screen program runs), as plain text of at most `width` characters.
+    pub fn preview(&self, count: usize, width: usize) -> Vec<String> {
+        lock(&self.term).preview(count, width)
     }
 
     // ----- output side (actor and follower) -----
@@ -310,7 +330,9 @@ impl Session {
                 let _ = self.commands.try_send(Command::Input(hooks.replies));
             }
             if hooks.alerts > 0 {
-                lock(&self.activity).attention = true;
+                let mut activity = lock(&self.activity);
+                activity.attention = true;
+                activity.alerts += u64::from(hooks.alerts);
             }
             if seq == parsed + chunk.len() as u64 && chunk.len() == PARSE_CHUNK {
                 tokio::task::yield_now().await;

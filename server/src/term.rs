@@ -162,6 +162,31 @@ impl Term {
         self.parser.set_size(nz(size.rows), nz(size.cols));
     }
 
+    /// The last `count` non-empty rows of the visible screen as plain text, trailing
+    /// blanks trimmed; a row longer than `width` characters is cut to end in `...`.
+    pub fn preview(&self, count: usize, width: usize) -> Vec<String> {
+        let screen = self.parser.screen();
+        let cols = screen.size().1.get();
+        let rows: Vec<String> = screen
+            .rows(0, cols)
+            .map(|row| row.trim_end().to_string())
+            .filter(|row| !row.is_empty())
+            .collect();
+        let skip = rows.len().saturating_sub(count);
+        rows.into_iter()
+            .skip(skip)
+            .map(|row| {
+                if row.chars().count() <= width {
+                    row
+                } else {
+                    let mut cut: String = row.chars().take(width.saturating_sub(3)).collect();
+                    cut.push_str("...");
+                    cut
+                }
+            })
+            .collect()
+    }
+
     /// The screen.
     #[cfg(test)]
     pub fn screen(&self) -> &vt100::Screen {
@@ -295,6 +320,23 @@ mod tests {
         assert_eq!(copy.screen().scrollback(), term.screen().scrollback());
         assert_eq!(copy.screen().contents(), term.screen().contents());
         assert!(copy.screen().contents().starts_with("line 0\n"));
+    }
+
+    #[test]
+    fn preview_is_the_last_non_empty_rows_of_the_visible_screen() {
+        let mut term = Term::new(Size {
+            cols: 100,
+            rows: 10,
+        });
+        term.process(b"one\r\n\r\ntwo   \r\nthree\r\nfour\r\nfive\r\nsix\r\n");
+        assert_eq!(term.preview(5, 80), ["two", "three", "four", "five", "six"]);
+        term.process(format!("{}\r\n", "x".repeat(90)).as_bytes());
+        assert_eq!(term.preview(1, 80), [format!("{}...", "x".repeat(77))]);
+        term.process(b"\x1b[?1049h\x1b[H\x1b[2Jtop\x1b[9;1Hbottom");
+        assert_eq!(term.preview(5, 80), ["top", "bottom"]);
+        term.process(b"\x1b[?1049l");
+        assert_eq!(term.preview(1, 80).len(), 1);
+        assert!(term.preview(1, 80)[0].ends_with("..."));
     }
 
     #[test]

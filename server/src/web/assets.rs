@@ -19,6 +19,20 @@ const CSS: &str = "text/css; charset=utf-8";
 /// The public files, by request path.
 const FILES: &[(&str, Asset)] = &[
     (
+        "/dashboard.js",
+        Asset {
+            body: include_bytes!("../../assets/dashboard.js"),
+            content_type: JS,
+        },
+    ),
+    (
+        "/dashboard.css",
+        Asset {
+            body: include_bytes!("../../assets/dashboard.css"),
+            content_type: CSS,
+        },
+    ),
+    (
         "/terminal.js",
         Asset {
             body: include_bytes!("../../assets/terminal.js"),
@@ -83,6 +97,9 @@ const FILES: &[(&str, Asset)] = &[
     ),
 ];
 
+/// The dashboard page; it holds no secrets (the token arrives in the cookie).
+pub const DASHBOARD_PAGE: &str = include_str!("../../assets/dashboard.html");
+
 const TERMINAL_PAGE: &str = include_str!("../../assets/terminal.html");
 
 /// The public file served at `path`, if any.
@@ -90,11 +107,12 @@ pub fn file(path: &str) -> Option<&'static Asset> {
     FILES.iter().find(|(p, _)| *p == path).map(|(_, a)| a)
 }
 
-/// The terminal page for a session called `title`.
-pub fn terminal_page(title: &str) -> String {
+/// The terminal page for a session called `title`, linking back to `dashboard` (empty:
+/// no link).
+pub fn terminal_page(title: &str, dashboard: &str) -> String {
     TERMINAL_PAGE
         .replace("{{TITLE}}", &html_escape(title))
-        .replace("{{DASHBOARD_URL}}", "")
+        .replace("{{DASHBOARD_URL}}", &html_escape(dashboard))
 }
 
 fn html_escape(s: &str) -> String {
@@ -118,7 +136,8 @@ mod tests {
 
     #[test]
     fn page_escapes_the_title_and_files_are_fixed() {
-        let page = terminal_page("<a href=\"x\">&'");
+        let page = terminal_page("<a href=\"x\">&'", "http://h:1/\"");
+        assert!(page.contains("content=\"http://h:1/&quot;\""));
         assert!(page.contains("<title>&lt;a href=&quot;x&quot;&gt;&amp;&#39;</title>"));
         assert!(!page.contains("{{"));
         assert!(file("/vendor/xterm.js").is_some());

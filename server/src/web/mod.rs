@@ -8,8 +8,8 @@
 //! [`MAX_CONNECTIONS`] at a time. Routing lives here, authentication in `auth`, the
 //! WebSocket client loop in `phone`, the embedded files in `assets`.
 
-mod assets;
-mod auth;
+pub(crate) mod assets;
+pub(crate) mod auth;
 mod net;
 mod phone;
 
@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::session::Session;
 use auth::{Auth, Source, Verdict};
 
-pub use net::{bind, Bound};
+pub use net::{addresses, bind, Bound};
 
 /// Open connections per session (pages, files, WebSockets); more are refused at accept.
 const MAX_CONNECTIONS: usize = 64;
@@ -45,6 +45,8 @@ struct Shared {
     auth: Auth,
     /// `clientBufferLimit`.
     buffer_limit: usize,
+    /// `dashboardPort`, for the terminal page's link back to the dashboard.
+    dashboard_port: u16,
 }
 
 /// Serves the session's phones on `bound` until the session ends.
@@ -53,6 +55,7 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
         session,
         auth: Auth::new(bound.token, bound.port),
         buffer_limit: config.client_buffer_limit,
+        dashboard_port: config.dashboard_port,
     });
     tokio::spawn(accept(bound.listener, shared));
 }
@@ -104,7 +107,8 @@ async fn connection(
     }
 }
 
-type Reply = Response<Full<Bytes>>;
+/// An HTTP response with a complete body.
+pub(crate) type Reply = Response<Full<Bytes>>;
 
 fn route(
     mut req: Request<Incoming>,
@@ -149,7 +153,7 @@ fn route(
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
-    page(&shared.session.name(), host)
+    page(&shared.session.name(), host, shared.dashboard_port)
 }
 
 /// Accepts an authenticated WebSocket upgrade and starts the phone's loop on it.
@@ -181,7 +185,7 @@ fn upgrade(
 
 /// Moves the token from the URL (and the browser's history) into an HttpOnly cookie:
 /// 303 to the same page without `token`, other parameters kept.
-fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
+pub(crate) fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
     let rest = auth::query_without_token(query);
     let location = if rest.is_empty() {
         "/".to_string()
@@ -203,19 +207,24 @@ fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
 
 /// The terminal page, with a CSP that allows only this origin. Styles may be inline
 /// because xterm.js injects a `<style>` element for its theme. The WebSocket's origin is
-/// named explicitly too: older Safari does not count `ws:` as `'self'`.
-fn page(title: &str, host: Option<&str>) -> Reply {
-    let mut reply = Response::new(Full::new(Bytes::from(assets::terminal_page(title))));
+/// named explicitly too: older Safari does not count `ws:` as `'self'`. The page links
+/// back to the dashboard on the host the phone used (its cookie holds the master token).
+fn page(title: &str, host: Option<&str>, dashboard_port: u16) -> Reply {
+    let host = host.filter(|h| {
+        h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    });
+    let dashboard = host
+        .map(|h| format!("http://{}:{dashboard_port}/", hostname(h)))
+        .unwrap_or_default();
+    let body = assets::terminal_page(title, &dashboard);
+    let mut reply = Response::new(Full::new(Bytes::from(body)));
     let headers = reply.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let host = host.filter(|h| {
-        h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-    });
     let websocket = host.map(|h| format!(" ws://{h}")).unwrap_or_default();
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -228,7 +237,16 @@ fn page(title: &str, host: Option<&str>) -> Reply {
     secure(reply)
 }
 
-fn plain(status: StatusCode, text: &str) -> Reply {
+/// A `Host` header without its port (an IPv6 literal keeps its brackets).
+fn hostname(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    }
+}
+
+/// A plain-text response.
+pub(crate) fn plain(status: StatusCode, text: &str) -> Reply {
     let mut reply = Response::new(Full::new(Bytes::from(text.to_string())));
     *reply.status_mut() = status;
     reply.headers_mut().insert(
@@ -239,7 +257,7 @@ fn plain(status: StatusCode, text: &str) -> Reply {
 }
 
 /// Headers every response carries.
-fn secure(mut reply: Reply) -> Reply {
+pub(crate) fn secure(mut reply: Reply) -> Reply {
     let headers = reply.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -74,8 +74,8 @@ fn scan(config: &Config, ip: IpAddr) -> anyhow::Result<TcpListener> {
     bail!("no free port for the phone listener in {base}..={last} (sessionPortBase)")
 }
 
-/// The address to bind and the host to advertise.
-fn addresses(mode: NetworkingMode) -> (IpAddr, String) {
+/// The address to bind and the host to advertise for a networking mode.
+pub fn addresses(mode: NetworkingMode) -> (IpAddr, String) {
     let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     match mode {
         NetworkingMode::Localhost => (IpAddr::V4(Ipv4Addr::LOCALHOST), "127.0.0.1".into()),

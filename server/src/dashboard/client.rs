@@ -1,0 +1,281 @@
+//! One dashboard page over WebSocket: the session list kept live, previews, and the
+//! page's requests (DESIGN.md "Dashboard", seed 004).
+//!
+//! One task per page owns the socket. It wakes on registry changes (add, remove, rename),
+//! on every [`TICK`] (status changes such as active to idle, new alerts, client counts,
+//! sizes, previews) and on the page's messages. It keeps only what it last sent each
+//! session, so memory per page is bounded by the session count; a page that stops reading
+//! blocks only its own sends and is dropped after [`SEND_TIMEOUT`], and one that stops
+//! answering pings is dropped after at most two [`PING_EVERY`] periods.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use hyper_tungstenite::tungstenite::protocol::CloseFrame;
+use hyper_tungstenite::tungstenite::{Error as WsError, Message};
+use hyper_tungstenite::HyperWebsocketStream;
+use serde_json::{json, Value};
+use tokio::time::{interval, Instant, MissedTickBehavior};
+
+use super::{files, json as wire, Shared};
+use crate::session::Session;
+
+/// How often status and previews are looked at: previews go out at most twice a second.
+const TICK: Duration = Duration::from_millis(500);
+/// Lines in a preview, and their width.
+const PREVIEW_LINES: usize = 5;
+const PREVIEW_WIDTH: usize = 80;
+/// A page that takes this long to accept one message is not reading; it reconnects.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the page is pinged (browsers answer by themselves). A page that has sent
+/// nothing since the previous ping is gone (the phone slept or lost its network), so its
+/// connection is closed rather than held.
+const PING_EVERY: Duration = Duration::from_secs(30);
+
+/// What one page was last told about a session.
+struct Seen {
+    /// Name, status, clients and size as last sent.
+    key: String,
+    /// The alert count last seen: a change is a new alert, re-announced even while the
+    /// status already is `attention`.
+    alerts: u64,
+    preview: Vec<String>,
+    preview_at: Option<Instant>,
+}
+
+/// Serves one dashboard page until it closes or fails.
+pub async fn run(ws: HyperWebsocketStream, shared: Arc<Shared>) {
+    let mut page = Page {
+        ws,
+        shared,
+        seen: HashMap::new(),
+    };
+    if let Err(e) = page.serve().await {
+        tracing::debug!("dashboard connection ended: {e:#}");
+    }
+}
+
+struct Page {
+    ws: HyperWebsocketStream,
+    shared: Arc<Shared>,
+    seen: HashMap<String, Seen>,
+}
+
+impl Page {
+    async fn serve(&mut self) -> anyhow::Result<()> {
+        let mut changes = self.shared.registry.changes();
+        let sessions = self.shared.registry.list();
+        let list: Vec<Value> = sessions.iter().map(|s| wire::session(s)).collect();
+        let home = self.shared.home.as_ref().map(files::Home::display);
+        self.send(json!({"type": "sessions", "sessions": list, "home": home}))
+            .await?;
+        for s in &sessions {
+            self.seen.insert(s.id.clone(), seen(s));
+        }
+        let mut tick = interval(TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut ping = interval(PING_EVERY);
+        ping.tick().await; // the first tick is immediate
+        let mut heard = true;
+        loop {
+            tokio::select! {
+                msg = self.ws.next() => {
+                    heard = true;
+                    match msg {
+                        Some(Ok(Message::Text(text))) => self.handle(&text).await?,
+                        Some(Ok(Message::Close(_))) | None => return Ok(()),
+                        Some(Ok(_)) => {}
+                        Some(Err(WsError::Capacity(_))) => {
+                            let reason = "message too big".into();
+                            let close = CloseFrame { code: CloseCode::Size, reason };
+                            let _ = self.ws.send(Message::Close(Some(close))).await;
+                            return Ok(());
+                        }
+                        Some(Err(e)) => return Err(e.into()),
+                    }
+                }
+                _ = ping.tick() => {
+                    if !heard {
+                        anyhow::bail!("the page stopped answering pings");
+                    }
+                    heard = false;
+                    self.send_message(Message::Ping(Default::default())).await?;
+                }
+                r = changes.changed() => {
+                    if r.is_err() {
+                        return Ok(());
+                    }
+                    self.sync().await?;
+                }
+                _ = tick.tick() => self.sync().await?,
+            }
+        }
+    }
+
+    async fn send(&mut self, msg: Value) -> anyhow::Result<()> {
+        self.send_message(Message::text(msg.to_string())).await
+    }
+
+    async fn send_message(&mut self, msg: Message) -> anyhow::Result<()> {
+        tokio::time::timeout(SEND_TIMEOUT, self.ws.send(msg))
+            .await
+            .map_err(|_| anyhow::anyhow!("the page stopped reading"))??;
+        Ok(())
+    }
+
+    /// Tells the page what changed since it was last told.
+    async fn sync(&mut self) -> anyhow::Result<()> {
+        let sessions = self.shared.registry.list();
+        let gone: Vec<String> = self
+            .seen
+            .keys()
+            .filter(|id| !sessions.iter().any(|s| &s.id == *id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.seen.remove(&id);
+            self.send(json!({"type": "session-removed", "sessionId": id}))
+                .await?;
+        }
+        for s in &sessions {
+            let (key, alerts) = (key(s), s.alerts());
+            match self.seen.get(&s.id) {
+                None => {
+                    self.seen.insert(s.id.clone(), seen(s));
+                    let msg = json!({"type": "session-added", "session": wire::session(s)});
+                    self.send(msg).await?;
+                }
+                Some(old) if old.key != key || old.alerts != alerts => {
+                    if let Some(old) = self.seen.get_mut(&s.id) {
+                        old.key = key;
+                        old.alerts = alerts;
+                    }
+                    let msg = json!({"type": "session-updated", "session": wire::session(s)});
+                    self.send(msg).await?;
+                }
+                Some(_) => {}
+            }
+            self.preview(s).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a session's preview when it changed and the last one is at least a tick old.
+    async fn preview(&mut self, s: &Session) -> anyhow::Result<()> {
+        let Some(old) = self.seen.get_mut(&s.id) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if old.preview_at.is_some_and(|at| now < at + TICK) {
+            return Ok(());
+        }
+        let lines = s.preview(PREVIEW_LINES, PREVIEW_WIDTH);
+        if old.preview_at.is_some() && lines == old.preview {
+            return Ok(());
+        }
+        old.preview_at = Some(now);
+        old.preview = lines.clone();
+        let msg = json!({"type": "preview", "sessionId": s.id, "lines": lines});
+        self.send(msg).await
+    }
+
+    /// Acts on one message from the page; unknown types and bad JSON are ignored.
+    async fn handle(&mut self, text: &str) -> anyhow::Result<()> {
+        let Ok(msg) = serde_json::from_str::<Value>(text) else {
+            return Ok(());
+        };
+        let field = |name: &str| msg[name].as_str().unwrap_or("").to_string();
+        let (kind, id) = (field("type"), field("sessionId"));
+        let reply = match kind.as_str() {
+            "list-dir" => Some(match &self.shared.home {
+                Some(home) => home.listing(&field("path")),
+                None => Err(anyhow::anyhow!("the server has no home directory")),
+            }),
+            "create-session" => {
+                return self.create(&field("tool"), &field("cwd")).await;
+            }
+            "stop-session" | "rename-session" | "get-metadata" | "clear-attention" => {
+                Some(self.on_session(&kind, &id, &field("name")).await)
+            }
+            _ => None,
+        };
+        match reply {
+            Some(Ok(Value::Null)) | None => Ok(()),
+            Some(Ok(reply)) => self.send(reply).await,
+            Some(Err(e)) => {
+                let msg = json!({"type": "operation-error", "operation": kind,
+                                 "sessionId": id, "error": format!("{e:#}")});
+                self.send(msg).await
+            }
+        }
+    }
+
+    /// Stop, rename, metadata and clear-attention on the session with exactly this id.
+    async fn on_session(&mut self, kind: &str, id: &str, name: &str) -> anyhow::Result<Value> {
+        let registry = &self.shared.registry;
+        let session = registry
+            .list()
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| anyhow::anyhow!("no session with id {id:?}"))?;
+        match kind {
+            "stop-session" => session.terminate().await,
+            "rename-session" => {
+                registry.rename(&session.id, name)?;
+            }
+            "get-metadata" => {
+                let metadata = wire::metadata(&session);
+                return Ok(json!({"type": "metadata", "sessionId": id, "metadata": metadata}));
+            }
+            _ => {
+                session.clear_attention();
+                self.sync().await?;
+            }
+        }
+        Ok(Value::Null)
+    }
+
+    /// Starts `tool` in `cwd` (a bare name on `PATH`, a directory inside home).
+    async fn create(&mut self, tool: &str, cwd: &str) -> anyhow::Result<()> {
+        self.send(json!({"type": "session-creating", "tool": tool, "cwd": cwd}))
+            .await?;
+        match self.shared.create(tool, cwd) {
+            Ok(session) => {
+                // The page learns of it here rather than as `session-added`.
+                self.seen.insert(session.id.clone(), seen(&session));
+                let info = wire::session(&session);
+                self.send(json!({"type": "session-created", "session": info}))
+                    .await
+            }
+            Err(e) => {
+                let msg = json!({"type": "session-create-error", "error": format!("{e:#}")});
+                self.send(msg).await
+            }
+        }
+    }
+}
+
+/// What decides whether a `session-updated` is due.
+fn key(s: &Session) -> String {
+    let info = s.info();
+    format!(
+        "{}\n{}\n{}\n{}x{}",
+        info.name,
+        wire::status(info.status),
+        info.clients,
+        info.size.cols,
+        info.size.rows
+    )
+}
+
+fn seen(s: &Session) -> Seen {
+    Seen {
+        key: key(s),
+        alerts: s.alerts(),
+        preview: Vec::new(),
+        preview_at: None,
+    }
+}

@@ -1,0 +1,133 @@
+//! The home directory as the dashboard's boundary: the folder browser (`list-dir`) and
+//! the working directory of `create-session` must both lie inside it.
+//!
+//! Both paths are canonicalised (symlinks resolved) before the comparison, so neither
+//! `..` nor a symlink pointing out of the home directory escapes it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+/// Most entries one listing returns; a phone has no use for more.
+const MAX_ENTRIES: usize = 500;
+
+/// The canonical home directory everything is confined to.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// The server's `$HOME`, canonicalised; `None` when it is unset or missing.
+    pub fn from_env() -> Option<Self> {
+        let home = std::env::var_os("HOME")?;
+        let root = std::fs::canonicalize(home).ok()?;
+        Some(Self { root })
+    }
+
+    /// The home directory as shown to the page.
+    pub fn display(&self) -> String {
+        self.root.to_string_lossy().into_owned()
+    }
+
+    /// The canonical directory `path` names (empty: home), if it lies inside home.
+    pub fn resolve(&self, path: &str) -> anyhow::Result<PathBuf> {
+        let wanted = if path.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(path) // an absolute `path` replaces the root
+        };
+        let real = std::fs::canonicalize(&wanted)
+            .with_context(|| format!("no such directory: {}", wanted.display()))?;
+        if !real.starts_with(&self.root) {
+            bail!("{} is outside the home directory", wanted.display());
+        }
+        if !real.is_dir() {
+            bail!("{} is not a directory", wanted.display());
+        }
+        Ok(real)
+    }
+
+    /// The `dir-listing` message for `path`: its subdirectories (those that stay inside
+    /// home once resolved), sorted, hidden ones left out.
+    pub fn listing(&self, path: &str) -> anyhow::Result<Value> {
+        let dir = self.resolve(path)?;
+        let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    return None;
+                }
+                let real = std::fs::canonicalize(entry.path()).ok()?;
+                (real.is_dir() && real.starts_with(&self.root)).then_some((name, entry.path()))
+            })
+            .take(MAX_ENTRIES)
+            .collect();
+        entries.sort();
+        let parent = (dir != self.root)
+            .then(|| dir.parent().map(Path::to_path_buf))
+            .flatten();
+        Ok(json!({
+            "type": "dir-listing",
+            "path": dir.to_string_lossy(),
+            "parent": parent.map(|p| p.to_string_lossy().into_owned()),
+            "entries": entries
+                .iter()
+                .map(|(name, path)| json!({"name": name, "path": path.to_string_lossy()}))
+                .collect::<Vec<_>>(),
+            "home": self.display(),
+        }))
+    }
+}
+
+/// Whether `tool` is a bare program name the server may look up on `PATH`.
+pub fn valid_tool(tool: &str) -> bool {
+    !tool.is_empty()
+        && tool != "."
+        && tool != ".."
+        && tool
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confined_to_home_after_resolving_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(root.join("b")).unwrap();
+        std::fs::create_dir(root.join("a")).unwrap();
+        std::fs::create_dir(root.join(".hidden")).unwrap();
+        std::fs::write(root.join("file"), "").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("escape")).unwrap();
+        let home = Home { root: root.clone() };
+        assert_eq!(home.resolve("").unwrap(), root);
+        assert_eq!(home.resolve("a").unwrap(), root.join("a"));
+        assert!(home.resolve("escape").is_err());
+        assert!(home.resolve("..").is_err());
+        assert!(home.resolve("/").is_err());
+        assert!(home.resolve("file").is_err());
+        let listing = home.listing("").unwrap();
+        let names: Vec<_> = listing["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(listing["parent"].is_null());
+        let sub = home.listing(root.join("a").to_str().unwrap()).unwrap();
+        assert_eq!(sub["parent"], root.to_string_lossy().as_ref());
+        assert!(valid_tool("claude") && valid_tool("g++") && valid_tool("x.y_z-1"));
+        for bad in ["", "..", "a/b", "a b", "sh;x", "$(x)"] {
+            assert!(!valid_tool(bad), "{bad}");
+        }
+    }
+}

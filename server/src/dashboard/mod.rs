@@ -1,0 +1,235 @@
+//! The dashboard listener (DESIGN.md "Dashboard"): on `dashboardPort`, bound by
+//! networking mode like the session listeners, it serves the dashboard page, its static
+//! files and its WebSocket (on `/ws` and `/`), authenticated with the master token by the
+//! same `web::auth` rules as a session's (cookie exchange, per-IP failure limit, Origin).
+//!
+//! `lib.rs` calls [`spawn`] once at start; the accept loop ends at shutdown. One task per
+//! connection, at most [`MAX_CONNECTIONS`]. The page loop lives in `client`, the session
+//! JSON in `json`, the home-directory boundary in `files`.
+
+mod client;
+mod files;
+pub(crate) mod json;
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use itwillsync_protocol::{NewSession, Size};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::Config;
+use crate::registry::Registry;
+use crate::session::Session;
+use crate::shutdown::Shutdown;
+use crate::web::auth::{Auth, Source, Verdict};
+use crate::web::{self, plain, secure, Reply};
+
+/// Open dashboard connections; more are refused at accept.
+const MAX_CONNECTIONS: usize = 64;
+/// Largest message a page may send; the page's own are a few hundred bytes.
+const MAX_MESSAGE: usize = 64 << 10;
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The size a session started from the dashboard begins with, until a client attaches.
+const NEW_SIZE: Size = Size { cols: 80, rows: 24 };
+
+/// What every dashboard connection shares.
+pub(crate) struct Shared {
+    registry: Arc<Registry>,
+    auth: Auth,
+    /// The boundary for the folder browser and new sessions' directories.
+    home: Option<files::Home>,
+}
+
+impl Shared {
+    /// Starts `tool` (a bare name resolved on the server's `PATH`) in `cwd` (inside home),
+    /// directly, without a shell.
+    fn create(&self, tool: &str, cwd: &str) -> anyhow::Result<Arc<Session>> {
+        if !files::valid_tool(tool) {
+            bail!("{tool:?} is not a program name (letters, digits and ._+- only)");
+        }
+        let home = self
+            .home
+            .as_ref()
+            .context("the server has no home directory")?;
+        let cwd = home.resolve(cwd)?;
+        self.registry.create(NewSession {
+            name: None,
+            command: vec![tool.to_string()],
+            cwd: cwd.to_string_lossy().into_owned(),
+            env: std::env::vars().collect(),
+            size: NEW_SIZE,
+            port: None,
+            networking: None,
+        })
+    }
+}
+
+/// Binds the dashboard and serves it until `shutdown`. Returns its URL with the token.
+pub fn spawn(
+    config: &Config,
+    registry: Arc<Registry>,
+    token: String,
+    shutdown: Shutdown,
+) -> anyhow::Result<String> {
+    let (ip, host) = web::addresses(config.networking_mode);
+    let listener = std::net::TcpListener::bind((ip, config.dashboard_port)).with_context(|| {
+        let port = config.dashboard_port;
+        format!("cannot listen on dashboard port {port} (dashboardPort)")
+    })?;
+    let port = listener.local_addr()?.port();
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let url = format!("http://{host}:{port}/?token={token}");
+    let shared = Arc::new(Shared {
+        registry,
+        auth: Auth::new(token, port),
+        home: files::Home::from_env(),
+    });
+    tokio::spawn(accept(listener, shared, shutdown));
+    Ok(url)
+}
+
+async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, shutdown: Shutdown) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, "too many dashboard connections; refused one");
+                        continue;
+                    };
+                    tokio::spawn(connection(stream, peer, shared.clone(), permit));
+                }
+                Err(e) => {
+                    // Usually out of file descriptors: wait a moment rather than spin.
+                    tracing::warn!("dashboard accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = shutdown.wait() => break,
+        }
+    }
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+) {
+    let permit = Arc::new(permit);
+    let service = hyper::service::service_fn(move |req| {
+        let response = route(req, peer.ip(), shared.clone(), permit.clone());
+        async move { Ok::<_, Infallible>(response) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(%peer, "dashboard HTTP connection ended: {e}");
+    }
+}
+
+fn route(
+    mut req: Request<Incoming>,
+    ip: IpAddr,
+    shared: Arc<Shared>,
+    permit: Arc<OwnedSemaphorePermit>,
+) -> Reply {
+    if req.method() != Method::GET {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only");
+    }
+    let path = req.uri().path();
+    if let Some(asset) = web::assets::file(path) {
+        let mut reply = Response::new(Full::new(Bytes::from_static(asset.body)));
+        let headers = reply.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return secure(reply);
+    }
+    if path != "/" && path != "/ws" {
+        return plain(StatusCode::NOT_FOUND, "not found");
+    }
+    let (verdict, source) = shared.auth.check(ip, req.uri(), req.headers());
+    match verdict {
+        Verdict::Allowed => {}
+        Verdict::Unauthorized => return plain(StatusCode::UNAUTHORIZED, "unauthorized"),
+        Verdict::Blocked => return plain(StatusCode::TOO_MANY_REQUESTS, "too many failures"),
+        Verdict::ForeignOrigin => return plain(StatusCode::FORBIDDEN, "foreign origin"),
+    }
+    if hyper_tungstenite::is_upgrade_request(&req) {
+        return upgrade(&mut req, shared, permit);
+    }
+    if path == "/ws" {
+        return plain(StatusCode::UPGRADE_REQUIRED, "WebSocket only");
+    }
+    if source == Some(Source::Query) {
+        return web::redirect(req.uri().query(), &shared.auth);
+    }
+    page()
+}
+
+fn upgrade(
+    req: &mut Request<Incoming>,
+    shared: Arc<Shared>,
+    permit: Arc<OwnedSemaphorePermit>,
+) -> Reply {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE));
+    match hyper_tungstenite::upgrade(req, Some(config)) {
+        Ok((reply, websocket)) => {
+            tokio::spawn(async move {
+                let _permit = permit;
+                match websocket.await {
+                    Ok(ws) => client::run(ws, shared).await,
+                    Err(e) => tracing::debug!("dashboard WebSocket upgrade failed: {e}"),
+                }
+            });
+            reply
+        }
+        Err(e) => plain(
+            StatusCode::BAD_REQUEST,
+            &format!("bad WebSocket request: {e}"),
+        ),
+    }
+}
+
+/// The dashboard page. Its WebSocket is same-origin, so `'self'` plus the explicit
+/// `ws:` scheme source covers it for older Safari too.
+fn page() -> Reply {
+    let body = Bytes::from_static(web::assets::DASHBOARD_PAGE.as_bytes());
+    let mut reply = Response::new(Full::new(body));
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self' ws:; manifest-src 'self'; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    secure(reply)
+}
