@@ -67,6 +67,11 @@ async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // Terminal output and keystrokes are many small writes; Nagle's
+                    // algorithm would hold each one back for the previous one's ACK.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!("cannot set TCP_NODELAY: {e}");
+                    }
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
                         tracing::warn!(session = %session.id, %peer, "too many phone connections; refused one");
                         continue;
