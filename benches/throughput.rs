@@ -336,7 +336,9 @@ impl Bench {
         times
     }
 
+    /// Measured in a fresh server: one that ran the floods keeps freed memory mapped.
     fn idle_rss(&self) -> (u64, u64) {
+        self.itwillsync(&["hub", "stop"]);
         self.itwillsync(&["new", "-d", "--", "sleep", "1000"]);
         let one = rss_kib(self.server_pid());
         for _ in 1..50 {
