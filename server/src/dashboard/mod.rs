@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use itwillsync_protocol::{NewSession, Size};
@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
-use crate::web::auth::{Auth, Source, Verdict};
+use crate::web::auth::{Auth, Source};
 use crate::web::{self, plain, secure, Reply};
 
 /// Open dashboard connections; more are refused at accept.
@@ -155,30 +155,11 @@ fn route(
     shared: Arc<Shared>,
     permit: Arc<OwnedSemaphorePermit>,
 ) -> Reply {
-    if req.method() != Method::GET {
-        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only");
-    }
+    let source = match web::gate(&req, ip, &shared.auth) {
+        Ok(source) => source,
+        Err(reply) => return *reply,
+    };
     let path = req.uri().path();
-    if let Some(asset) = web::assets::file(path) {
-        let mut reply = Response::new(Full::new(Bytes::from_static(asset.body)));
-        let headers = reply.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(asset.content_type),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return secure(reply);
-    }
-    if path != "/" && path != "/ws" {
-        return plain(StatusCode::NOT_FOUND, "not found");
-    }
-    let (verdict, source) = shared.auth.check(ip, req.uri(), req.headers());
-    match verdict {
-        Verdict::Allowed => {}
-        Verdict::Unauthorized => return plain(StatusCode::UNAUTHORIZED, "unauthorized"),
-        Verdict::Blocked => return plain(StatusCode::TOO_MANY_REQUESTS, "too many failures"),
-        Verdict::ForeignOrigin => return plain(StatusCode::FORBIDDEN, "foreign origin"),
-    }
     if hyper_tungstenite::is_upgrade_request(&req) {
         return upgrade(&mut req, shared, permit);
     }

@@ -115,14 +115,16 @@ async fn connection(
 /// An HTTP response with a complete body.
 pub(crate) type Reply = Response<Full<Bytes>>;
 
-fn route(
-    mut req: Request<Incoming>,
+/// What the session and dashboard listeners do before their own routes: GET only, the
+/// public static files, nothing but `/` and `/ws`, then the token check (401, 429, 403).
+/// `Err` is the reply to send instead; `Ok` tells where the accepted token came from.
+pub(crate) fn gate(
+    req: &Request<Incoming>,
     ip: IpAddr,
-    shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
-) -> Reply {
+    auth: &Auth,
+) -> Result<Option<Source>, Box<Reply>> {
     if req.method() != Method::GET {
-        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only");
+        return Err(Box::new(plain(StatusCode::METHOD_NOT_ALLOWED, "GET only")));
     }
     let path = req.uri().path();
     if let Some(asset) = assets::file(path) {
@@ -133,18 +135,32 @@ fn route(
             HeaderValue::from_static(asset.content_type),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return secure(reply);
+        return Err(Box::new(secure(reply)));
     }
     if path != "/" && path != "/ws" {
-        return plain(StatusCode::NOT_FOUND, "not found");
+        return Err(Box::new(plain(StatusCode::NOT_FOUND, "not found")));
     }
-    let (verdict, source) = shared.auth.check(ip, req.uri(), req.headers());
-    match verdict {
-        Verdict::Allowed => {}
-        Verdict::Unauthorized => return plain(StatusCode::UNAUTHORIZED, "unauthorized"),
-        Verdict::Blocked => return plain(StatusCode::TOO_MANY_REQUESTS, "too many failures"),
-        Verdict::ForeignOrigin => return plain(StatusCode::FORBIDDEN, "foreign origin"),
-    }
+    let (verdict, source) = auth.check(ip, req.uri(), req.headers());
+    let refusal = match verdict {
+        Verdict::Allowed => return Ok(source),
+        Verdict::Unauthorized => plain(StatusCode::UNAUTHORIZED, "unauthorized"),
+        Verdict::Blocked => plain(StatusCode::TOO_MANY_REQUESTS, "too many failures"),
+        Verdict::ForeignOrigin => plain(StatusCode::FORBIDDEN, "foreign origin"),
+    };
+    Err(Box::new(refusal))
+}
+
+fn route(
+    mut req: Request<Incoming>,
+    ip: IpAddr,
+    shared: Arc<Shared>,
+    permit: Arc<OwnedSemaphorePermit>,
+) -> Reply {
+    let source = match gate(&req, ip, &shared.auth) {
+        Ok(source) => source,
+        Err(reply) => return *reply,
+    };
+    let path = req.uri().path();
     if hyper_tungstenite::is_upgrade_request(&req) {
         return upgrade(&mut req, shared, permit);
     }
