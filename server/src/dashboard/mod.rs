@@ -3,18 +3,16 @@
 //! files and its WebSocket (on `/ws` and `/`), authenticated with the master token by the
 //! same `web::auth` rules as a session's (cookie exchange, per-IP failure limit, Origin).
 //!
-//! `lib.rs` calls [`spawn`] once at start; the accept loop ends at shutdown. One task per
-//! connection, at most [`MAX_CONNECTIONS`]. The page loop lives in `client`, the session
+//! `lib.rs` calls [`spawn`] once at start; the accept loop (`web::listener`, shared with
+//! the session listeners) ends at shutdown. The page loop lives in `client`, the session
 //! JSON in `json`, the home-directory boundary in `files`.
 
 mod client;
 mod files;
 pub(crate) mod json;
 
-use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use http_body_util::Full;
@@ -22,9 +20,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use itwillsync_protocol::{NewSession, Size};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
 use crate::registry::Registry;
@@ -33,12 +29,8 @@ use crate::shutdown::Shutdown;
 use crate::web::auth::{Auth, Source};
 use crate::web::{self, plain, secure, Reply};
 
-/// Open dashboard connections; more are refused at accept.
-const MAX_CONNECTIONS: usize = 64;
 /// Largest message a page may send; the page's own are a few hundred bytes.
 const MAX_MESSAGE: usize = 64 << 10;
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The size a session started from the dashboard begins with, until a client attaches.
 const NEW_SIZE: Size = Size { cols: 80, rows: 24 };
 
@@ -95,65 +87,24 @@ pub fn spawn(
         auth: Auth::new(token, port),
         home: files::Home::from_env(),
     });
-    tokio::spawn(accept(listener, shared, shutdown));
+    let until = async move {
+        shutdown.wait().await;
+    };
+    let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
+    tokio::spawn(web::listener::serve(
+        listener,
+        "dashboard".into(),
+        until,
+        route,
+    ));
     Ok(url)
-}
-
-async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, shutdown: Shutdown) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Terminal output and keystrokes are many small writes; Nagle's
-                    // algorithm would hold each one back for the previous one's ACK.
-                    if let Err(e) = stream.set_nodelay(true) {
-                        tracing::debug!("cannot set TCP_NODELAY: {e}");
-                    }
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, "too many dashboard connections; refused one");
-                        continue;
-                    };
-                    tokio::spawn(connection(stream, peer, shared.clone(), permit));
-                }
-                Err(e) => {
-                    // Usually out of file descriptors: wait a moment rather than spin.
-                    tracing::warn!("dashboard accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            _ = shutdown.wait() => break,
-        }
-    }
-}
-
-async fn connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    permit: OwnedSemaphorePermit,
-) {
-    let permit = Arc::new(permit);
-    let service = hyper::service::service_fn(move |req| {
-        let response = route(req, peer.ip(), shared.clone(), permit.clone());
-        async move { Ok::<_, Infallible>(response) }
-    });
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades()
-        .await;
-    if let Err(e) = served {
-        tracing::debug!(%peer, "dashboard HTTP connection ended: {e}");
-    }
 }
 
 fn route(
     mut req: Request<Incoming>,
     ip: IpAddr,
     shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
+    permit: web::listener::Permit,
 ) -> Reply {
     let source = match web::gate(&req, ip, &shared.auth) {
         Ok(source) => source,
@@ -175,7 +126,7 @@ fn route(
 fn upgrade(
     req: &mut Request<Incoming>,
     shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
+    permit: web::listener::Permit,
 ) -> Reply {
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE))

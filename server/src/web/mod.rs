@@ -4,40 +4,34 @@
 //! The registry calls [`bind`] before it starts the program (so a taken `--port` is an
 //! error that leaves no trace) and [`spawn`] once the session exists. The accept loop ends
 //! when the session ends; connections already open finish on their own (phones get the
-//! rest of the output and the exit status). One task per connection, at most
-//! [`MAX_CONNECTIONS`] at a time. Routing lives here, authentication in `auth`, the
-//! WebSocket client loop in `phone`, the embedded files in `assets`.
+//! rest of the output and the exit status). The accept loop is `listener`'s, shared with
+//! the dashboard. Routing lives here, authentication in `auth`, the WebSocket client loop
+//! in `phone`, the embedded files in `assets`.
 
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod listener;
 mod net;
 mod phone;
 
-use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
 use crate::session::Session;
 use auth::{Auth, Source, Verdict};
+use listener::Permit;
 
 pub use net::{addresses, bind, Bound};
 
-/// Open connections per session (pages, files, WebSockets); more are refused at accept.
-const MAX_CONNECTIONS: usize = 64;
 /// Largest message a phone may send; larger ones close the socket with 1009.
 const MAX_MESSAGE: usize = 1 << 20;
-/// How long a client may take to send a request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What every connection of one session's listener shares.
 struct Shared {
@@ -57,59 +51,13 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
         buffer_limit: config.client_buffer_limit,
         dashboard_port: config.dashboard_port,
     });
-    tokio::spawn(accept(bound.listener, shared));
-}
-
-async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let session = shared.session.clone();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    // Terminal output and keystrokes are many small writes; Nagle's
-                    // algorithm would hold each one back for the previous one's ACK.
-                    if let Err(e) = stream.set_nodelay(true) {
-                        tracing::debug!("cannot set TCP_NODELAY: {e}");
-                    }
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        tracing::warn!(session = %session.id, %peer, "too many phone connections; refused one");
-                        continue;
-                    };
-                    tokio::spawn(connection(stream, peer, shared.clone(), permit));
-                }
-                Err(e) => {
-                    // Usually out of file descriptors: wait a moment rather than spin.
-                    tracing::warn!(session = %session.id, "phone accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            _ = session.exited() => break,
-        }
-    }
-    tracing::debug!(session = %session.id, "phone listener closed");
-}
-
-async fn connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    permit: OwnedSemaphorePermit,
-) {
-    let permit = Arc::new(permit);
-    let service = hyper::service::service_fn(move |req| {
-        let response = route(req, peer.ip(), shared.clone(), permit.clone());
-        async move { Ok::<_, Infallible>(response) }
-    });
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades()
-        .await;
-    if let Err(e) = served {
-        tracing::debug!(%peer, "phone HTTP connection ended: {e}");
-    }
+    let name = format!("phone listener of session {}", session.id);
+    let until = async move {
+        session.exited().await;
+    };
+    let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
+    tokio::spawn(listener::serve(bound.listener, name, until, route));
 }
 
 /// An HTTP response with a complete body.
@@ -150,12 +98,7 @@ pub(crate) fn gate(
     Err(Box::new(refusal))
 }
 
-fn route(
-    mut req: Request<Incoming>,
-    ip: IpAddr,
-    shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
-) -> Reply {
+fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Permit) -> Reply {
     let source = match gate(&req, ip, &shared.auth) {
         Ok(source) => source,
         Err(reply) => return *reply,
@@ -178,11 +121,7 @@ fn route(
 }
 
 /// Accepts an authenticated WebSocket upgrade and starts the phone's loop on it.
-fn upgrade(
-    req: &mut Request<Incoming>,
-    shared: Arc<Shared>,
-    permit: Arc<OwnedSemaphorePermit>,
-) -> Reply {
+fn upgrade(req: &mut Request<Incoming>, shared: Arc<Shared>, permit: Permit) -> Reply {
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
