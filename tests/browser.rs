@@ -22,6 +22,33 @@ fn node_script(name: &str) -> Command {
     cmd
 }
 
+/// Runs a browser script to its end: at each `STEP name` it prints, `act(name)` runs and
+/// the script is told to go on; the script must finish with `RESULT ok`.
+fn run_steps(mut node: Command, mut act: impl FnMut(&str)) {
+    let mut node = node
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_node = node.stdin.take().unwrap();
+    let mut result = String::new();
+    for line in BufReader::new(node.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        match line.strip_prefix("STEP ") {
+            Some(step) => {
+                act(step);
+                writeln!(to_node, "go").unwrap();
+            }
+            None => result = line,
+        }
+    }
+    let status = node.wait().unwrap();
+    assert!(
+        status.success() && result == "RESULT ok",
+        "the browser test failed (see its output above)"
+    );
+}
+
 /// A program that prints every byte it receives as `<hex>` (raw mode: no signals, no
 /// echo; `dd` because bash's own `read -n` re-enables signals), and a marker once the
 /// file `trigger` appears in its directory.
@@ -47,34 +74,17 @@ fn the_terminal_page_shows_output_sends_keys_and_resumes_after_a_cut() {
         endpoint.port, endpoint.token
     );
 
-    let mut node = node_script("terminal.mjs")
-        .env("URL", &url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut to_node = node.stdin.take().unwrap();
-    let mut result = String::new();
-    for line in BufReader::new(node.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        match line.as_str() {
-            "STEP cut" => {
-                // The script has cut the phone's connection; the program prints meanwhile.
-                std::fs::write(home.path().join("trigger"), "").unwrap();
-                let log = home.path().join("logs").join(format!("{id}.log"));
-                eventually("the missed output", || {
-                    std::fs::read_to_string(&log).is_ok_and(|l| l.contains("MISSED-OUTPUT"))
-                });
-                writeln!(to_node, "go").unwrap();
-            }
-            other => result = other.to_string(),
-        }
-    }
-    let status = node.wait().unwrap();
-    assert!(
-        status.success() && result == "RESULT ok",
-        "the browser test failed (see its output above)"
-    );
+    let mut node = node_script("terminal.mjs");
+    node.env("URL", &url);
+    run_steps(node, |step| {
+        assert_eq!(step, "cut");
+        // The script has cut the phone's connection; the program prints meanwhile.
+        std::fs::write(home.path().join("trigger"), "").unwrap();
+        let log = home.path().join("logs").join(format!("{id}.log"));
+        eventually("the missed output", || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains("MISSED-OUTPUT"))
+        });
+    });
 }
 
 #[test]
@@ -98,31 +108,12 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
         .find_map(|l| l.strip_prefix("dashboard: "))
         .expect("hub info prints the dashboard URL");
 
-    let mut node = node_script("dashboard.mjs")
-        .env("URL", url)
-        .env("A", &ids[0])
-        .env("B", &ids[1])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut to_node = node.stdin.take().unwrap();
-    let mut result = String::new();
-    for line in BufReader::new(node.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        match line.as_str() {
-            "STEP print" => {
-                std::fs::write(&trigger, "").unwrap();
-                writeln!(to_node, "go").unwrap();
-            }
-            other => result = other.to_string(),
-        }
-    }
-    let status = node.wait().unwrap();
-    assert!(
-        status.success() && result == "RESULT ok",
-        "the browser test failed (see its output above)"
-    );
+    let mut node = node_script("dashboard.mjs");
+    node.env("URL", url).env("A", &ids[0]).env("B", &ids[1]);
+    run_steps(node, |step| {
+        assert_eq!(step, "print");
+        std::fs::write(&trigger, "").unwrap();
+    });
     let left = home.sessions();
     assert_eq!(left.len(), 1, "the stopped session is gone");
     assert_eq!(left[0]["id"], ids[0].as_str());

@@ -1,34 +1,9 @@
 // The dashboard page in headless Chromium, against a real server (driven by tests/browser.rs).
 // Env: URL (the dashboard link with the master token), A and B (session ids), CHROMIUM.
 // Talks to the Rust test on stdio: prints "STEP <name>" and waits for "go".
-import { chromium } from "playwright-core";
-import readline from "node:readline";
+import { run } from "./harness.mjs";
 
-// Never hang the test run: whatever happens, give up after a minute.
-setTimeout(() => {
-  console.error("browser: gave up after 60 s");
-  process.exit(3);
-}, 60000).unref();
-
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function step(name) {
-  console.log(`STEP ${name}`);
-  const { value } = await lines.next();
-  if (value !== "go") throw new Error(`the test aborted at ${name}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-  const page = await context.newPage();
-  page.on("console", (m) => console.error(`page: ${m.text()}`));
-  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
-  page.setDefaultTimeout(15000);
-  const progress = (what) => console.error(`browser: ${what}`);
+await run(async ({ page, step, progress }) => {
   const card = (id) => page.locator(`.card[data-session-id="${id}"]`);
   const a = card(process.env.A);
   const b = card(process.env.B);
@@ -72,12 +47,4 @@ try {
   await back.click();
   await page.waitForSelector('#status[data-state="connected"]');
   await a.locator(".name").waitFor();
-  console.log("RESULT ok");
-} catch (e) {
-  console.error(`browser: ${e.stack || e}`);
-  process.exitCode = 1;
-} finally {
-  // A wedged browser must not hold up the test.
-  await Promise.race([browser.close(), new Promise((resolve) => setTimeout(resolve, 5000))]);
-  process.exit();
-}
+});

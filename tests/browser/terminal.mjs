@@ -1,22 +1,8 @@
 // The terminal page in headless Chromium, against a real session (driven by tests/browser.rs).
 // Env: URL (the session's link with its token), CHROMIUM (optional browser path).
 // Talks to the Rust test on stdio: prints "STEP <name>" and waits for "go".
-import { chromium } from "playwright-core";
+import { run } from "./harness.mjs";
 import net from "node:net";
-import readline from "node:readline";
-
-// Never hang the test run: whatever happens, give up after a minute.
-setTimeout(() => {
-  console.error("browser: gave up after 60 s");
-  process.exit(3);
-}, 60000).unref();
-
-const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-async function step(name) {
-  console.log(`STEP ${name}`);
-  const { value } = await lines.next();
-  if (value !== "go") throw new Error(`the test aborted at ${name}`);
-}
 
 // A forwarder to the session's port whose connections the test cuts, to play a phone
 // losing its network; while cut, new connections are closed at once.
@@ -37,16 +23,7 @@ await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
 proxy.unref();
 const url = `http://127.0.0.1:${proxy.address().port}/?token=${target.searchParams.get("token")}`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-try {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-  const page = await context.newPage();
-  page.on("console", (m) => console.error(`page: ${m.text()}`));
-  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+await run(async ({ page, step, progress }) => {
   const evalWithin = (f) => Promise.race([
     page.evaluate(f),
     new Promise((_, reject) => setTimeout(() => reject(new Error("the page stopped answering")), 5000)),
@@ -72,8 +49,6 @@ try {
     }
   }
 
-  const progress = (what) => console.error(`browser: ${what}`);
-  page.setDefaultTimeout(15000);
   progress("loading the page");
   await page.goto(url);
   if (page.url().includes("token=")) throw new Error(`the token stayed in the address: ${page.url()}`);
@@ -115,12 +90,4 @@ try {
   if (count(t, "MISSED-OUTPUT") !== 1) throw new Error(`missed output shown ${count(t, "MISSED-OUTPUT")} times:\n${t}`);
   if (count(t, "ready-pty") !== 1) throw new Error(`earlier output duplicated:\n${t}`);
   await page.waitForSelector('#status[data-state="connected"]', { timeout: 15000 });
-  console.log("RESULT ok");
-} catch (e) {
-  console.error(`browser: ${e.stack || e}`);
-  process.exitCode = 1;
-} finally {
-  // A wedged browser must not hold up the test.
-  await Promise.race([browser.close(), new Promise((resolve) => setTimeout(resolve, 5000))]);
-  process.exit();
-}
+});
