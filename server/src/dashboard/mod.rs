@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
-use crate::web::auth::{Auth, Source};
+use crate::web::auth::Auth;
 use crate::web::{self, plain, secure, Reply};
 
 /// Largest message a page may send; the page's own are a few hundred bytes.
@@ -106,21 +106,11 @@ fn route(
     shared: Arc<Shared>,
     permit: web::listener::Permit,
 ) -> Reply {
-    let source = match web::gate(&req, ip, &shared.auth) {
-        Ok(source) => source,
-        Err(reply) => return *reply,
-    };
-    let path = req.uri().path();
-    if hyper_tungstenite::is_upgrade_request(&req) {
-        return upgrade(&mut req, shared, permit);
+    match web::gate(&req, ip, &shared.auth) {
+        Err(reply) => *reply,
+        Ok(web::Admitted::Upgrade) => upgrade(&mut req, shared, permit),
+        Ok(web::Admitted::Page) => page(),
     }
-    if path == "/ws" {
-        return plain(StatusCode::UPGRADE_REQUIRED, "WebSocket only");
-    }
-    if source == Some(Source::Query) {
-        return web::redirect(req.uri().query(), &shared.auth);
-    }
-    page()
 }
 
 fn upgrade(

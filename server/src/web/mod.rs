@@ -63,14 +63,23 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
 /// An HTTP response with a complete body.
 pub(crate) type Reply = Response<Full<Bytes>>;
 
-/// What the session and dashboard listeners do before their own routes: GET only, the
-/// public static files, nothing but `/` and `/ws`, then the token check (401, 429, 403).
-/// `Err` is the reply to send instead; `Ok` tells where the accepted token came from.
+/// An admitted request: what the listener serves it.
+pub(crate) enum Admitted {
+    /// A WebSocket upgrade on `/` or `/ws`.
+    Upgrade,
+    /// The page on `/`, with the token already in the cookie.
+    Page,
+}
+
+/// The routing the session and dashboard listeners share: GET only, the public static
+/// files, nothing but `/` and `/ws`, the token check (401, 429, 403), `/ws` only for
+/// upgrades, and a token in the query exchanged for the cookie by a redirect. `Err` is
+/// the reply to send instead.
 pub(crate) fn gate(
     req: &Request<Incoming>,
     ip: IpAddr,
     auth: &Auth,
-) -> Result<Option<Source>, Box<Reply>> {
+) -> Result<Admitted, Box<Reply>> {
     if req.method() != Method::GET {
         return Err(Box::new(plain(StatusCode::METHOD_NOT_ALLOWED, "GET only")));
     }
@@ -90,7 +99,12 @@ pub(crate) fn gate(
     }
     let (verdict, source) = auth.check(ip, req.uri(), req.headers());
     let refusal = match verdict {
-        Verdict::Allowed => return Ok(source),
+        Verdict::Allowed if hyper_tungstenite::is_upgrade_request(req) => {
+            return Ok(Admitted::Upgrade)
+        }
+        Verdict::Allowed if path == "/ws" => plain(StatusCode::UPGRADE_REQUIRED, "WebSocket only"),
+        Verdict::Allowed if source == Some(Source::Query) => redirect(req.uri().query(), auth),
+        Verdict::Allowed => return Ok(Admitted::Page),
         Verdict::Unauthorized => plain(StatusCode::UNAUTHORIZED, "unauthorized"),
         Verdict::Blocked => plain(StatusCode::TOO_MANY_REQUESTS, "too many failures"),
         Verdict::ForeignOrigin => plain(StatusCode::FORBIDDEN, "foreign origin"),
@@ -99,19 +113,10 @@ pub(crate) fn gate(
 }
 
 fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Permit) -> Reply {
-    let source = match gate(&req, ip, &shared.auth) {
-        Ok(source) => source,
+    match gate(&req, ip, &shared.auth) {
         Err(reply) => return *reply,
-    };
-    let path = req.uri().path();
-    if hyper_tungstenite::is_upgrade_request(&req) {
-        return upgrade(&mut req, shared, permit);
-    }
-    if path == "/ws" {
-        return plain(StatusCode::UPGRADE_REQUIRED, "WebSocket only");
-    }
-    if source == Some(Source::Query) {
-        return redirect(req.uri().query(), &shared.auth);
+        Ok(Admitted::Upgrade) => return upgrade(&mut req, shared, permit),
+        Ok(Admitted::Page) => {}
     }
     let host = req
         .headers()
@@ -145,7 +150,7 @@ fn upgrade(req: &mut Request<Incoming>, shared: Arc<Shared>, permit: Permit) -> 
 
 /// Moves the token from the URL (and the browser's history) into an HttpOnly cookie:
 /// 303 to the same page without `token`, other parameters kept.
-pub(crate) fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
+fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
     let rest = auth::query_without_token(query);
     let location = if rest.is_empty() {
         "/".to_string()
