@@ -42,6 +42,13 @@ fn main() {
     std::fs::write(home.join("config.json"), config.to_string()).unwrap();
     let bench = Bench { home, file };
 
+    // `cargo bench -- NAME...` runs only the parts named: local, ws, echo, idle.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let part = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+
     let bare = bare_pty(&bench.file);
     println!(
         "{:<44} {:>8} {:>8} {:>10}",
@@ -55,41 +62,42 @@ fn main() {
         )
     };
     row("bare PTY, read directly (baseline)", (bare, 1.0));
-    row("server, no client", (bench.no_client(), 1.0));
-    let server = bench.server_pid();
-    let cpu0 = cpu_seconds(server);
-    row(
-        "server, one attached client (all bytes)",
-        bench.attached(false),
-    );
-    let cpu = cpu_seconds(server) - cpu0;
-    row(
-        "server, one attached + one stalled client",
-        bench.attached(true),
-    );
-    println!("server CPU seconds per 100 MiB (one client): {cpu:.2}");
-
-    let cpu0 = cpu_seconds(server);
-    row(
-        "server, one WebSocket client (all bytes)",
-        bench.websockets(1),
-    );
-    let ws_cpu = cpu_seconds(server) - cpu0;
-    let (each, least) = bench.websockets(10);
-    row(
-        "server, ten WebSocket clients (together)",
-        (each * 10.0, least),
-    );
-    println!("server CPU seconds per 100 MiB (one WebSocket client): {ws_cpu:.2}");
-
-    let (bare50, bare99) = percentiles(bare_echo());
-    let (srv50, srv99) = percentiles(bench.echo());
-    println!("echo round trip, bare PTY:     p50 {bare50:.3} ms  p99 {bare99:.3} ms");
-    println!("echo round trip, via server:   p50 {srv50:.3} ms  p99 {srv99:.3} ms  (overhead p50 {:.3} ms)", srv50 - bare50);
-
-    let (ws50, ws99) = percentiles(bench.ws_echo());
-    println!("echo round trip, via WebSocket: p50 {ws50:.3} ms  p99 {ws99:.3} ms  (overhead p50 {:.3} ms)", ws50 - bare50);
-
+    if part("local") {
+        row("server, no client", (bench.no_client(), 1.0));
+        let server = bench.server_pid();
+        let cpu0 = cpu_seconds(server);
+        row(
+            "server, one attached client (all bytes)",
+            bench.attached(false),
+        );
+        let cpu = cpu_seconds(server) - cpu0;
+        row(
+            "server, one attached + one stalled client",
+            bench.attached(true),
+        );
+        println!("server CPU seconds per 100 MiB (one client): {cpu:.2}");
+    }
+    if part("ws") {
+        let (mbs, delivered, ws_cpu) = bench.websockets(1);
+        row("server, one WebSocket client (all bytes)", (mbs, delivered));
+        let (each, least, _) = bench.websockets(10);
+        row(
+            "server, ten WebSocket clients (together)",
+            (each * 10.0, least),
+        );
+        println!("server CPU seconds per 100 MiB (one WebSocket client): {ws_cpu:.2}");
+    }
+    if part("echo") {
+        let (bare50, bare99) = percentiles(bare_echo());
+        let (srv50, srv99) = percentiles(bench.echo());
+        println!("echo round trip, bare PTY:     p50 {bare50:.3} ms  p99 {bare99:.3} ms");
+        println!("echo round trip, via server:   p50 {srv50:.3} ms  p99 {srv99:.3} ms  (overhead p50 {:.3} ms)", srv50 - bare50);
+        let (ws50, ws99) = percentiles(bench.ws_echo());
+        println!("echo round trip, via WebSocket: p50 {ws50:.3} ms  p99 {ws99:.3} ms  (overhead p50 {:.3} ms)", ws50 - bare50);
+    }
+    if !part("idle") {
+        return;
+    }
     let (one, fifty) = bench.idle_rss();
     println!("server RSS: 1 idle session {one} KiB, 50 idle sessions {fifty} KiB, {:.0} KiB per extra session", (fifty - one) as f64 / 49.0);
 }
@@ -282,11 +290,12 @@ impl Bench {
         (id, url)
     }
 
-    /// MB/s per client and the smallest share of the output any of `n` clients received
-    /// (the rest replaced by redraws: a phone is never waited for).
-    fn websockets(&self, n: usize) -> (f64, f64) {
+    /// MB/s per client, the smallest share of the output any of `n` clients received
+    /// (the rest replaced by redraws) and the server's CPU seconds meanwhile.
+    fn websockets(&self, n: usize) -> (f64, f64, f64) {
         let script = format!("read go; cat '{}'; echo BENCH-END", self.file.display());
         let (_, url) = self.ws_session(&script);
+        let cpu0 = cpu_seconds(self.server_pid());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -308,7 +317,12 @@ impl Bench {
                 let bytes = task.await.unwrap();
                 least = least.min(bytes as f64 / expected as f64);
             }
-            (mbs(file_len(&self.file), start.elapsed()), least.min(1.0))
+            let cpu = cpu_seconds(self.server_pid()) - cpu0;
+            (
+                mbs(file_len(&self.file), start.elapsed()),
+                least.min(1.0),
+                cpu,
+            )
         })
     }
 

@@ -1,12 +1,12 @@
 //! The session actor: the only owner of a PTY master.
 //!
-//! It reads output into the ring, never waiting for the terminal-state follower, a phone
-//! or a stalled terminal (only a local terminal that is reading paces it, as a plain
-//! terminal would), queues input so a program that stops reading never blocks output, applies the size the policy picks, delivers
-//! signals, flushes the output log, and reaps the program. After the program exits it drains
-//! what is left in the PTY (until EIO, or until it has been quiet briefly when a background
-//! process keeps the PTY open) before publishing the exit status, so every byte is in the
-//! ring first.
+//! It reads output into the ring, never waiting for the terminal-state follower or a
+//! stalled or slow client (only clients that are reading fast enough pace it, as a plain
+//! terminal would), queues input so a program that stops reading never blocks output,
+//! applies the size the policy picks, delivers signals, flushes the output log, and reaps
+//! the program. After the program exits it drains what is left in the PTY (until EIO, or
+//! until it has been quiet briefly when a background process keeps the PTY open) before
+//! publishing the exit status, so every byte is in the ring first.
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;

@@ -1,9 +1,10 @@
 //! A local terminal attached to a session over the Unix socket.
 //!
 //! The client gets a redraw of the terminal state, then the ring's bytes from the redraw's
-//! position on, in order, from its own cursor. It never waits for any other client and
-//! nobody waits for it: when it stops reading, the socket fills, this task blocks on the
-//! write, and the ring moves on without it. When it reads again and its cursor has fallen
+//! position on, in order, from its own cursor. It never waits for any other client. While
+//! it reads, it paces the PTY as a plain terminal would (`Session::paced_by_readers`); when
+//! it stops reading, the socket fills, this task blocks on the write, and after a second
+//! the ring moves on without it. When it reads again and its cursor has fallen
 //! out of the ring, it gets a fresh redraw and continues from there. Server memory per
 //! client is one frame.
 
@@ -99,7 +100,7 @@ async fn stream(
                     let (seq, data) = session.redraw();
                     cursor = seq;
                     out.send(&ServerMsg::Redraw { seq, data }).await?;
-                    session.reader_progressed(client, cursor);
+                    session.reader_repainted(client, cursor);
                 }
             }
             continue;

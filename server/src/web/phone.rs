@@ -5,9 +5,11 @@
 //! stalled), `resume` goes to the writer through a small bounded channel, and the highest
 //! `ack` through a watch. The writer (`Phone::run`) owns the socket's sending half and a
 //! cursor into the ring (`sent`: the output position this phone's screen will reflect once
-//! it has drawn everything sent). It never blocks the PTY or another client: when the
-//! phone stops reading, the send blocks and the ring moves on without it; when its cursor
-//! has fallen out of the ring, it gets a redraw. Memory per phone is one message.
+//! it has drawn everything sent). It never blocks another client. A phone that reads at
+//! least 1 MiB/s paces the PTY like a local terminal, so it gets every byte of a flood;
+//! when a phone stops reading or is slower than that, the send blocks and the ring moves
+//! on without it, and when its cursor has fallen out of the ring it gets a repaint
+//! (`Session::paced_by_readers`). Memory per phone is one message.
 //!
 //! Flow control: once a phone has acknowledged anything, at most `clientBufferLimit`
 //! bytes may be sent and not acknowledged; a phone that never acks is paced by the
@@ -19,6 +21,7 @@
 //! phones that slept or lost their network never pile up (the page reconnects and
 //! resumes).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,6 +102,7 @@ pub async fn run(ws: HyperWebsocketStream, session: Arc<Session>, limit: usize) 
     let mut phone = Phone {
         watches,
         session: &session,
+        client,
         sink,
         events,
         acks,
@@ -213,6 +217,7 @@ struct ReaderEnds {
 /// The writer's state.
 struct Phone<'a> {
     session: &'a Session,
+    client: u64,
     watches: Watches,
     sink: SplitSink<HyperWebsocketStream, Message>,
     events: mpsc::Receiver<Event>,
@@ -349,8 +354,8 @@ impl Phone<'_> {
         }
         let seq = sent + take as u64;
         self.sent = Some(seq);
-        let data = String::from_utf8_lossy(&self.chunk[..take]).into_owned();
-        self.send_data(data, seq).await?;
+        self.send(data_message(&self.chunk[..take], seq)).await?;
+        self.session.reader_progressed(self.client, seq);
         Ok(true)
     }
 
@@ -360,21 +365,18 @@ impl Phone<'_> {
     async fn catch_up(&mut self) -> anyhow::Result<()> {
         let (seq, bytes) = self.session.redraw();
         self.sent = Some(seq);
-        let data = String::from_utf8_lossy(&bytes).into_owned();
-        self.send_data(data, seq).await
+        self.send(data_message(&bytes, seq)).await?;
+        self.session.reader_repainted(self.client, seq);
+        Ok(())
     }
 
     /// Sends a reset and a repaint (history and screen) and continues from its position.
     async fn redraw(&mut self) -> anyhow::Result<()> {
         let (seq, bytes) = self.session.redraw_with_history();
         self.sent = Some(seq);
-        let data = String::from_utf8_lossy(&bytes).into_owned();
-        self.send_data(data, seq).await
-    }
-
-    async fn send_data(&mut self, data: String, seq: u64) -> anyhow::Result<()> {
-        self.send_json(serde_json::json!({"type": "data", "data": data, "seq": seq}))
-            .await
+        self.send(data_message(&bytes, seq)).await?;
+        self.session.reader_repainted(self.client, seq);
+        Ok(())
     }
 
     async fn send_size(&mut self, size: Size) -> anyhow::Result<()> {
@@ -404,6 +406,68 @@ impl Phone<'_> {
     }
 }
 
+/// `{"type":"data","data":S,"seq":N}` for output bytes, written in one pass: this is the
+/// phone path's hot loop (serde_json's `Value` and a lossy copy cost three times as much).
+/// Invalid UTF-8 becomes U+FFFD, as the page's decoder would show it.
+fn data_message(bytes: &[u8], seq: u64) -> Message {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    };
+    let mut json = String::with_capacity(text.len() + text.len() / 8 + 48);
+    json.push_str(r#"{"type":"data","data":""#);
+    escape_json(&text, &mut json);
+    let _ = write!(json, r#"","seq":{seq}}}"#); // writing to a String cannot fail
+    Message::text(json)
+}
+
+/// Appends `text` as the inside of a JSON string: `"`, `\` and control characters
+/// escaped, everything else as is. Eight bytes at a time while none needs escaping.
+fn escape_json(text: &str, out: &mut String) {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI != 0;
+    let bytes = text.as_bytes();
+    let mut start = 0; // first byte not yet copied
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let x = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            let control = x.wrapping_sub(0x20 * LO) & !x & HI != 0;
+            if !control && !has_zero(x ^ (b'"' as u64 * LO)) && !has_zero(x ^ (b'\\' as u64 * LO)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 => "",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        // Only ASCII bytes end a run, so `start..i` is on character boundaries.
+        out.push_str(&text[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        } else {
+            out.push_str(escape);
+        }
+        i += 1;
+        start = i;
+    }
+    out.push_str(&text[start..]);
+}
+
 /// The length of the longest prefix of `bytes` that does not end inside a UTF-8 character:
 /// an incomplete sequence of at most 3 bytes at the end is held back. Invalid bytes are
 /// not held (they will never complete).
@@ -427,7 +491,44 @@ fn utf8_boundary(bytes: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::utf8_boundary;
+    use super::{data_message, utf8_boundary};
+    use hyper_tungstenite::tungstenite::Message;
+
+    #[test]
+    fn data_messages_are_the_json_serde_would_write() {
+        let mut samples: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"plain text, longer than one word".to_vec(),
+            (0u8..=0x7f).collect(),
+            "quote\" back\\slash \u{1b}[1m é漢😀\r\n"
+                .as_bytes()
+                .to_vec(),
+            b"bad \xff\xfe utf-8 \xe6\xbc".to_vec(),
+        ];
+        // Every special byte at every offset within and across eight-byte words.
+        for special in [b'"', b'\\', b'\n', 0x00, 0x1f, 0x7f, 0xc3] {
+            for at in 0..20 {
+                let mut v = vec![b'x'; 20];
+                v[at] = special;
+                if special == 0xc3 {
+                    v.insert(at + 1, 0xa9); // é
+                }
+                samples.push(v);
+            }
+        }
+        for bytes in samples {
+            let Message::Text(json) = data_message(&bytes, 12345) else {
+                panic!("a text message")
+            };
+            let expected = serde_json::json!({
+                "type": "data",
+                "data": String::from_utf8_lossy(&bytes),
+                "seq": 12345,
+            });
+            let parsed: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+            assert_eq!(parsed, expected, "{bytes:?}");
+        }
+    }
 
     #[test]
     fn holds_back_only_incomplete_trailing_characters() {
