@@ -2,7 +2,9 @@
 //! exit code; errors are returned and printed as one line by `main`.
 
 use anyhow::{bail, Context};
-use itwillsync_client::{attach, connect, connect_or_start, Connection, Outcome};
+use itwillsync_client::{
+    attach, connect, connect_or_start, wait_for_key, Connection, Outcome, Proceed,
+};
 use itwillsync_protocol::{ClientMsg, NewSession, ServerMsg, SessionInfo};
 use itwillsync_server::{Config, Home};
 
@@ -131,15 +133,19 @@ async fn new(args: NewArgs, home: &Home) -> anyhow::Result<i32> {
     if !args.detach {
         let request = ClientMsg::New { spec, attach: true };
         let no_qr = args.no_qr;
+        let (detach_key, key_name) = (config.detach_byte(), config.detach_key.clone());
         let show = |s: &SessionInfo| {
             announce(s, no_qr)?;
-            if s.url.is_some() {
-                // Scroll the link into the terminal's history: the attach redraw clears
-                // the screen, and `itwillsync url NAME --qr` shows it again later.
-                let rows = itwillsync_client::terminal_size().rows as usize;
-                eprint!("{}", "\n".repeat(rows));
+            if s.url.is_none() || no_qr {
+                return Ok(Proceed::Attach);
             }
-            Ok(())
+            // The attach redraw clears the screen: keep the code up until the user is
+            // done with it (`itwillsync url NAME --qr` shows it again later).
+            let prompt = format!(
+                "Scan the code to open {} on your phone. Press any key to attach, {} to leave it running.",
+                s.name, key_name
+            );
+            wait_for_key(&prompt, detach_key)
         };
         return attach_and_report_with(conn, request, &config, show).await;
     }
@@ -175,7 +181,7 @@ async fn attach_and_report(
     request: ClientMsg,
     config: &Config,
 ) -> anyhow::Result<i32> {
-    attach_and_report_with(conn, request, config, |_| Ok(())).await
+    attach_and_report_with(conn, request, config, |_| Ok(Proceed::Attach)).await
 }
 
 /// Attaches; `before` runs once the session is known, before the screen is taken over.
@@ -183,7 +189,7 @@ async fn attach_and_report_with(
     conn: Connection,
     request: ClientMsg,
     config: &Config,
-    before: impl FnOnce(&SessionInfo) -> anyhow::Result<()>,
+    before: impl FnOnce(&SessionInfo) -> anyhow::Result<Proceed>,
 ) -> anyhow::Result<i32> {
     let (session, outcome) = attach(conn, request, config.detach_byte(), before).await?;
     Ok(match outcome {

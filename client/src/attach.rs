@@ -46,14 +46,41 @@ pub fn terminal_size() -> Size {
     }
 }
 
+/// What `attach`'s `before` decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proceed {
+    /// Take over the terminal.
+    Attach,
+    /// Leave the session running without attaching (as if detached at once).
+    Detach,
+}
+
+/// Shows `prompt` on stderr and waits for one key in raw mode, which is not passed on:
+/// `detach_key` means [`Proceed::Detach`], anything else [`Proceed::Attach`]. Attaches at
+/// once when stdin is not a terminal.
+pub fn wait_for_key(prompt: &str, detach_key: u8) -> anyhow::Result<Proceed> {
+    let Some(raw) = RawMode::enter()? else {
+        return Ok(Proceed::Attach);
+    };
+    eprint!("{prompt}");
+    let mut key = [0u8; 1];
+    let read = std::io::stdin().lock().read(&mut key);
+    drop(raw);
+    eprint!("\r\n");
+    Ok(match read {
+        Ok(1) if key[0] == detach_key => Proceed::Detach,
+        _ => Proceed::Attach,
+    })
+}
+
 /// Sends `request` (an `Attach`, or a `New` with `attach: true`) and runs the attachment
 /// that follows until it ends. `before` sees the session before the terminal goes raw
-/// (to print its phone link, say).
+/// (to print its phone link, say) and may decide not to attach after all.
 pub async fn attach(
     mut conn: Connection,
     request: ClientMsg,
     detach_key: u8,
-    before: impl FnOnce(&SessionInfo) -> anyhow::Result<()>,
+    before: impl FnOnce(&SessionInfo) -> anyhow::Result<Proceed>,
 ) -> anyhow::Result<(SessionInfo, Outcome)> {
     let read_only = matches!(
         request,
@@ -66,7 +93,10 @@ pub async fn attach(
         ServerMsg::Attached { session } => session,
         other => bail!("unexpected reply: {other:?}"),
     };
-    before(&session)?;
+    if before(&session)? == Proceed::Detach {
+        // Closing the connection detaches; the session goes on.
+        return Ok((session, Outcome::Detached));
+    }
     let raw = RawMode::enter()?;
     let outcome = pump(conn, read_only, detach_key).await;
     let mut stdout = std::io::stdout().lock();

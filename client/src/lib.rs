@@ -8,5 +8,5 @@ mod attach;
 mod connection;
 mod raw;
 
-pub use attach::{attach, terminal_size, Outcome};
+pub use attach::{attach, terminal_size, wait_for_key, Outcome, Proceed};
 pub use connection::{connect, connect_or_start, Connection};
