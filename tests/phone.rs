@@ -491,3 +491,68 @@ async fn a_slow_phone_is_repainted_instead_of_slowing_the_program() {
     assert!(repainted, "the slow phone was repainted, not waited for");
     assert_eq!(fast.await.unwrap(), 4 + lines * 3 + 8);
 }
+
+#[test]
+fn tailscale_mode_takes_the_tailscale_address_or_warns_and_falls_back() {
+    let hub = Home::new();
+    // A stand-in for the Tailscale CLI (not part of itwillsync): `tailscale ip -4` prints
+    // the address in `ip` when that file exists, else fails as with a stopped daemon.
+    let bin = hub.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let ip = bin.join("ip");
+    let stub = bin.join("tailscale");
+    let script = format!(
+        "#!/bin/sh\n[ \"$*\" = 'ip -4' ] || exit 2\ncat '{}' 2>/dev/null || {{ echo 'Tailscale is stopped.' >&2; exit 1; }}\n",
+        ip.display()
+    );
+    std::fs::write(&stub, script).unwrap();
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The server starts with the first `new` and inherits its PATH.
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let new = || {
+        let out = hub
+            .cmd(&["new", "-d", "--no-qr", "--tailscale", "--", "sleep", "60"])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let session = hub
+            .sessions()
+            .into_iter()
+            .find(|s| s["id"] == id.as_str())
+            .unwrap();
+        let url = session["url"].as_str().unwrap().to_string();
+        (url, String::from_utf8(out.stderr).unwrap())
+    };
+
+    let (url, stderr) = new();
+    assert!(
+        stderr.contains("warning: no Tailscale address")
+            && stderr.contains("Tailscale is stopped."),
+        "{stderr}"
+    );
+    assert!(!url.starts_with("http://100."), "{url}");
+    // The fallback listens on every interface, so the URL's port answers on loopback too.
+    let port: u16 = url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let token = url.split("token=").nth(1).unwrap();
+    let endpoint = support::Endpoint {
+        port,
+        token: token.into(),
+    };
+    let reply = endpoint.get(&format!("/?token={token}"), "");
+    assert!(reply.head.to_ascii_lowercase().contains("set-cookie"), "{}", reply.head);
+
+    std::fs::write(&ip, "127.0.0.1\n").unwrap();
+    let (url, stderr) = new();
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+}

@@ -104,12 +104,16 @@ impl Connection {
             .context("the server closed the connection")
     }
 
-    /// Sends a request and returns its reply; an `Error` reply becomes an error.
+    /// Sends a request and returns its reply; an `Error` reply becomes an error, and
+    /// warnings before the reply are printed on stderr.
     pub async fn request(&mut self, msg: &ClientMsg) -> anyhow::Result<ServerMsg> {
         self.send(msg).await?;
-        match self.recv().await? {
-            ServerMsg::Error { message } => bail!("{message}"),
-            reply => Ok(reply),
+        loop {
+            match self.recv().await? {
+                ServerMsg::Warning { message } => eprintln!("itwillsync: warning: {message}"),
+                ServerMsg::Error { message } => bail!("{message}"),
+                reply => return Ok(reply),
+            }
         }
     }
 

@@ -234,4 +234,10 @@ pub enum ServerMsg {
     },
     /// The client's `Detach` was honoured; the connection stays open for other requests.
     Detached,
+    /// Something the user should know about the request, before its reply (a session
+    /// that asked for Tailscale got the LAN address, say).
+    Warning {
+        /// One line for the user.
+        message: String,
+    },
 }

@@ -115,9 +115,27 @@ async fn requests(
                 };
                 session.map(|s| (s, read_only, size))
             }
-            ClientMsg::New { spec, attach: true } => {
+            ClientMsg::New { spec, attach } => {
                 let size = spec.size;
-                create(ctx, spec).map(|s| (s, false, size))
+                let created = create(ctx, spec);
+                if let Some(message) = created
+                    .as_ref()
+                    .ok()
+                    .and_then(|s| s.network_warning.clone())
+                {
+                    out.send(&ServerMsg::Warning { message }).await?;
+                }
+                if !attach {
+                    let reply = match created {
+                        Ok(session) => ServerMsg::Created {
+                            session: session.info(),
+                        },
+                        Err(e) => error(e),
+                    };
+                    out.send(&reply).await?;
+                    continue;
+                }
+                created.map(|s| (s, false, size))
             }
             ClientMsg::Shutdown => {
                 tracing::info!("shutdown requested by a client");
@@ -165,9 +183,6 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
     let registry = &ctx.registry;
     let result: anyhow::Result<ServerMsg> = async {
         Ok(match msg {
-            ClientMsg::New { spec, .. } => ServerMsg::Created {
-                session: create(ctx, spec)?.info(),
-            },
             ClientMsg::List => ServerMsg::Sessions {
                 sessions: registry.list().iter().map(|s| s.info()).collect(),
             },
@@ -199,8 +214,8 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {
                 anyhow::bail!("not attached to a session")
             }
-            ClientMsg::Attach { .. } | ClientMsg::Shutdown => {
-                anyhow::bail!("attach and shutdown are handled by the request loop")
+            ClientMsg::Attach { .. } | ClientMsg::New { .. } | ClientMsg::Shutdown => {
+                anyhow::bail!("attach, new and shutdown are handled by the request loop")
             }
         })
     }

@@ -158,6 +158,7 @@ impl Registry {
             ring_capacity: self.config.scrollback_buffer_size,
             clients,
             web: Some((web.port, web.url.clone())),
+            network_warning: web.warning.clone(),
         });
         sessions.push(session.clone());
         drop(sessions);

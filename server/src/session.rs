@@ -111,6 +111,8 @@ pub struct Session {
     pub started_at_ms: u64,
     /// The phone listener's port and URL (with the token), when it has one.
     web: Option<(u16, String)>,
+    /// Why the phone URL is not in the networking mode asked for, if it is not.
+    pub network_warning: Option<String>,
     name: Mutex<String>,
     /// The last `scrollbackBufferSize` bytes of output. Writer: the actor.
     ring: Mutex<Ring>,
@@ -166,6 +168,7 @@ pub(crate) struct Parts {
     pub clients: Clients,
     /// The phone listener's port and URL.
     pub web: Option<(u16, String)>,
+    pub network_warning: Option<String>,
 }
 
 impl Session {
@@ -181,6 +184,7 @@ impl Session {
             pid: parts.pid,
             started_at_ms: now,
             web: parts.web,
+            network_warning: parts.network_warning,
             name: Mutex::new(parts.name),
             ring: Mutex::new(Ring::new(parts.ring_capacity)),
             head: watch::channel(0).0,

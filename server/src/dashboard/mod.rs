@@ -73,7 +73,7 @@ pub fn spawn(
     token: String,
     shutdown: Shutdown,
 ) -> anyhow::Result<String> {
-    let (ip, host) = web::addresses(config.networking_mode);
+    let (ip, host, _warning) = web::addresses(config.networking_mode); // logged
     let listener = std::net::TcpListener::bind((ip, config.dashboard_port)).with_context(|| {
         let port = config.dashboard_port;
         format!("cannot listen on dashboard port {port} (dashboardPort)")

@@ -26,6 +26,8 @@ pub struct Bound {
     pub url: String,
     /// The session token (64 hex characters).
     pub(super) token: String,
+    /// Why phones got another address than the mode asked for, for the user.
+    pub warning: Option<String>,
 }
 
 /// Binds a session's phone listener (inside the Tokio runtime): on `port` when given, else the next free port.
@@ -35,7 +37,7 @@ pub fn bind(config: &Config, port: Option<u16>, networking: Option<&str>) -> any
         Some(mode) => NetworkingMode::from_str(mode)?,
         None => config.networking_mode,
     };
-    let (bind_ip, host) = addresses(mode);
+    let (bind_ip, host, warning) = addresses(mode);
     let listener = match port {
         Some(port) => TcpListener::bind((bind_ip, port))
             .with_context(|| format!("cannot listen on port {port} (is it taken?)"))?,
@@ -57,6 +59,7 @@ pub fn bind(config: &Config, port: Option<u16>, networking: Option<&str>) -> any
         port,
         url,
         token,
+        warning,
     })
 }
 
@@ -74,17 +77,20 @@ fn scan(config: &Config, ip: IpAddr) -> anyhow::Result<TcpListener> {
     bail!("no free port for the phone listener in {base}..={last} (sessionPortBase)")
 }
 
-/// The address to bind and the host to advertise for a networking mode.
-pub fn addresses(mode: NetworkingMode) -> (IpAddr, String) {
+/// The address to bind and the host to advertise for a networking mode, and a warning
+/// when the mode could not be honoured (Tailscale down: the LAN address instead).
+pub fn addresses(mode: NetworkingMode) -> (IpAddr, String, Option<String>) {
     let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     match mode {
-        NetworkingMode::Localhost => (IpAddr::V4(Ipv4Addr::LOCALHOST), "127.0.0.1".into()),
-        NetworkingMode::Local => (any, lan_ip().to_string()),
+        NetworkingMode::Localhost => (IpAddr::V4(Ipv4Addr::LOCALHOST), "127.0.0.1".into(), None),
+        NetworkingMode::Local => (any, lan_ip().to_string(), None),
         NetworkingMode::Tailscale => match tailscale_ip() {
-            Ok(ip) => (ip, ip.to_string()),
+            Ok(ip) => (ip, ip.to_string(), None),
             Err(e) => {
-                tracing::warn!("no Tailscale address ({e:#}); phones use the LAN address");
-                (any, lan_ip().to_string())
+                let warning =
+                    format!("no Tailscale address ({e:#}); phones get the LAN address instead");
+                tracing::warn!("{warning}");
+                (any, lan_ip().to_string(), Some(warning))
             }
         },
     }
@@ -112,7 +118,9 @@ fn tailscale_ip() -> anyhow::Result<IpAddr> {
         .output()
         .context("cannot run `tailscale ip -4`")?;
     if !output.status.success() {
-        bail!("`tailscale ip -4` failed with {}", output.status);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let why = stderr.lines().next().unwrap_or("").trim();
+        bail!("`tailscale ip -4` failed with {}: {why}", output.status);
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let first = text.lines().next().unwrap_or("").trim();
