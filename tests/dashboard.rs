@@ -366,7 +366,7 @@ fn auth_api_hub_info_and_a_lasting_master_token() {
     let (status, head, _) = get(port, &format!("/?token={t}"), &host, "");
     assert_eq!(status, 303, "{head}");
     assert!(head.contains(&format!(
-        "set-cookie: iws_{port}={t}; httponly; samesite=strict; path=/"
+        "set-cookie: iws_{port}={t}; httponly; samesite=strict; path=/; max-age=31536000"
     )));
     assert!(head.contains("location: /\r") && head.contains("cache-control: no-store"));
     let (status, head, body) = get(port, "/", &host, &format!("Cookie: iws_{port}={t}\r\n"));

@@ -30,7 +30,11 @@ fn page_cookie_auth_rate_limit_and_origin() {
     let r = ep.get(&format!("/?from=dashboard&token={t}"), "");
     assert_eq!(r.status, 303, "{}", r.head);
     assert!(r.head.contains("location: /?from=dashboard"), "{}", r.head);
-    let cookie = format!("iws_{}={t}; HttpOnly; SameSite=Strict; Path=/", ep.port);
+    // Kept across browser restarts: the installed web app opens without the token.
+    let cookie = format!(
+        "iws_{}={t}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000",
+        ep.port
+    );
     assert!(r.head.contains(&cookie), "{}", r.head);
     let r = ep.get("/", &format!("Cookie: iws_{}={t}\r\n", ep.port));
     assert_eq!(r.status, 200);
@@ -549,7 +553,11 @@ fn tailscale_mode_takes_the_tailscale_address_or_warns_and_falls_back() {
         token: token.into(),
     };
     let reply = endpoint.get(&format!("/?token={token}"), "");
-    assert!(reply.head.to_ascii_lowercase().contains("set-cookie"), "{}", reply.head);
+    assert!(
+        reply.head.to_ascii_lowercase().contains("set-cookie"),
+        "{}",
+        reply.head
+    );
 
     std::fs::write(&ip, "127.0.0.1\n").unwrap();
     let (url, stderr) = new();

@@ -16,10 +16,6 @@
 "use strict";
 
 (() => {
-  const BACKOFF_START_MS = 1000;
-  const BACKOFF_MAX_MS = 10000;
-  const UNAUTHORISED_AFTER = 5;
-  const UNAUTHORISED_RETRY_MS = 60000;
   const REMIND_MS = 2 * 60 * 1000;
   const RECENT_KEY = "itwillsync.recentTools";
   const DEFAULT_TOOLS = ["claude", "aider", "codex", "bash"];
@@ -33,11 +29,7 @@
   /** id -> {info, el, preview: string[], pending: {...}} */
   const sessions = new Map();
   let home = "";
-  let ws = null;
-  let backoff = BACKOFF_START_MS;
-  let reconnectTimer = null;
-  let countdownTimer = null;
-  let closesBeforeOpen = 0;
+  let conn = null;               // connection.js; set at start
   let listReceived = false;      // the first "sessions" list is the baseline: no chime for it
   const openedByUser = new Set(); // sessions opened while in attention: no reminders for them
 
@@ -76,89 +68,10 @@
   }
 
   function send(msg) {
-    if (ws && ws.readyState === WebSocket.OPEN) {
-      ws.send(JSON.stringify(msg));
-      return true;
-    }
+    if (conn && conn.send(msg)) return true;
     toast("Not connected — try again in a moment.");
     return false;
   }
-
-  // ---- connection (same policy as the terminal page) ------------------------------
-  function wsUrl() {
-    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
-  }
-
-  function connect() {
-    clearTimeout(reconnectTimer);
-    clearInterval(countdownTimer);
-    reconnectTimer = countdownTimer = null;
-    if (ws) return;
-    if (closesBeforeOpen < UNAUTHORISED_AFTER) setStatus("connecting", "connecting…");
-    const sock = new WebSocket(wsUrl());
-    ws = sock;
-    let opened = false;
-    sock.onopen = () => {
-      if (ws !== sock) return;
-      opened = true;
-      closesBeforeOpen = 0;
-      backoff = BACKOFF_START_MS;
-      setStatus("connected", "connected");
-      if (sheetOpen()) listDir(browsePath || home);
-    };
-    sock.onmessage = (ev) => {
-      if (ws !== sock) return;
-      let msg;
-      try { msg = JSON.parse(ev.data); } catch (_) { return; }
-      handle(msg);
-    };
-    sock.onclose = (ev) => {
-      if (ws !== sock) return;
-      ws = null;
-      if (!opened) closesBeforeOpen++;
-      if (ev.code === 4401) closesBeforeOpen = Math.max(closesBeforeOpen, UNAUTHORISED_AFTER);
-      scheduleReconnect();
-    };
-    sock.onerror = () => { /* onclose follows */ };
-  }
-
-  function scheduleReconnect() {
-    if (ws || reconnectTimer) return;
-    let delay;
-    if (closesBeforeOpen >= UNAUTHORISED_AFTER) {
-      // Five refused upgrades in a row: most likely the cookie is gone.
-      delay = UNAUTHORISED_RETRY_MS;
-      setStatus("unauthorised", "link expired — scan the QR again");
-    } else {
-      delay = backoff;
-      backoff = Math.min(BACKOFF_MAX_MS, backoff * 1.5);
-      const until = Date.now() + delay;
-      const tick = () => setStatus("reconnecting", `reconnecting in ${Math.max(1, Math.ceil((until - Date.now()) / 1000))}s`);
-      tick();
-      countdownTimer = setInterval(tick, 250);
-    }
-    reconnectTimer = setTimeout(connect, delay);
-  }
-
-  function reconnectNow(dropCurrent) {
-    if (ws && dropCurrent) {
-      const old = ws;
-      ws = null;
-      old.onclose = old.onmessage = old.onopen = null;
-      try { old.close(); } catch (_) { /* ignore */ }
-    }
-    if (!ws) {
-      backoff = BACKOFF_START_MS;
-      connect();
-    }
-  }
-
-  let hiddenAt = 0;
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "hidden") hiddenAt = Date.now();
-    else reconnectNow(hiddenAt && Date.now() - hiddenAt > 5000);
-  });
-  window.addEventListener("online", () => reconnectNow(true));
 
   // ---- server -> phone ------------------------------------------------------------
   function handle(msg) {
@@ -337,11 +250,11 @@
     const url = sessionUrl(s.info);
     if (!url) { cardError(s, "This session has no address yet."); return; }
     openedByUser.add(s.info.id);
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "clear-attention", sessionId: s.info.id }));
+    if (conn) conn.send({ type: "clear-attention", sessionId: s.info.id });
     // Give the clear-attention frame a moment to leave before the page unloads.
     const started = Date.now();
     const go = () => {
-      if (ws && ws.bufferedAmount > 0 && Date.now() - started < 300) setTimeout(go, 20);
+      if (conn && conn.bufferedAmount() > 0 && Date.now() - started < 300) setTimeout(go, 20);
       else location.href = url;
     };
     go();
@@ -671,5 +584,9 @@
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && sheetOpen()) closeSheet(); });
 
   // ---- start ---------------------------------------------------------------------------
-  connect();
+  conn = window.itwillsyncConnect({
+    onOpen: () => { if (sheetOpen()) listDir(browsePath || home); },
+    onMessage: handle,
+    onStatus: setStatus,
+  });
 })();

@@ -18,10 +18,6 @@
   const ACK_DELAY_MS = 50;       // ack at most this long after writing
   const ACK_BYTES = 64 * 1024;   // ...or as soon as this much is unacknowledged
   const REPLAY_QUIET_MS = 300;   // no chime for data this soon after the socket opened
-  const BACKOFF_START_MS = 1000;
-  const BACKOFF_MAX_MS = 10000;
-  const UNAUTHORISED_AFTER = 5;  // closes before open in a row
-  const UNAUTHORISED_RETRY_MS = 60000;
   const REPEAT_DELAY_MS = 400;
   const REPEAT_INTERVAL_MS = 60;
 
@@ -80,8 +76,8 @@
   term.open(host);
   window.term = term; // handy for debugging and browser tests
 
-  // ---- connection state -------------------------------------------------------
-  let ws = null;               // current socket (null while disconnected)
+  // ---- connection (connection.js reconnects; we resume) ------------------------
+  let conn = null;             // set at start
   let openedAt = 0;            // when the current socket opened
   let exited = false;          // the session ended: never reconnect
   let recvSeq = -1;            // seq of the last data received (what we resume from)
@@ -89,22 +85,10 @@
   let ackedSeq = -1;           // last seq acknowledged on the current socket
   let unackedBytes = 0;
   let ackTimer = null;
-  let backoff = BACKOFF_START_MS;
-  let reconnectTimer = null;
-  let countdownTimer = null;
-  let closesBeforeOpen = 0;
   let muted = false;           // true while xterm parses replayed / redraw data
 
-  function wsUrl() {
-    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
-  }
-
   function send(msg) {
-    if (ws && ws.readyState === WebSocket.OPEN) {
-      ws.send(JSON.stringify(msg));
-      return true;
-    }
-    return false;
+    return conn !== null && conn.send(msg);
   }
 
   function setStatus(state, text) {
@@ -112,109 +96,32 @@
     statusEl.textContent = text;
   }
 
-  function connect() {
-    clearTimeout(reconnectTimer);
-    clearInterval(countdownTimer);
-    reconnectTimer = countdownTimer = null;
-    if (exited || ws) return;
-    if (closesBeforeOpen < UNAUTHORISED_AFTER) setStatus("connecting", "connecting…");
-
-    const sock = new WebSocket(wsUrl());
-    ws = sock;
-    let opened = false;
-
-    sock.onopen = () => {
-      if (ws !== sock) return;
-      opened = true;
-      openedAt = Date.now();
-      closesBeforeOpen = 0;
-      backoff = BACKOFF_START_MS;
-      ackedSeq = -1;
-      unackedBytes = 0;
-      // Delta resume: the server sends exactly what we missed, or a redraw that
-      // starts with a terminal reset. Never clear the screen ourselves.
-      send({ type: "resume", lastSeq: recvSeq });
-      setStatus("connected", "connected");
-      // This page's preferred size; the server uses it only when no local
-      // terminal is attached (DESIGN.md "Sizes when several clients watch").
-      const p = proposeSize();
-      if (p) send({ type: "resize", cols: p.cols, rows: p.rows, force: false });
-    };
-
-    sock.onmessage = (ev) => {
-      if (ws !== sock) return;
-      let msg;
-      try { msg = JSON.parse(ev.data); } catch (_) { return; }
-      switch (msg.type) {
-        case "data": onData(msg); break;
-        case "resize": onServerResize(msg.cols, msg.rows); break;
-        case "exit": onExit(msg.code); break;
-        default: break; // unknown messages are ignored (forward compatibility)
-      }
-    };
-
-    sock.onclose = (ev) => {
-      if (ws !== sock) return;
-      ws = null;
-      clearTimeout(ackTimer);
-      ackTimer = null;
-      if (exited) return;
-      if (!opened) closesBeforeOpen++;
-      if (ev.code === 4401) closesBeforeOpen = Math.max(closesBeforeOpen, UNAUTHORISED_AFTER);
-      scheduleReconnect();
-    };
-    sock.onerror = () => { /* onclose follows */ };
+  function onOpen() {
+    openedAt = Date.now();
+    ackedSeq = -1;
+    unackedBytes = 0;
+    // Delta resume: the server sends exactly what we missed, or a redraw that
+    // starts with a terminal reset. Never clear the screen ourselves.
+    send({ type: "resume", lastSeq: recvSeq });
+    // This page's preferred size; the server uses it only when no local
+    // terminal is attached (DESIGN.md "Sizes when several clients watch").
+    const p = proposeSize();
+    if (p) send({ type: "resize", cols: p.cols, rows: p.rows, force: false });
   }
 
-  function scheduleReconnect() {
-    if (exited || ws || reconnectTimer) return;
-    let delay;
-    if (closesBeforeOpen >= UNAUTHORISED_AFTER) {
-      // The page cannot see the HTTP status of a refused upgrade; five refusals
-      // in a row most likely mean the cookie is gone. Keep trying, slowly (the
-      // server blocks an IP for 60 s after 5 failures).
-      delay = UNAUTHORISED_RETRY_MS;
-      setStatus("unauthorised", "link expired — scan the QR again");
-    } else {
-      delay = backoff;
-      backoff = Math.min(BACKOFF_MAX_MS, backoff * 1.5);
-      const until = Date.now() + delay;
-      const tick = () => {
-        const s = Math.max(1, Math.ceil((until - Date.now()) / 1000));
-        setStatus("reconnecting", `reconnecting in ${s}s`);
-      };
-      tick();
-      countdownTimer = setInterval(tick, 250);
-    }
-    reconnectTimer = setTimeout(connect, delay);
-  }
-
-  // Reconnect now (used when the page becomes visible or the network returns).
-  function reconnectNow(dropCurrent) {
-    if (exited) return;
-    if (ws && dropCurrent) {
-      // A socket that lived through a phone's sleep may be silently dead;
-      // resuming is cheap, so replace it.
-      const old = ws;
-      ws = null;
-      old.onclose = old.onmessage = old.onopen = null;
-      try { old.close(); } catch (_) { /* ignore */ }
-    }
-    if (!ws) {
-      backoff = BACKOFF_START_MS;
-      connect();
+  function onMessage(msg) {
+    switch (msg.type) {
+      case "data": onData(msg); break;
+      case "resize": onServerResize(msg.cols, msg.rows); break;
+      case "exit": onExit(msg.code); break;
+      default: break; // unknown messages are ignored (forward compatibility)
     }
   }
 
-  let hiddenAt = 0;
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "hidden") {
-      hiddenAt = Date.now();
-    } else {
-      reconnectNow(hiddenAt && Date.now() - hiddenAt > 5000);
-    }
-  });
-  window.addEventListener("online", () => reconnectNow(true));
+  function onClose() {
+    clearTimeout(ackTimer);
+    ackTimer = null;
+  }
 
   // ---- server -> client -------------------------------------------------------
   const RESET_PREFIXES = ["\x1bc", "\x1b[!p"];
@@ -267,22 +174,11 @@
 
   function onExit(code) {
     exited = true;
+    sendAck();
+    conn.stop();
     setStatus("ended", `session ended (exit ${code})`);
     document.body.classList.add("ended");
     term.options.disableStdin = true;
-    clearTimeout(reconnectTimer);
-    clearInterval(countdownTimer);
-    if (ws) {
-      const old = ws;
-      ws = null;
-      sendAckOn(old);
-      try { old.close(1000); } catch (_) { /* ignore */ }
-    }
-  }
-  function sendAckOn(sock) {
-    if (sock.readyState === WebSocket.OPEN && writtenSeq !== ackedSeq) {
-      sock.send(JSON.stringify({ type: "ack", seq: writtenSeq }));
-    }
   }
 
   // ---- sizing -----------------------------------------------------------------
@@ -624,7 +520,13 @@
 
   // ---- start --------------------------------------------------------------------
   fitViewport();
-  const start = () => { layout(); connect(); };
+  const start = () => {
+    layout();
+    conn = window.itwillsyncConnect({
+      onOpen, onMessage, onClose,
+      onStatus: (state, text) => { if (!exited) setStatus(state, text); },
+    });
+  };
   if (document.fonts && document.fonts.ready) {
     document.fonts.ready.then(start, start);
   } else {

@@ -90,4 +90,11 @@ await run(async ({ page, step, progress }) => {
   if (count(t, "MISSED-OUTPUT") !== 1) throw new Error(`missed output shown ${count(t, "MISSED-OUTPUT")} times:\n${t}`);
   if (count(t, "ready-pty") !== 1) throw new Error(`earlier output duplicated:\n${t}`);
   await page.waitForSelector('#status[data-state="connected"]', { timeout: 15000 });
+
+  // A link whose cookie is gone: the page tells the user instead of retrying in silence.
+  progress("dropping the cookie");
+  await page.context().clearCookies();
+  for (const sock of open) sock.destroy();
+  await page.waitForSelector('#status[data-state="unauthorised"]', { timeout: 15000 });
+  progress("refused link reported");
 });

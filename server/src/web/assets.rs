@@ -19,6 +19,13 @@ const CSS: &str = "text/css; charset=utf-8";
 /// The public files, by request path.
 const FILES: &[(&str, Asset)] = &[
     (
+        "/connection.js",
+        Asset {
+            body: include_bytes!("../../assets/connection.js"),
+            content_type: JS,
+        },
+    ),
+    (
         "/dashboard.js",
         Asset {
             body: include_bytes!("../../assets/dashboard.js"),

@@ -52,6 +52,9 @@ struct Failures {
 }
 
 /// A session's token and its failure bookkeeping.
+/// How long the browser keeps a token cookie: a year (browsers cap it near there).
+const COOKIE_MAX_AGE_SECS: u32 = 365 * 24 * 3600;
+
 pub struct Auth {
     token: String,
     cookie_name: String,
@@ -70,10 +73,12 @@ impl Auth {
         }
     }
 
-    /// The `Set-Cookie` value that keeps the token in the browser, out of the URL.
+    /// The `Set-Cookie` value that keeps the token in the browser, out of the URL. It
+    /// outlives the browser session, so a page reopened later (or the installed web app)
+    /// still gets in while the token is valid.
     pub fn set_cookie(&self) -> String {
         format!(
-            "{}={}; HttpOnly; SameSite=Strict; Path=/",
+            "{}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={COOKIE_MAX_AGE_SECS}",
             self.cookie_name, self.token
         )
     }
