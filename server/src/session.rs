@@ -354,17 +354,26 @@ impl Session {
 
     /// Parses output into the terminal state as it arrives, answers terminal queries while
     /// no local terminal is attached, and raises attention on bells and notifications.
-    /// Returns when the session has ended and everything is parsed.
+    /// In a flood it skips plain text that cannot change the final state (see
+    /// [`crate::term::skippable`]). Returns when the session has ended and everything is
+    /// parsed.
     async fn follow_output(self: Arc<Self>) {
         let mut head_rx = self.head.subscribe();
         let mut exit_rx = self.exit.subscribe();
         let mut chunk = Vec::with_capacity(PARSE_CHUNK);
+        let mut floods = Floods::default();
         loop {
             let exited = exit_rx.borrow_and_update().is_some();
             let parsed = self.term_seq();
+            let head = *head_rx.borrow_and_update();
+            let max = match floods.plan(&self, parsed, head) {
+                Plan::Skipped => continue,
+                Plan::ParseUpTo(until) => (until - parsed).min(PARSE_CHUNK as u64) as usize,
+                Plan::Parse => PARSE_CHUNK,
+            };
             chunk.clear();
             // Bound first: the ring's guard must be gone before `skip_unparsed` locks it.
-            let read = lock(&self.ring).read_into(parsed, PARSE_CHUNK, &mut chunk);
+            let read = lock(&self.ring).read_into(parsed, max, &mut chunk);
             if let Err(Behind) = read {
                 self.skip_unparsed();
                 continue;
@@ -387,7 +396,8 @@ impl Session {
                 activity.attention = true;
                 activity.alerts += u64::from(hooks.alerts);
             }
-            if seq == parsed + chunk.len() as u64 && chunk.len() == PARSE_CHUNK {
+            if seq > parsed && seq < *self.head.borrow() {
+                // More is waiting (beyond a sequence held back at the end, if any).
                 tokio::task::yield_now().await;
                 continue;
             }
@@ -539,6 +549,67 @@ fn lower_priority() {
         let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
         if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 10) } != 0 {
             tracing::debug!("cannot lower the terminal-state thread's priority");
+        }
+    }
+}
+
+/// The follower's look-ahead for plain text it may skip in a flood.
+#[derive(Default)]
+struct Floods {
+    /// Output to skip (`from..to`) once parsing reaches `from`.
+    skip: Option<(u64, u64)>,
+    /// No need to look again before this position (the last look found nothing).
+    next_look: u64,
+}
+
+/// What the follower does next.
+enum Plan {
+    /// Moved past skipped output: look again.
+    Skipped,
+    /// Parse, but stop at this position (where a skip starts).
+    ParseUpTo(u64),
+    Parse,
+}
+
+/// Unparsed output beyond which the follower looks ahead for plain text to skip.
+const FLOOD_BACKLOG: u64 = 1 << 20;
+/// How far it looks at once.
+const FLOOD_WINDOW: usize = 1 << 20;
+
+impl Floods {
+    fn plan(&mut self, session: &Session, parsed: u64, head: u64) -> Plan {
+        if let Some((from, to)) = self.skip {
+            if parsed < from {
+                return Plan::ParseUpTo(from);
+            }
+            self.skip = None;
+            // The state here decides: a scroll region may have been set on the way.
+            let mut term = lock(&session.term);
+            if parsed == from && term.may_skip() {
+                term.skip_to(to);
+                return Plan::Skipped;
+            }
+        }
+        if head.saturating_sub(parsed) < FLOOD_BACKLOG || parsed < self.next_look {
+            return Plan::Parse;
+        }
+        let mut window = Vec::new();
+        if lock(&session.ring)
+            .read_into(parsed, FLOOD_WINDOW, &mut window)
+            .is_err()
+        {
+            return Plan::Parse; // the ring moved on: the next read catches up
+        }
+        let rows = lock(&session.term).rows();
+        match crate::term::skippable(&window, rows) {
+            Some(skip) => {
+                self.skip = Some((parsed + skip.start as u64, parsed + skip.end as u64));
+                Plan::ParseUpTo(parsed + skip.start as u64)
+            }
+            None => {
+                self.next_look = parsed + window.len() as u64 / 2;
+                Plan::Parse
+            }
         }
     }
 }

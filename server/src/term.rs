@@ -78,14 +78,18 @@ pub struct Term {
     /// The main screen as it was when a program switched to the alternate screen. vt100
     /// keeps the main grid but offers no way to draw it while the alternate one is active.
     main_screen: Option<String>,
+    /// Whether the main and the alternate screen may have a scroll region smaller than the
+    /// screen (vt100 does not say): text then stays on rows outside it, so floods on that
+    /// screen are never skipped (see [`skippable`]). Erring towards `true` is safe.
+    partial_region: [bool; 2],
 }
 
 fn nz(n: u16) -> NonZeroU16 {
     NonZeroU16::new(n.max(1)).unwrap_or(NonZeroU16::MIN)
 }
 
-/// Longest private-mode sequence (`CSI ? Pm h`) looked at when splitting chunks.
-const MAX_MODE_SEQ: usize = 32;
+/// Longest control sequence held back for the next call when a chunk ends inside it.
+const MAX_HELD_BACK: usize = 32;
 
 impl Term {
     /// A blank screen of `size` at output position 0.
@@ -99,6 +103,7 @@ impl Term {
             ),
             seq: 0,
             main_screen: None,
+            partial_region: [false; 2],
         }
     }
 
@@ -107,30 +112,57 @@ impl Term {
         self.seq
     }
 
-    /// Parses output that follows `seq` and returns how many bytes were consumed. A
-    /// private-mode sequence cut off at the end is left for the next call, so the main
-    /// screen can be captured exactly when a program enters the alternate screen.
+    /// The screen's height.
+    pub fn rows(&self) -> u16 {
+        self.parser.screen().size().0.get()
+    }
+
+    /// Parses output that follows `seq` and returns how many bytes were consumed. A control
+    /// sequence cut off at the end is left for the next call, so the main screen can be
+    /// captured exactly when a program enters the alternate screen, and scroll regions are
+    /// seen on the screen they apply to.
     pub fn process(&mut self, bytes: &[u8]) -> usize {
         let mut done = 0;
-        for at in memchr::memmem::find_iter(bytes, b"\x1b[?") {
+        for at in memchr::memmem::find_iter(bytes, b"\x1b[") {
             if at < done {
                 continue;
             }
-            let Some(len) = mode_seq_len(&bytes[at..]) else {
-                if bytes.len() - at < MAX_MODE_SEQ {
+            let Some(csi) = Csi::at(&bytes[at..]) else {
+                if bytes.len() - at < MAX_HELD_BACK {
                     self.feed(&bytes[done..at]);
                     return at;
                 }
+                // Too long to hold back: it ends in the next call, unseen. It might set a
+                // scroll region.
+                self.partial_region = [true; 2];
                 continue;
             };
-            if enters_alternate(&bytes[at..at + len]) && !self.parser.screen().alternate_screen() {
-                self.feed(&bytes[done..at]);
-                self.main_screen = Some(self.parser.screen().contents_formatted());
-                done = at;
+            match csi {
+                Csi::EntersAlternate => {
+                    // Parsed up to here first: an earlier sequence in `bytes` may have
+                    // switched screens already.
+                    self.feed(&bytes[done..at]);
+                    done = at;
+                    if !self.parser.screen().alternate_screen() {
+                        self.main_screen = Some(self.parser.screen().contents_formatted());
+                    }
+                }
+                Csi::ScrollRegion { len, partial } => {
+                    self.feed(&bytes[done..at + len]);
+                    done = at + len;
+                    let screen = usize::from(self.parser.screen().alternate_screen());
+                    self.partial_region[screen] = partial;
+                }
+                _ => {}
             }
         }
         self.feed(&bytes[done..]);
         bytes.len()
+    }
+
+    /// Whether output may be skipped here: see [`skippable`].
+    pub fn may_skip(&self) -> bool {
+        !self.partial_region[usize::from(self.parser.screen().alternate_screen())]
     }
 
     /// Continues at `seq` without parsing the output before it (lost to a flood); the
@@ -157,9 +189,10 @@ impl Term {
         std::mem::take(self.parser.callbacks_mut())
     }
 
-    /// Follows a PTY resize.
+    /// Follows a PTY resize (which resets both screens' scroll regions).
     pub fn set_size(&mut self, size: Size) {
         self.parser.set_size(nz(size.rows), nz(size.cols));
+        self.partial_region = [false; 2];
     }
 
     /// The last `count` non-empty rows of the visible screen as plain text, trailing
@@ -249,22 +282,103 @@ impl Term {
     }
 }
 
-/// Length of the complete `CSI ? params final` sequence at the start of `bytes`, if complete.
-fn mode_seq_len(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .iter()
-        .take(MAX_MODE_SEQ)
-        .skip(3)
-        .position(|b| !(b.is_ascii_digit() || *b == b';'))
-        .map(|i| i + 4)
+/// Whether a byte is plain text to every terminal state: printable ASCII, CR, LF or tab.
+/// Escapes, other controls and everything above ASCII (where C1 controls live) are not.
+fn is_plain(b: u8) -> bool {
+    matches!(b, 0x20..=0x7e | b'\r' | b'\n' | b'\t')
 }
 
-/// Whether a complete private-mode sequence sets mode 47, 1047 or 1049.
-fn enters_alternate(seq: &[u8]) -> bool {
-    seq.last() == Some(&b'h')
-        && seq[3..seq.len() - 1]
-            .split(|b| *b == b';')
-            .any(|p| matches!(p, b"47" | b"1047" | b"1049"))
+/// Line ends (`\r\n`) of plain text after which the state no longer depends on anything
+/// before them: every row on the screen and in the scrollback was written after them.
+fn lines_that_settle(rows: u16) -> usize {
+    2 * usize::from(rows) + SCROLLBACK_ROWS + 2
+}
+
+/// A stretch of `bytes` (PTY output in a flood) that the terminal state may skip without
+/// parsing: the state after parsing everything equals the state after parsing everything
+/// else. Only plain text (see [`is_plain`]) is ever skipped, and only from a point where any
+/// escape sequence begun before it has ended (past two final bytes) up to a point followed
+/// by enough plain lines that the screen, the scrollback and the cursor are rebuilt from
+/// them alone, whatever the modes or cursor position. The caller checks
+/// [`Term::may_skip`] when it reaches the stretch: with a scroll region smaller than the
+/// screen, rows outside it keep text from anywhere in the stretch. An OSC or other string
+/// left open before the stretch stays open either way (only its unused text differs).
+pub fn skippable(bytes: &[u8], rows: u16) -> Option<std::ops::Range<usize>> {
+    let need = lines_that_settle(rows);
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = bytes[at..]
+            .iter()
+            .position(|b| !is_plain(*b))
+            .unwrap_or(bytes.len() - at);
+        if let Some(skip) = skippable_run(&bytes[at..at + len], need) {
+            return Some(at + skip.start..at + skip.end);
+        }
+        at += len + 1;
+    }
+    None
+}
+
+fn skippable_run(run: &[u8], need: usize) -> Option<std::ops::Range<usize>> {
+    // The run may begin inside an escape sequence (ESC was the byte before it): ESC `[` is
+    // one final-range byte, the CSI's own final the second.
+    let mut finals = run
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| (0x40..=0x7e).contains(*b));
+    finals.next()?;
+    let start = finals.next()?.0 + 1;
+    // End at the `need`-th line end from the run's end (the tail keeps that many).
+    let end = memchr::memmem::rfind_iter(&run[start..], b"\r\n").nth(need - 1)? + start;
+    (end > start).then_some(start..end)
+}
+
+/// The control sequences `process` acts on.
+#[derive(Debug, PartialEq, Eq)]
+enum Csi {
+    /// Sets mode 47, 1047 or 1049.
+    EntersAlternate,
+    /// DECSTBM, `len` bytes long; `partial` unless it certainly covers the whole screen.
+    ScrollRegion { len: usize, partial: bool },
+    Other,
+}
+
+impl Csi {
+    /// The sequence at the start of `bytes` (which begins with `ESC [`), or `None` while
+    /// it is incomplete. Like vte, C0 controls inside it are executed, not part of it, and
+    /// ESC, CAN or SUB abandon it.
+    fn at(bytes: &[u8]) -> Option<Csi> {
+        let mut params = Vec::new();
+        for (i, &b) in bytes.iter().enumerate().skip(2) {
+            match b {
+                0x1b | 0x18 | 0x1a => return Some(Csi::Other),
+                0x00..=0x1f => {}
+                0x20..=0x3f => params.push(b),
+                _ => return Some(Csi::classify(&params, b, i + 1)),
+            }
+        }
+        None
+    }
+
+    fn classify(params: &[u8], last: u8, len: usize) -> Csi {
+        match (params.first(), last) {
+            (Some(b'?'), b'h')
+                if params[1..]
+                    .split(|b| *b == b';')
+                    .any(|p| matches!(p, b"47" | b"1047" | b"1049")) =>
+            {
+                Csi::EntersAlternate
+            }
+            (Some(b'?'), _) => Csi::Other,
+            (_, b'r') => {
+                // Whole-screen only in the forms without a bottom row (the screen's own);
+                // any other might not be.
+                let full = matches!(params, b"" | b";" | b"1" | b"1;" | b"0" | b"0;");
+                Csi::ScrollRegion { len, partial: !full }
+            }
+            _ => Csi::Other,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +410,18 @@ mod tests {
         term.process(b"\x1b[?1049l");
         assert_eq!(copy.screen().contents(), term.screen().contents());
         assert!(copy.screen().contents().contains("line2"));
+    }
+
+    #[test]
+    fn the_main_screen_is_kept_from_before_the_first_switch() {
+        // Two switches in one call, the second while already on the alternate screen.
+        let size = Size { cols: 40, rows: 5 };
+        let mut term = Term::new(size);
+        term.process(b"main text\r\n\x1b[?47halt text\x1b[?1049hfull screen");
+        let mut copy = replay(&term.redraw(), size);
+        assert_eq!(copy.screen().contents(), "full screen");
+        copy.process(b"\x1b[?1049l");
+        assert_eq!(copy.screen().contents(), "main text");
     }
 
     #[test]
@@ -342,12 +468,171 @@ mod tests {
     #[test]
     fn answers_queries_and_counts_alerts_across_chunks() {
         let mut term = Term::new(Size { cols: 80, rows: 24 });
-        term.process(b"abc\x1b[");
-        term.process(b"6n\x1b]9;4;1;50\x07\x1b]9;hi\x07\x1b]77");
-        term.process(b"7;notify;t;b\x1b\\\x1b[c");
+        // As the follower feeds it: what `process` holds back comes again with the next.
+        let mut pending = Vec::new();
+        for chunk in [
+            &b"abc\x1b["[..],
+            b"6n\x1b]9;4;1;50\x07\x1b]9;hi\x07\x1b]77",
+            b"7;notify;t;b\x1b\\\x1b[c",
+        ] {
+            pending.extend_from_slice(chunk);
+            let parsed = term.process(&pending);
+            pending.drain(..parsed);
+        }
+        assert!(pending.is_empty());
         let hooks = term.take_hooks();
         assert_eq!(hooks.replies, b"\x1b[1;4R\x1b[?62;22c");
         assert_eq!(hooks.alerts, 2);
         assert_eq!(term.take_hooks().alerts, 0);
+    }
+
+    /// Feeds `bytes` the way the follower does in a flood: windows of `window` bytes,
+    /// skipping what [`skippable`] and [`Term::may_skip`] allow. Returns the bytes skipped.
+    fn feed_skipping(term: &mut Term, bytes: &[u8], window: usize) -> usize {
+        let (mut pos, mut skipped) = (0, 0);
+        while pos < bytes.len() {
+            let end = (pos + window).min(bytes.len());
+            let chunk = &bytes[pos..end];
+            if let Some(skip) = skippable(chunk, term.rows()) {
+                if term.process(&chunk[..skip.start]) == skip.start && term.may_skip() {
+                    term.skip_to(term.seq() + skip.len() as u64);
+                    skipped += skip.len();
+                    pos += skip.end;
+                    continue;
+                }
+                pos = usize::try_from(term.seq()).unwrap();
+                let chunk = &bytes[pos..end];
+                pos += term.process(chunk).max(1.min(chunk.len()));
+            } else if end == bytes.len() {
+                let parsed = term.process(chunk);
+                term.finish(&chunk[parsed..]);
+                pos = end;
+            } else {
+                pos += term.process(chunk);
+            }
+            assert_eq!(term.seq(), pos as u64);
+        }
+        skipped
+    }
+
+    /// Random output: plain lines (some long enough to wrap, some without CR, some with
+    /// tabs), escapes that change modes, scroll regions, screens and the cursor, escapes
+    /// cut where plain text continues them, open OSC strings, non-ASCII text.
+    fn random_output(rng: &mut impl rand::RngExt, cols: usize) -> Vec<u8> {
+        const ESCAPES: &[&str] = &[
+            "\x1b[31m", "\x1b[0m", "\x1b[1;44m", "\x1b[2J", "\x1b[H", "\x1b[5;3H", "\x1b[3A",
+            "\x1b[?1049h", "\x1b[?1049l", "\x1b[?47h", "\x1b[?47l", "\x1b[2;6r", "\x1b[r",
+            "\x1b[3;r", "\x1b[4h", "\x1b[4l", "\x1b[?7l", "\x1b[?7h", "\x1b[?25l", "\x1b[?1h",
+            "\x07", "\x1b]0;title\x07", "\x1b]9;done\x07", "héllo 漢字 ", "\x08\x08", "\x1b(0",
+            "\x1b(B", "\x1bc", "\x1b[?6h", "\x1b[?6l", "\x1b7", "\x1b8",
+            // Cut off: plain text that follows completes them.
+            "\x1b[", "\x1b[?104", "\x1b]0;", "\x1b", "\x1b[1;3", "\x1b[2;",
+        ];
+        let mut out = Vec::new();
+        for _ in 0..rng.random_range(4..24) {
+            if rng.random_range(0..3) == 0 {
+                out.extend_from_slice(ESCAPES[rng.random_range(0..ESCAPES.len())].as_bytes());
+                continue;
+            }
+            let lines = match rng.random_range(0..4) {
+                0 => rng.random_range(0..20),
+                _ => rng.random_range(1900..4500),
+            };
+            for _ in 0..lines {
+                let len = match rng.random_range(0..10) {
+                    0 => rng.random_range(cols..3 * cols),
+                    _ => rng.random_range(0..cols),
+                };
+                for _ in 0..len {
+                    out.push(match rng.random_range(0..40) {
+                        0 => b'\t',
+                        _ => rng.random_range(0x20u8..0x7f),
+                    });
+                }
+                out.extend_from_slice(match rng.random_range(0..20) {
+                    0 => b"\n",
+                    1 => b"\r",
+                    _ => b"\r\n",
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn skipping_plain_text_in_a_flood_leaves_the_same_state() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x17_5ca1e);
+        let mut skipped_total = 0;
+        for case in 0..40 {
+            let size = Size {
+                cols: rng.random_range(10..50),
+                rows: rng.random_range(2..12),
+            };
+            let output = random_output(&mut rng, usize::from(size.cols));
+            let mut full = Term::new(size);
+            let parsed = full.process(&output);
+            full.finish(&output[parsed..]);
+            let mut skipping = Term::new(size);
+            let window = rng.random_range(64 << 10..512 << 10);
+            skipped_total += feed_skipping(&mut skipping, &output, window);
+            assert_eq!(skipping.seq(), full.seq(), "case {case}");
+            let (a, b) = (skipping.redraw_with_history(), full.redraw_with_history());
+            if a != b {
+                let at = a.iter().zip(&b).position(|(x, y)| x != y);
+                let at = at.unwrap_or(a.len().min(b.len()));
+                let around = |v: &[u8]| {
+                    let window = &v[at.saturating_sub(60)..(at + 60).min(v.len())];
+                    String::from_utf8_lossy(window).into_owned()
+                };
+                panic!(
+                    "case {case} {size:?}: the redraws differ at byte {at}:\n skipping {:?}\n full     {:?}",
+                    around(&a),
+                    around(&b)
+                );
+            }
+        }
+        // Not vacuous: much of the plain text was skipped.
+        assert!(skipped_total > 10 << 20, "skipped only {skipped_total} bytes");
+    }
+
+    #[test]
+    fn skips_nothing_that_could_be_inside_an_escape_or_needed_on_screen() {
+        let lines = lines_that_settle(24);
+        let text = "plain line\r\n".repeat(lines + 10);
+        // An escape cut just before the text (whose "p" ends it): two final bytes pass
+        // before any skip.
+        let mut bytes = b"\x1b[?1049".to_vec();
+        bytes.extend_from_slice(text.as_bytes());
+        let skip = skippable(&bytes, 24).unwrap();
+        assert_eq!(skip.start, b"\x1b[?1049p".len());
+        // Exactly `lines` line ends stay after the stretch.
+        let tail = &bytes[skip.end..];
+        assert_eq!(memchr::memmem::find_iter(tail, b"\r\n").count(), lines);
+        // Too few lines, or anything but plain ASCII in between: nothing to skip.
+        assert!(skippable("plain\r\n".repeat(lines - 1).as_bytes(), 24).is_none());
+        let accented = "plàin line\r\n".repeat(lines + 10);
+        assert!(skippable(accented.as_bytes(), 24).is_none());
+    }
+
+    #[test]
+    fn a_scroll_region_stops_skipping_on_its_screen_only() {
+        let mut term = Term::new(Size { cols: 80, rows: 24 });
+        assert!(term.may_skip());
+        term.process(b"\x1b[2;20r");
+        assert!(!term.may_skip());
+        term.process(b"\x1b[?1049h");
+        assert!(term.may_skip(), "the alternate screen has its own region");
+        term.process(b"\x1b[5;\n10r");
+        assert!(!term.may_skip(), "C0 controls inside do not hide it");
+        term.process(b"\x1b[?1049l");
+        assert!(!term.may_skip());
+        // Cut across calls: held back until complete.
+        assert_eq!(term.process(b"abc\x1b[;"), 3);
+        term.process(b"\x1b[;r");
+        assert!(term.may_skip());
+        term.set_size(Size { cols: 80, rows: 30 });
+        term.process(b"\x1b[?1049h");
+        assert!(term.may_skip(), "a resize resets both regions");
     }
 }
