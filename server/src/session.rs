@@ -363,6 +363,11 @@ impl Session {
         let mut chunk = Vec::with_capacity(PARSE_CHUNK);
         let mut floods = Floods::default();
         loop {
+            if floods.flooding && exit_rx.borrow().is_none() {
+                floods
+                    .gather(self.term_seq(), &mut head_rx, &mut exit_rx)
+                    .await;
+            }
             let exited = exit_rx.borrow_and_update().is_some();
             let parsed = self.term_seq();
             let head = *head_rx.borrow_and_update();
@@ -553,13 +558,18 @@ fn lower_priority() {
     }
 }
 
-/// The follower's look-ahead for plain text it may skip in a flood.
+/// The follower's look-ahead for plain text it may skip in a flood. While a flood of
+/// plain text lasts, the follower lets a megabyte gather (at most [`FLOOD_PAUSE`]) and
+/// skips all of it but the lines that settle the screen, so a flood costs little CPU
+/// whatever its size; the state stays exact at its position throughout.
 #[derive(Default)]
 struct Floods {
     /// Output to skip (`from..to`) once parsing reaches `from`.
     skip: Option<(u64, u64)>,
     /// No need to look again before this position (the last look found nothing).
     next_look: u64,
+    /// The last look found plain text to skip.
+    flooding: bool,
 }
 
 /// What the follower does next.
@@ -571,12 +581,38 @@ enum Plan {
     Parse,
 }
 
-/// Unparsed output beyond which the follower looks ahead for plain text to skip.
+/// Unparsed output beyond which the follower looks ahead for plain text to skip (more than
+/// the lines that settle the screen, ~170 KB at 80 columns).
+const FLOOD_LOOK: u64 = 256 << 10;
+/// How much a flood may gather before the follower looks, and how far it looks at once.
 const FLOOD_BACKLOG: u64 = 1 << 20;
-/// How far it looks at once.
-const FLOOD_WINDOW: usize = 1 << 20;
+const FLOOD_WINDOW: usize = FLOOD_BACKLOG as usize;
+/// How long the follower waits for a flood to gather: the most the terminal state (and
+/// so previews and query answers) lags behind while one lasts.
+const FLOOD_PAUSE: Duration = Duration::from_millis(100);
 
 impl Floods {
+    /// Waits until [`FLOOD_BACKLOG`] has gathered past `parsed`, the program ends, or
+    /// [`FLOOD_PAUSE`] passes; a flood that slowed down below that ends flood mode.
+    async fn gather(
+        &mut self,
+        parsed: u64,
+        head: &mut watch::Receiver<u64>,
+        exit: &mut watch::Receiver<Option<ExitStatus>>,
+    ) {
+        let deadline = tokio::time::Instant::now() + FLOOD_PAUSE;
+        while head.borrow().saturating_sub(parsed) < FLOOD_BACKLOG {
+            tokio::select! {
+                r = head.changed() => if r.is_err() { break },
+                _ = exit.changed() => break,
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.flooding = head.borrow().saturating_sub(parsed) >= FLOOD_LOOK;
+                    break;
+                }
+            }
+        }
+    }
+
     fn plan(&mut self, session: &Session, parsed: u64, head: u64) -> Plan {
         if let Some((from, to)) = self.skip {
             if parsed < from {
@@ -590,7 +626,7 @@ impl Floods {
                 return Plan::Skipped;
             }
         }
-        if head.saturating_sub(parsed) < FLOOD_BACKLOG || parsed < self.next_look {
+        if head.saturating_sub(parsed) < FLOOD_LOOK || parsed < self.next_look {
             return Plan::Parse;
         }
         let mut window = Vec::new();
@@ -601,8 +637,10 @@ impl Floods {
             return Plan::Parse; // the ring moved on: the next read catches up
         }
         let rows = lock(&session.term).rows();
+        self.flooding = false;
         match crate::term::skippable(&window, rows) {
             Some(skip) => {
+                self.flooding = true;
                 self.skip = Some((parsed + skip.start as u64, parsed + skip.end as u64));
                 Plan::ParseUpTo(parsed + skip.start as u64)
             }

@@ -339,7 +339,10 @@ enum Csi {
     /// Sets mode 47, 1047 or 1049.
     EntersAlternate,
     /// DECSTBM, `len` bytes long; `partial` unless it certainly covers the whole screen.
-    ScrollRegion { len: usize, partial: bool },
+    ScrollRegion {
+        len: usize,
+        partial: bool,
+    },
     Other,
 }
 
@@ -374,7 +377,10 @@ impl Csi {
                 // Whole-screen only in the forms without a bottom row (the screen's own);
                 // any other might not be.
                 let full = matches!(params, b"" | b";" | b"1" | b"1;" | b"0" | b"0;");
-                Csi::ScrollRegion { len, partial: !full }
+                Csi::ScrollRegion {
+                    len,
+                    partial: !full,
+                }
             }
             _ => Csi::Other,
         }
@@ -520,13 +526,45 @@ mod tests {
     /// cut where plain text continues them, open OSC strings, non-ASCII text.
     fn random_output(rng: &mut impl rand::RngExt, cols: usize) -> Vec<u8> {
         const ESCAPES: &[&str] = &[
-            "\x1b[31m", "\x1b[0m", "\x1b[1;44m", "\x1b[2J", "\x1b[H", "\x1b[5;3H", "\x1b[3A",
-            "\x1b[?1049h", "\x1b[?1049l", "\x1b[?47h", "\x1b[?47l", "\x1b[2;6r", "\x1b[r",
-            "\x1b[3;r", "\x1b[4h", "\x1b[4l", "\x1b[?7l", "\x1b[?7h", "\x1b[?25l", "\x1b[?1h",
-            "\x07", "\x1b]0;title\x07", "\x1b]9;done\x07", "héllo 漢字 ", "\x08\x08", "\x1b(0",
-            "\x1b(B", "\x1bc", "\x1b[?6h", "\x1b[?6l", "\x1b7", "\x1b8",
+            "\x1b[31m",
+            "\x1b[0m",
+            "\x1b[1;44m",
+            "\x1b[2J",
+            "\x1b[H",
+            "\x1b[5;3H",
+            "\x1b[3A",
+            "\x1b[?1049h",
+            "\x1b[?1049l",
+            "\x1b[?47h",
+            "\x1b[?47l",
+            "\x1b[2;6r",
+            "\x1b[r",
+            "\x1b[3;r",
+            "\x1b[4h",
+            "\x1b[4l",
+            "\x1b[?7l",
+            "\x1b[?7h",
+            "\x1b[?25l",
+            "\x1b[?1h",
+            "\x07",
+            "\x1b]0;title\x07",
+            "\x1b]9;done\x07",
+            "héllo 漢字 ",
+            "\x08\x08",
+            "\x1b(0",
+            "\x1b(B",
+            "\x1bc",
+            "\x1b[?6h",
+            "\x1b[?6l",
+            "\x1b7",
+            "\x1b8",
             // Cut off: plain text that follows completes them.
-            "\x1b[", "\x1b[?104", "\x1b]0;", "\x1b", "\x1b[1;3", "\x1b[2;",
+            "\x1b[",
+            "\x1b[?104",
+            "\x1b]0;",
+            "\x1b",
+            "\x1b[1;3",
+            "\x1b[2;",
         ];
         let mut out = Vec::new();
         for _ in 0..rng.random_range(4..24) {
@@ -593,7 +631,10 @@ mod tests {
             }
         }
         // Not vacuous: much of the plain text was skipped.
-        assert!(skipped_total > 10 << 20, "skipped only {skipped_total} bytes");
+        assert!(
+            skipped_total > 10 << 20,
+            "skipped only {skipped_total} bytes"
+        );
     }
 
     #[test]
