@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 use serde_json::json;
 use support::{Home, Phone, DEADLINE};
 
@@ -249,23 +250,13 @@ async fn redraw_for_too_old_or_everything_renders_the_live_screen() {
 }
 
 #[tokio::test]
-async fn two_phones_typing_both_reach_the_program() {
+async fn two_phones_and_a_terminal_typing_all_reach_the_program() {
     let hub = Home::with_config(json!({}));
     let ep = hub.session(&["cat"]);
     let mut a = ep.phone().await;
     let mut b = ep.phone().await;
     a.send(json!({"type": "resume", "lastSeq": 0})).await;
     b.send(json!({"type": "resume", "lastSeq": 0})).await;
-    a.send(json!({"type": "input", "data": "from alpha\r"}))
-        .await;
-    b.send(json!({"type": "input", "data": "from bravo\r"}))
-        .await;
-    for phone in [&mut a, &mut b] {
-        let mut text = String::new();
-        while text.matches("from alpha").count() < 2 || text.matches("from bravo").count() < 2 {
-            text.push_str(&phone.data().await.data);
-        }
-    }
     // With no local terminal attached a phone sets the size, and every phone is told.
     a.send(json!({"type": "resize", "cols": 101, "rows": 31, "force": false}))
         .await;
@@ -277,6 +268,55 @@ async fn two_phones_typing_both_reach_the_program() {
             }
         }
     }
+    // A terminal attaches (its size applies now) and all three type, in turn.
+    let id = hub.sessions()[0]["id"].as_str().unwrap().to_string();
+    let mut term = support::Term::spawn(&hub, &["attach", &id], Size { cols: 90, rows: 20 });
+    for phone in [&mut a, &mut b] {
+        loop {
+            let msg = phone.next().await;
+            if msg["type"] == "resize" && msg["cols"] == 90 && msg["rows"] == 20 {
+                break;
+            }
+        }
+    }
+    a.send(json!({"type": "input", "data": "from alpha\r"}))
+        .await;
+    term.wait_text("from alpha");
+    b.send(json!({"type": "input", "data": "from bravo\r"}))
+        .await;
+    term.wait_text("from bravo");
+    term.send(b"from the desk\r");
+    // cat echoes each line once as typed (the PTY's echo) and once as its output.
+    for phone in [&mut a, &mut b] {
+        let mut text = String::new();
+        while text.matches("from the desk").count() < 2 {
+            text.push_str(&phone.data().await.data);
+        }
+        let (alpha, bravo, desk) = (
+            text.find("from alpha").unwrap(),
+            text.find("from bravo").unwrap(),
+            text.find("from the desk").unwrap(),
+        );
+        assert!(alpha < bravo && bravo < desk, "in arrival order: {text:?}");
+        assert_eq!(text.matches("from alpha").count(), 2, "{text:?}");
+    }
+    // A phone's size is a viewport while a terminal is attached; forced, it applies.
+    a.send(json!({"type": "resize", "cols": 60, "rows": 15, "force": false}))
+        .await;
+    a.send(json!({"type": "resize", "cols": 70, "rows": 16, "force": true}))
+        .await;
+    loop {
+        let msg = b.next().await;
+        if msg["type"] == "resize" {
+            assert_eq!(
+                (msg["cols"].as_u64(), msg["rows"].as_u64()),
+                (Some(70), Some(16))
+            );
+            break;
+        }
+    }
+    term.send(b"\x1c");
+    assert_eq!(term.wait_exit(), 0);
 }
 
 #[tokio::test]
@@ -390,24 +430,58 @@ async fn an_acking_phone_gets_at_most_the_buffer_limit_unacknowledged() {
     }
 }
 
-/// Lines of `yes` output: 16 MB from `yes`, 24 MB through the PTY (`\n` becomes `\r\n`):
-/// more than the 10 MiB ring plus the socket buffers, and done in a few seconds.
-const Y_LINES: u64 = 8_000_000;
+/// Lines of `yes` output: 50 MB from `yes`, 75 MB through the PTY (`\n` becomes `\r\n`):
+/// far more than the 10 MiB ring plus the socket buffers.
+const Y_LINES: u64 = 25_000_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reading_phone_gets_every_byte_beside_a_stalled_one() {
-    // The default 10 MiB ring: the reading phone paces the PTY and loses nothing, the
-    // stalled one stops counting after a second and falls out of the ring.
+async fn a_phone_that_stops_reading_slows_neither_another_phone_nor_a_terminal() {
+    // The default 10 MiB ring: the reading phone and the terminal pace the PTY and lose
+    // nothing; the stalled phone stops counting after a second and falls out of the ring.
     let hub = Home::new();
     let script = format!(
         "read x; yes | head -c {}; printf 'FIN''ISHED'; sleep 60",
         Y_LINES * 2
     );
     let ep = hub.session(&["sh", "-c", &script]);
+    let id = hub.sessions()[0]["id"].as_str().unwrap().to_string();
     let mut stalled: Phone = ep.phone().await;
     stalled.send(json!({"type": "resume", "lastSeq": 0})).await;
     let mut reader = ep.phone().await;
     reader.send(json!({"type": "resume", "lastSeq": 0})).await;
+    // A local terminal reading everything, on its own thread.
+    let mut terminal = hub.connect();
+    let attach = ClientMsg::Attach {
+        target: Some(id),
+        read_only: false,
+        size: Size { cols: 80, rows: 24 },
+    };
+    let ServerMsg::Attached { .. } = terminal.request(&attach) else {
+        panic!("not attached")
+    };
+    let Some(ServerMsg::Redraw { seq: start, .. }) = terminal.recv() else {
+        panic!("no redraw")
+    };
+    let terminal = std::thread::spawn(move || {
+        let mut cursor = start;
+        loop {
+            match terminal.recv().expect("the terminal's stream ended early") {
+                ServerMsg::Output { seq, data } => {
+                    assert_eq!(
+                        seq,
+                        cursor + data.len() as u64,
+                        "the terminal gets every byte"
+                    );
+                    cursor = seq;
+                    if data.ends_with(b"FINISHED") {
+                        return cursor;
+                    }
+                }
+                ServerMsg::Size { .. } => {}
+                other => panic!("the terminal got {other:?}"),
+            }
+        }
+    });
     reader.send(json!({"type": "input", "data": "go\r"})).await;
     let started = std::time::Instant::now();
     let mut seq = 0u64;
@@ -415,7 +489,11 @@ async fn a_reading_phone_gets_every_byte_beside_a_stalled_one() {
         let d = tokio::time::timeout(DEADLINE, reader.data())
             .await
             .expect("output keeps coming");
-        assert_eq!(d.seq, seq + d.data.len() as u64, "every byte, in order");
+        assert_eq!(
+            d.seq,
+            seq + d.data.len() as u64,
+            "the phone gets every byte, in order"
+        );
         seq = d.seq;
         if d.data.ends_with("FINISHED") {
             break;
@@ -423,8 +501,9 @@ async fn a_reading_phone_gets_every_byte_beside_a_stalled_one() {
     }
     // The echoed "go\r\n", every "y\n" as "y\r\n", then the marker.
     assert_eq!(seq, 4 + Y_LINES * 3 + 8);
+    assert_eq!(terminal.join().unwrap(), seq);
     eprintln!(
-        "{seq} bytes through the PTY to one phone in {:?}",
+        "{seq} bytes to a phone and a terminal in {:?}",
         started.elapsed()
     );
     // The stalled phone fell out of the ring: once it reads again it gets what its
