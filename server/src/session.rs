@@ -590,25 +590,33 @@ const FLOOD_WINDOW: usize = FLOOD_BACKLOG as usize;
 /// How long the follower waits for a flood to gather: the most the terminal state (and
 /// so previews and query answers) lags behind while one lasts.
 const FLOOD_PAUSE: Duration = Duration::from_millis(100);
+/// How often it looks while a flood gathers.
+const FLOOD_POLL: Duration = Duration::from_millis(4);
 
 impl Floods {
     /// Waits until [`FLOOD_BACKLOG`] has gathered past `parsed`, the program ends, or
-    /// [`FLOOD_PAUSE`] passes; a flood that slowed down below that ends flood mode.
+    /// [`FLOOD_PAUSE`] passes; a flood that slowed down below that ends flood mode. It
+    /// looks every few milliseconds rather than at every append, so the actor wakes
+    /// nobody while a flood gathers.
     async fn gather(
         &mut self,
         parsed: u64,
-        head: &mut watch::Receiver<u64>,
+        head: &watch::Receiver<u64>,
         exit: &mut watch::Receiver<Option<ExitStatus>>,
     ) {
         let deadline = tokio::time::Instant::now() + FLOOD_PAUSE;
-        while head.borrow().saturating_sub(parsed) < FLOOD_BACKLOG {
+        loop {
+            let backlog = head.borrow().saturating_sub(parsed);
+            if backlog >= FLOOD_BACKLOG {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.flooding = backlog >= FLOOD_LOOK;
+                return;
+            }
             tokio::select! {
-                r = head.changed() => if r.is_err() { break },
-                _ = exit.changed() => break,
-                _ = tokio::time::sleep_until(deadline) => {
-                    self.flooding = head.borrow().saturating_sub(parsed) >= FLOOD_LOOK;
-                    break;
-                }
+                _ = exit.changed() => return,
+                _ = tokio::time::sleep(FLOOD_POLL) => {}
             }
         }
     }
