@@ -484,21 +484,7 @@ async fn a_phone_that_stops_reading_slows_neither_another_phone_nor_a_terminal()
     });
     reader.send(json!({"type": "input", "data": "go\r"})).await;
     let started = std::time::Instant::now();
-    let mut seq = 0u64;
-    loop {
-        let d = tokio::time::timeout(DEADLINE, reader.data())
-            .await
-            .expect("output keeps coming");
-        assert_eq!(
-            d.seq,
-            seq + d.data.len() as u64,
-            "the phone gets every byte, in order"
-        );
-        seq = d.seq;
-        if d.data.ends_with("FINISHED") {
-            break;
-        }
-    }
+    let seq = reader.every_byte_until("FINISHED").await;
     // The echoed "go\r\n", every "y\n" as "y\r\n", then the marker.
     assert_eq!(seq, 4 + Y_LINES * 3 + 8);
     assert_eq!(terminal.join().unwrap(), seq);
@@ -508,17 +494,10 @@ async fn a_phone_that_stops_reading_slows_neither_another_phone_nor_a_terminal()
     );
     // The stalled phone fell out of the ring: once it reads again it gets what its
     // socket buffered, then a repaint of the screen (its position jumps), then the rest.
-    let mut redrawn = false;
-    let mut stalled_seq = 0u64;
-    loop {
-        let d = stalled.data().await;
-        redrawn |= d.seq != stalled_seq + d.data.len() as u64;
-        stalled_seq = d.seq;
-        if d.data.ends_with("FINISHED") || d.data.contains("FINISHED\x1b") {
-            break;
-        }
-    }
-    assert!(redrawn, "a stalled phone resynchronises with a redraw");
+    assert!(
+        stalled.repainted_before("FINISHED").await,
+        "a stalled phone resynchronises with a redraw"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -542,21 +521,7 @@ async fn a_slow_phone_is_repainted_instead_of_slowing_the_program() {
     fast.send(json!({"type": "resume", "lastSeq": 0})).await;
     fast.send(json!({"type": "input", "data": "go\r"})).await;
 
-    let fast = tokio::spawn(async move {
-        let mut seq = 0u64;
-        loop {
-            let d = fast.data().await;
-            assert_eq!(
-                d.seq,
-                seq + d.data.len() as u64,
-                "the fast phone gets every byte"
-            );
-            seq = d.seq;
-            if d.data.ends_with("FINISHED") {
-                return seq;
-            }
-        }
-    });
+    let fast = tokio::spawn(async move { fast.every_byte_until("FINISHED").await });
     // A link of at most 64 KiB per 100 ms (under the 1 MiB/s a phone needs to pace the
     // program): one message per tick, each acknowledged.
     let mut link = tokio::time::interval(Duration::from_millis(100));

@@ -365,7 +365,7 @@ impl Session {
         loop {
             if floods.flooding && exit_rx.borrow().is_none() {
                 floods
-                    .gather(self.term_seq(), &mut head_rx, &mut exit_rx)
+                    .gather(self.term_seq(), &head_rx, &mut exit_rx)
                     .await;
             }
             let exited = exit_rx.borrow_and_update().is_some();

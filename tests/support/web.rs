@@ -163,6 +163,34 @@ impl Phone {
         }
     }
 
+    /// Reads `data` until one ends with `marker`, asserting that every byte arrives, in
+    /// order (no repaint); returns the last seq.
+    pub async fn every_byte_until(&mut self, marker: &str) -> u64 {
+        let mut seq = 0u64;
+        loop {
+            let d = self.data().await;
+            assert_eq!(d.seq, seq + d.data.len() as u64, "every byte, in order");
+            seq = d.seq;
+            if d.data.ends_with(marker) {
+                return seq;
+            }
+        }
+    }
+
+    /// Reads `data` until `marker` arrives (at the end of output or inside a repaint);
+    /// whether the stream jumped forward on the way (a repaint replaced missed output).
+    pub async fn repainted_before(&mut self, marker: &str) -> bool {
+        let (mut seq, mut repainted) = (0u64, false);
+        loop {
+            let d = self.data().await;
+            repainted |= d.seq != seq + d.data.len() as u64;
+            seq = d.seq;
+            if d.data.ends_with(marker) || d.data.contains(&format!("{marker}\x1b")) {
+                return repainted;
+            }
+        }
+    }
+
     /// Reads `data` until the accumulated text contains `needle`; returns it all and
     /// the last seq.
     pub async fn until(&mut self, needle: &str) -> (String, u64) {
