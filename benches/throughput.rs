@@ -88,12 +88,16 @@ fn main() {
         println!("server CPU seconds per 100 MiB (one WebSocket client): {ws_cpu:.2}");
     }
     if part("echo") {
-        let (bare50, bare99) = percentiles(bare_echo());
-        let (srv50, srv99) = percentiles(bench.echo());
-        println!("echo round trip, bare PTY:     p50 {bare50:.3} ms  p99 {bare99:.3} ms");
-        println!("echo round trip, via server:   p50 {srv50:.3} ms  p99 {srv99:.3} ms  (overhead p50 {:.3} ms)", srv50 - bare50);
-        let (ws50, ws99) = percentiles(bench.ws_echo());
-        println!("echo round trip, via WebSocket: p50 {ws50:.3} ms  p99 {ws99:.3} ms  (overhead p50 {:.3} ms)", ws50 - bare50);
+        let [bare, local, phone] = bench.echoes().map(percentiles);
+        let line = |name: &str, (p50, p99): (f64, f64)| {
+            println!(
+                "echo round trip, {name:<14} p50 {p50:.3} ms  p99 {p99:.3} ms  (overhead p50 {:+.3} ms)",
+                p50 - bare.0
+            )
+        };
+        line("bare PTY:", bare);
+        line("via server:", local);
+        line("via WebSocket:", phone);
     }
     if !part("idle") {
         return;
@@ -240,37 +244,6 @@ impl Bench {
         )
     }
 
-    fn echo(&self) -> Vec<f64> {
-        let id = self.itwillsync(&["new", "-d", "--", "cat"]);
-        let mut conn = self.connect();
-        send(
-            &mut conn,
-            &ClientMsg::Attach {
-                target: Some(id.clone()),
-                read_only: false,
-                size: SIZE,
-            },
-        );
-        while !matches!(recv(&mut conn), Some(ServerMsg::Size { .. })) {}
-        let times = (0..ECHOES)
-            .map(|i| {
-                let key = [b'a' + (i % 26) as u8];
-                let t = Instant::now();
-                send(&mut conn, &ClientMsg::Input { data: key.to_vec() });
-                loop {
-                    if let Some(ServerMsg::Output { data, .. }) = recv(&mut conn) {
-                        if data.contains(&key[0]) {
-                            break;
-                        }
-                    }
-                }
-                t.elapsed().as_secs_f64() * 1000.0
-            })
-            .collect();
-        self.itwillsync(&["kill", &id]);
-        times
-    }
-
     /// A new session's phone URL (ws form) for `script`.
     fn ws_session(&self, script: &str) -> (String, String) {
         let id = self.itwillsync(&["new", "-d", "--no-qr", "--", "sh", "-c", script]);
@@ -326,27 +299,64 @@ impl Bench {
         })
     }
 
-    fn ws_echo(&self) -> Vec<f64> {
-        let (id, url) = self.ws_session("exec cat");
+    /// Keystroke round trips through `cat`: on a bare PTY, through an attached terminal and
+    /// over WebSocket, taken in turns (one of each per key) so that all three see the
+    /// machine in the same state; a VM's latency drifts by tens of microseconds.
+    fn echoes(&self) -> [Vec<f64>; 3] {
+        let (mut master, slave) = pty();
+        let mut bare_cat = Command::new("cat")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave))
+            .spawn()
+            .unwrap();
+        let local_id = self.itwillsync(&["new", "-d", "--no-qr", "--", "cat"]);
+        let mut conn = self.connect();
+        let attach = ClientMsg::Attach {
+            target: Some(local_id.clone()),
+            read_only: false,
+            size: SIZE,
+        };
+        send(&mut conn, &attach);
+        while !matches!(recv(&mut conn), Some(ServerMsg::Size { .. })) {}
+        let (ws_id, url) = self.ws_session("exec cat");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let times = rt.block_on(async {
+        let mut times: [Vec<f64>; 3] = Default::default();
+        rt.block_on(async {
             let mut phone = ws::Phone::connect(&url).await;
-            let mut times = Vec::with_capacity(ECHOES);
+            let mut buf = [0u8; 256];
             for i in 0..ECHOES {
-                let key = (b'a' + (i % 26) as u8) as char;
+                let key = b'a' + (i % 26) as u8;
                 let t = Instant::now();
+                master.write_all(&[key]).unwrap();
+                loop {
+                    let n = master.read(&mut buf).unwrap();
+                    if buf[..n].contains(&key) {
+                        break;
+                    }
+                }
+                times[0].push(t.elapsed().as_secs_f64() * 1000.0);
+
+                let t = Instant::now();
+                send(&mut conn, &ClientMsg::Input { data: vec![key] });
+                while !matches!(recv(&mut conn), Some(ServerMsg::Output { data, .. }) if data.contains(&key)) {}
+                times[1].push(t.elapsed().as_secs_f64() * 1000.0);
+
+                let t = Instant::now();
+                let key = key as char;
                 phone
                     .send(&format!(r#"{{"type":"input","data":"{key}"}}"#))
                     .await;
                 while !phone.next_data().await.0.contains(key) {}
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                times[2].push(t.elapsed().as_secs_f64() * 1000.0);
             }
-            times
         });
-        self.itwillsync(&["kill", &id]);
+        let _ = bare_cat.kill();
+        let _ = bare_cat.wait();
+        self.itwillsync(&["kill", &local_id]);
+        self.itwillsync(&["kill", &ws_id]);
         times
     }
 
@@ -430,33 +440,6 @@ fn bare_pty(file: &Path) -> f64 {
     while matches!(master.read(&mut buf), Ok(n) if n > 0) {}
     child.wait().unwrap();
     mbs(file_len(file), start.elapsed())
-}
-
-fn bare_echo() -> Vec<f64> {
-    let (mut master, slave) = pty();
-    let mut child = Command::new("cat")
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave))
-        .spawn()
-        .unwrap();
-    let mut buf = [0u8; 256];
-    let times = (0..ECHOES)
-        .map(|i| {
-            let key = [b'a' + (i % 26) as u8];
-            let t = Instant::now();
-            master.write_all(&key).unwrap();
-            loop {
-                let n = master.read(&mut buf).unwrap();
-                if buf[..n].contains(&key[0]) {
-                    break;
-                }
-            }
-            t.elapsed().as_secs_f64() * 1000.0
-        })
-        .collect();
-    let _ = child.kill();
-    let _ = child.wait();
-    times
 }
 
 /// A minimal phone: the WebSocket protocol of DESIGN.md, acking as it reads.

@@ -364,9 +364,7 @@ impl Session {
         let mut floods = Floods::default();
         loop {
             if floods.flooding && exit_rx.borrow().is_none() {
-                floods
-                    .gather(self.term_seq(), &head_rx, &mut exit_rx)
-                    .await;
+                floods.gather(self.term_seq(), &head_rx, &mut exit_rx).await;
             }
             let exited = exit_rx.borrow_and_update().is_some();
             let parsed = self.term_seq();
