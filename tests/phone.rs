@@ -608,3 +608,32 @@ fn tailscale_mode_takes_the_tailscale_address_or_warns_and_falls_back() {
     assert!(!stderr.contains("warning"), "{stderr}");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 }
+
+#[tokio::test]
+async fn neither_tokens_nor_keystrokes_reach_the_log_even_at_trace_level() {
+    let hub = Home::new();
+    // The server starts with the first command and takes its log level from it.
+    let started = hub
+        .cmd(&["new", "-d", "--no-qr", "--", "sleep", "60"])
+        .env("ITWILLSYNC_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(started.status.success());
+    let ep = hub.session(&["cat"]);
+    let page = ep.get(&format!("/?token={}", ep.token), "");
+    assert_eq!(page.status, 303);
+    assert_eq!(ep.get("/?token=0123", "").status, 401);
+    let mut phone = ep.phone().await;
+    phone.send(json!({"type": "resume", "lastSeq": 0})).await;
+    phone
+        .send(json!({"type": "input", "data": "hunter2-typed\r"}))
+        .await;
+    phone.until("hunter2-typed").await;
+    drop(phone);
+    hub.ok(&["hub", "stop"]);
+    let log = std::fs::read_to_string(hub.path().join("server.log")).unwrap();
+    assert!(log.lines().count() > 10, "a trace-level log: {log}");
+    assert!(!log.contains(&ep.token), "the session token is in the log");
+    let leak: Vec<&str> = log.lines().filter(|l| l.contains("hunter2")).collect();
+    assert!(leak.is_empty(), "keystrokes are in the log: {leak:?}");
+}

@@ -125,14 +125,26 @@ fn write_hub_files(home: &Home, config: &Config) -> anyhow::Result<()> {
     crate::home::write_private(&home.hub_pid(), format!("{pid}\n").as_bytes())
 }
 
+/// Log directives that always apply (see `init_logging`).
+const QUIET_LOGS: &[&str] = &[
+    "tungstenite=debug",
+    "tokio_tungstenite=debug",
+    "hyper_tungstenite=debug",
+];
+
 fn init_logging(home: &Home) -> anyhow::Result<()> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(home.server_log())
         .with_context(|| format!("cannot open {}", home.server_log().display()))?;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ITWILLSYNC_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("ITWILLSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Whatever level is asked for: the WebSocket library traces every message, which
+    // would put keystrokes and screen contents in the log.
+    for quiet in QUIET_LOGS {
+        filter = filter.add_directive(quiet.parse().expect("a valid directive"));
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
