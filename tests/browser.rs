@@ -50,8 +50,8 @@ fn run_steps(mut node: Command, mut act: impl FnMut(&str)) {
 }
 
 /// A program that prints every byte it receives as `<hex>` (raw mode: no signals, no
-/// echo; `dd` because bash's own `read -n` re-enables signals), and a marker once the
-/// file `trigger` appears in its directory.
+/// echo; `dd` because bash's own `read -n` re-enables signals), rings the bell for `!`,
+/// and prints a marker once the file `trigger` appears in its directory.
 const ECHO_HEX: &str = r#"cd "$(dirname "$0")"
 stty raw -echo
 (while [ ! -e trigger ]; do sleep 0.05; done; printf '\r\nMISSED-OUTPUT\r\n') &
@@ -59,6 +59,7 @@ printf 'ready-pty\r\n'
 while :; do
   b=$(dd bs=1 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
   printf '<%s>' "$b"
+  if [ "$b" = 21 ]; then printf '\a'; fi
 done
 "#;
 

@@ -79,6 +79,19 @@ await run(async ({ page, step, progress }) => {
   expected += "<03>";
   await waitText(expected, "ctrl-c from the sticky modifier");
 
+  // The program rings the bell: the title flashes until the user types.
+  const title = () => evalWithin(() => document.title);
+  const plain = await title();
+  await page.keyboard.type("!");
+  expected += "<21>";
+  await waitText(expected, "the bell's key");
+  await page.waitForFunction(() => document.title.startsWith("🔔"), null, { timeout: 5000 });
+  progress("the bell flashes the title");
+  await page.keyboard.type("q");
+  expected += "<71>";
+  await waitText(expected, "a key after the bell");
+  if ((await title()) !== plain) throw new Error(`the title still flashes: ${await title()}`);
+
   // The connection is cut, output is produced meanwhile, the connection comes back.
   progress("keys checked");
   cut = true;
