@@ -362,6 +362,18 @@ async fn bad_messages_are_ignored_and_oversized_ones_close_the_socket() {
         phone.ws.send(Message::text(bad)).await.unwrap();
     }
     phone.ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
+    // The absurd size was clamped to maxTerminalCols x maxTerminalRows and told (after
+    // the 80x24 every phone hears first).
+    loop {
+        let msg = phone.next().await;
+        if msg["type"] == "resize" && msg["cols"] != 80 {
+            assert_eq!(
+                (msg["cols"].as_u64(), msg["rows"].as_u64()),
+                (Some(500), Some(200))
+            );
+            break;
+        }
+    }
     phone
         .send(json!({"type": "input", "data": "still here\r"}))
         .await;
