@@ -635,7 +635,10 @@ impl Floods {
         if head.saturating_sub(parsed) < FLOOD_LOOK || parsed < self.next_look {
             return Plan::Parse;
         }
-        let mut window = Vec::new();
+        // Allocated and written (zeroed memory would be mapped lazily) before the ring is
+        // locked: the actor waits on that lock.
+        let mut window = vec![1; FLOOD_WINDOW];
+        window.clear();
         if lock(&session.ring)
             .read_into(parsed, FLOOD_WINDOW, &mut window)
             .is_err()
