@@ -4,12 +4,14 @@
 //! the actor (`actor.rs`), the only owner of the PTY master, which appends output to the
 //! ring and writes input; the terminal-state follower (`follow_output` here), which parses
 //! the ring into the vt100 state at its own pace; and the exit watcher in the registry.
-//! The follower never slows the PTY: vt100 parses ~45 MB/s and a PTY delivers more. When a
-//! flood outruns it by more than the ring, it keeps its state (modes, alternate screen,
-//! colours) and continues from the oldest byte still held; the screen is then exact again
-//! once the flood's last screenful is parsed.
+//! The follower never slows the PTY: vt100 parses ~45 MB/s and a PTY delivers more. In a
+//! flood of plain text it skips what cannot change the final state (`Floods`), so
+//! following costs little CPU. When a flood still outruns it by more than the ring, it
+//! keeps its state (modes, alternate screen, colours) and continues from the oldest byte
+//! still held; the screen is then exact again once the flood's last screenful is parsed.
 //! Clients never wait on each other: each keeps its own cursor into the ring and is woken
-//! by the `head` watch when the ring grows.
+//! by the `head` watch when the ring grows. Clients that read pace the PTY (see
+//! `paced_by_readers`).
 //!
 //! Locks: `ring`, `term`, `clients` and `activity` are `std::sync::Mutex`es guarding
 //! in-memory state for microseconds; none is held across an `.await`, and none is taken
@@ -562,8 +564,8 @@ fn lower_priority() {
 /// whatever its size; the state stays exact at its position throughout.
 #[derive(Default)]
 struct Floods {
-    /// Output to skip (`from..to`) once parsing reaches `from`.
-    skip: Option<(u64, u64)>,
+    /// Output to skip (`from..to`) once parsing reaches `from`, found for this many rows.
+    skip: Option<(u64, u64, u16)>,
     /// No need to look again before this position (the last look found nothing).
     next_look: u64,
     /// The last look found plain text to skip.
@@ -620,14 +622,15 @@ impl Floods {
     }
 
     fn plan(&mut self, session: &Session, parsed: u64, head: u64) -> Plan {
-        if let Some((from, to)) = self.skip {
+        if let Some((from, to, rows)) = self.skip {
             if parsed < from {
                 return Plan::ParseUpTo(from);
             }
             self.skip = None;
-            // The state here decides: a scroll region may have been set on the way.
+            // The state here decides: a scroll region may have been set on the way, or the
+            // screen grown taller than the lines kept can settle.
             let mut term = lock(&session.term);
-            if parsed == from && term.may_skip() {
+            if parsed == from && term.may_skip() && term.rows() <= rows {
                 term.skip_to(to);
                 return Plan::Skipped;
             }
@@ -650,8 +653,9 @@ impl Floods {
         match crate::term::skippable(&window, rows) {
             Some(skip) => {
                 self.flooding = true;
-                self.skip = Some((parsed + skip.start as u64, parsed + skip.end as u64));
-                Plan::ParseUpTo(parsed + skip.start as u64)
+                let (from, to) = (parsed + skip.start as u64, parsed + skip.end as u64);
+                self.skip = Some((from, to, rows));
+                Plan::ParseUpTo(from)
             }
             None => {
                 self.next_look = parsed + window.len() as u64 / 2;
