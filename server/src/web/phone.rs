@@ -414,9 +414,9 @@ struct DataMessage<'a> {
     seq: u64,
 }
 
-/// `{"type":"data","data":S,"seq":N}` for output bytes, in one pass over them: this is the
-/// phone path's hot loop (a `serde_json::Value` and a lossy copy cost three times as
-/// much). Invalid UTF-8 becomes U+FFFD, as the page's decoder would show it.
+/// `{"type":"data","data":S,"seq":N}` for output bytes, escaped in one pass over them
+/// (this is the phone path's hot loop: no `serde_json::Value`, no copy of valid text).
+/// Invalid UTF-8 becomes U+FFFD, as the page's decoder would show it.
 fn data_message(bytes: &[u8], seq: u64) -> Message {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
@@ -467,7 +467,7 @@ mod tests {
                 .to_vec(),
             b"bad \xff\xfe utf-8 \xe6\xbc".to_vec(),
         ];
-        // Every special byte at every offset within and across eight-byte words.
+        // Every byte that needs escaping (and some that do not) at every offset.
         for special in [b'"', b'\\', b'\n', 0x00, 0x1f, 0x7f, 0xc3] {
             for at in 0..20 {
                 let mut v = vec![b'x'; 20];
