@@ -80,12 +80,13 @@ fn main() {
     if part("ws") {
         let (mbs, delivered, ws_cpu) = bench.websockets(1);
         row("server, one WebSocket client (all bytes)", (mbs, delivered));
-        let (each, least, _) = bench.websockets(10);
+        let (each, least, ten_cpu) = bench.websockets(10);
         row(
             "server, ten WebSocket clients (together)",
             (each * 10.0, least),
         );
         println!("server CPU seconds per 100 MiB (one WebSocket client): {ws_cpu:.2}");
+        println!("server CPU seconds per 100 MiB (ten WebSocket clients): {ten_cpu:.2}");
     }
     if part("echo") {
         let [bare, local, phone] = bench.echoes().map(percentiles);
