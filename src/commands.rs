@@ -141,10 +141,9 @@ async fn new(args: NewArgs, home: &Home) -> anyhow::Result<i32> {
             }
             // The attach redraw clears the screen: keep the code up until the user is
             // done with it (`itwillsync url NAME --qr` shows it again later).
-            let prompt = format!(
-                "Scan the code to open {} on your phone. Press any key to attach, {} to leave it running.",
-                s.name, key_name
-            );
+            // One line of at most 80 columns: the code, the link and this fit 24 rows.
+            let prompt =
+                format!("Scan it with your phone. Any key attaches; {key_name} leaves it running.");
             wait_for_key(&prompt, detach_key)
         };
         return attach_and_report_with(conn, request, &config, show).await;

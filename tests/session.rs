@@ -29,7 +29,7 @@ fn assert_same_screen(a: &vt100::Screen, b: &vt100::Screen) {
 fn the_detach_key_at_the_phone_code_leaves_the_session_running() {
     let home = Home::new();
     let mut term = Term::spawn(&home, &["new", "--name", "bg", "--", "sleep", "60"], SIZE);
-    term.wait_raw("Press any key to attach");
+    term.wait_raw("Any key attaches");
     term.send(b"\x1c");
     assert_eq!(term.wait_exit(), 0);
     term.wait_raw("detached from bg");
@@ -56,7 +56,7 @@ fn new_detach_and_reattach_restores_the_screen_cell_by_cell() {
     );
     // The phone link and code stay up until a key is pressed; that key is not typed into
     // the session (a stray "x" would break the command below).
-    first.wait_raw("Press any key to attach");
+    first.wait_raw("Any key attaches");
     first.wait_raw("Phone: http://127.0.0.1:");
     first.send(b"x");
     first.send(b"printf '\\033[1;31mred\\033[0m plain %s\\n' $((6*7))\r");
