@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use itwillsync_protocol::{ExitStatus, Size};
 use tokio::io::unix::AsyncFd;
-use tokio::time::{interval, sleep_until, Instant, MissedTickBehavior};
+use tokio::time::{sleep_until, Instant};
 
 use crate::output_log::OutputLog;
 use crate::session::{ActorEnds, Command, Session};
@@ -61,8 +61,8 @@ pub(crate) async fn run(
     let mut drain_until = Instant::now();
     let mut kill_at: Option<Instant> = None;
     let mut progress = session.progress();
-    let mut flush = interval(LOG_FLUSH);
-    flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Armed only while the log holds unwritten output: an idle session wakes nobody.
+    let mut flush_at: Option<Instant> = None;
 
     loop {
         if status.is_some() && (pty_closed || Instant::now() >= drain_until) {
@@ -77,6 +77,7 @@ pub(crate) async fn run(
                     Ok(Ok(n)) => {
                         session.push_output(&buf[..n]);
                         log.write(&buf[..n]);
+                        flush_at.get_or_insert_with(|| Instant::now() + LOG_FLUSH);
                         if status.is_some() {
                             drain_until = Instant::now() + DRAIN_AFTER_EXIT;
                         }
@@ -125,7 +126,10 @@ pub(crate) async fn run(
             // A reading terminal caught up, or may have stalled meanwhile: look again.
             _ = progress.changed(), if paced => {}
             _ = tokio::time::sleep(PACE_RECHECK), if paced => {}
-            _ = flush.tick() => log.flush(),
+            _ = sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
+                log.flush();
+                flush_at = None;
+            }
         }
     }
     log.flush();

@@ -1,6 +1,6 @@
 //! Each session's output appended to `logs/<id>.log` (0600).
 //!
-//! Writes go through a buffer flushed by the actor at least every 100 ms and on exit. A
+//! Writes go through a buffer the actor flushes within 100 ms of new output and on exit. A
 //! failing disk never stops a session: the first error is logged and the log is closed.
 
 use std::fs::{File, OpenOptions};
