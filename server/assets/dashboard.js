@@ -365,16 +365,9 @@
   });
 
   // ---- attention -------------------------------------------------------------------------
-  let audio = null;
+  // The chime is chime.js's; it unlocks audio on the first gesture itself.
   let asked = false;
   function onFirstGesture() {
-    try {
-      if (!audio) {
-        const Ctx = window.AudioContext || window.webkitAudioContext;
-        if (Ctx) audio = new Ctx();
-      }
-      if (audio && audio.state === "suspended") audio.resume();
-    } catch (_) { audio = null; }
     // Ask for notifications on the first tap, never on load.
     if (!asked && "Notification" in window && Notification.permission === "default") {
       asked = true;
@@ -384,23 +377,7 @@
   document.addEventListener("pointerdown", onFirstGesture, { capture: true });
   document.addEventListener("keydown", onFirstGesture, { capture: true });
 
-  function chime() {
-    if (!audio || audio.state !== "running") return;
-    const t0 = audio.currentTime;
-    [660, 880, 1318.5].forEach((freq, i) => {
-      const start = t0 + i * 0.14;
-      const osc = audio.createOscillator();
-      const gain = audio.createGain();
-      osc.type = "sine";
-      osc.frequency.value = freq;
-      gain.gain.setValueAtTime(0.0001, start);
-      gain.gain.exponentialRampToValueAtTime(0.25, start + 0.015);
-      gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.4);
-      osc.connect(gain).connect(audio.destination);
-      osc.start(start);
-      osc.stop(start + 0.45);
-    });
-  }
+  const chime = () => window.itwillsyncChime([660, 880, 1318.5], 0.14, 0.4);
 
   let lastChime = 0;
   function alertAttention(s) {

@@ -424,7 +424,6 @@
     const btn = e.target.closest("button[data-key]");
     e.preventDefault();
     if (!btn) return;
-    unlockAudio();
     const key = btn.dataset.key;
     if (key in mods) {
       setMod(key, !mods[key]);
@@ -450,37 +449,7 @@
   window.addEventListener("blur", stopRepeat);
 
   // ---- attention: bell and notification sequences -----------------------------
-  let audio = null;
-  function unlockAudio() {
-    // Browsers only start audio from a user gesture: create/resume it on the first tap.
-    try {
-      if (!audio) {
-        const Ctx = window.AudioContext || window.webkitAudioContext;
-        if (Ctx) audio = new Ctx();
-      }
-      if (audio && audio.state === "suspended") audio.resume();
-    } catch (_) { audio = null; }
-  }
-  document.addEventListener("pointerdown", unlockAudio, { capture: true });
-  document.addEventListener("keydown", unlockAudio, { capture: true });
-
-  function chime() {
-    if (!audio || audio.state !== "running") return;
-    const t0 = audio.currentTime;
-    [880, 1318.5].forEach((freq, i) => {
-      const start = t0 + i * 0.13;
-      const osc = audio.createOscillator();
-      const gain = audio.createGain();
-      osc.type = "sine";
-      osc.frequency.value = freq;
-      gain.gain.setValueAtTime(0.0001, start);
-      gain.gain.exponentialRampToValueAtTime(0.25, start + 0.015);
-      gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.35);
-      osc.connect(gain).connect(audio.destination);
-      osc.start(start);
-      osc.stop(start + 0.4);
-    });
-  }
+  const chime = () => window.itwillsyncChime([880, 1318.5], 0.13, 0.35);
 
   let flashTimer = null;
   let lastAttention = 0;

@@ -18,8 +18,7 @@ use anyhow::{bail, Context};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response, StatusCode};
-use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
+use hyper::{Request, Response};
 use itwillsync_protocol::{NewSession, Size};
 
 use crate::config::Config;
@@ -27,7 +26,7 @@ use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::web::auth::Auth;
-use crate::web::{self, plain, secure, Reply};
+use crate::web::{self, secure, Reply};
 
 /// Largest message a page may send; the page's own are a few hundred bytes.
 const MAX_MESSAGE: usize = 64 << 10;
@@ -118,25 +117,7 @@ fn upgrade(
     shared: Arc<Shared>,
     permit: web::listener::Permit,
 ) -> Reply {
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
-    match hyper_tungstenite::upgrade(req, Some(config)) {
-        Ok((reply, websocket)) => {
-            tokio::spawn(async move {
-                let _permit = permit;
-                match websocket.await {
-                    Ok(ws) => client::run(ws, shared).await,
-                    Err(e) => tracing::debug!("dashboard WebSocket upgrade failed: {e}"),
-                }
-            });
-            reply
-        }
-        Err(e) => plain(
-            StatusCode::BAD_REQUEST,
-            &format!("bad WebSocket request: {e}"),
-        ),
-    }
+    web::accept_websocket(req, permit, MAX_MESSAGE, move |ws| client::run(ws, shared))
 }
 
 /// The dashboard page. Its WebSocket is same-origin, so `'self'` plus the explicit

@@ -19,6 +19,13 @@ const CSS: &str = "text/css; charset=utf-8";
 /// The public files, by request path.
 const FILES: &[(&str, Asset)] = &[
     (
+        "/chime.js",
+        Asset {
+            body: include_bytes!("../../assets/chime.js"),
+            content_type: JS,
+        },
+    ),
+    (
         "/connection.js",
         Asset {
             body: include_bytes!("../../assets/connection.js"),

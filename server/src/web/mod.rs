@@ -127,15 +127,32 @@ fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Pe
 
 /// Accepts an authenticated WebSocket upgrade and starts the phone's loop on it.
 fn upgrade(req: &mut Request<Incoming>, shared: Arc<Shared>, permit: Permit) -> Reply {
+    accept_websocket(req, permit, MAX_MESSAGE, move |ws| async move {
+        phone::run(ws, shared.session.clone(), shared.buffer_limit).await
+    })
+}
+
+/// Accepts a WebSocket upgrade (messages and frames capped at `max_message` bytes) and runs
+/// `serve` on the socket, holding the listener's connection permit until it returns.
+pub(crate) fn accept_websocket<F, Fut>(
+    req: &mut Request<Incoming>,
+    permit: Permit,
+    max_message: usize,
+    serve: F,
+) -> Reply
+where
+    F: FnOnce(hyper_tungstenite::HyperWebsocketStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
     match hyper_tungstenite::upgrade(req, Some(config)) {
         Ok((reply, websocket)) => {
             tokio::spawn(async move {
                 let _permit = permit;
                 match websocket.await {
-                    Ok(ws) => phone::run(ws, shared.session.clone(), shared.buffer_limit).await,
+                    Ok(ws) => serve(ws).await,
                     Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
                 }
             });
