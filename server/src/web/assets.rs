@@ -15,100 +15,36 @@ pub struct Asset {
 
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// A table entry: the file `server/assets/<path>` served at `/<path>`.
+macro_rules! asset {
+    ($path:literal, $content_type:expr) => {
+        (
+            concat!("/", $path),
+            Asset {
+                body: include_bytes!(concat!("../../assets/", $path)),
+                content_type: $content_type,
+            },
+        )
+    };
+}
 
 /// The public files, by request path.
 const FILES: &[(&str, Asset)] = &[
-    (
-        "/chime.js",
-        Asset {
-            body: include_bytes!("../../assets/chime.js"),
-            content_type: JS,
-        },
-    ),
-    (
-        "/connection.js",
-        Asset {
-            body: include_bytes!("../../assets/connection.js"),
-            content_type: JS,
-        },
-    ),
-    (
-        "/dashboard.js",
-        Asset {
-            body: include_bytes!("../../assets/dashboard.js"),
-            content_type: JS,
-        },
-    ),
-    (
-        "/dashboard.css",
-        Asset {
-            body: include_bytes!("../../assets/dashboard.css"),
-            content_type: CSS,
-        },
-    ),
-    (
-        "/terminal.js",
-        Asset {
-            body: include_bytes!("../../assets/terminal.js"),
-            content_type: JS,
-        },
-    ),
-    (
-        "/terminal.css",
-        Asset {
-            body: include_bytes!("../../assets/terminal.css"),
-            content_type: CSS,
-        },
-    ),
-    (
-        "/manifest.json",
-        Asset {
-            body: include_bytes!("../../assets/manifest.json"),
-            content_type: "application/manifest+json",
-        },
-    ),
-    (
-        "/icon.svg",
-        Asset {
-            body: include_bytes!("../../assets/icon.svg"),
-            content_type: "image/svg+xml",
-        },
-    ),
-    (
-        "/vendor/xterm.js",
-        Asset {
-            body: include_bytes!("../../assets/vendor/xterm.js"),
-            content_type: JS,
-        },
-    ),
-    (
-        "/vendor/xterm.css",
-        Asset {
-            body: include_bytes!("../../assets/vendor/xterm.css"),
-            content_type: CSS,
-        },
-    ),
-    (
-        "/vendor/addon-fit.js",
-        Asset {
-            body: include_bytes!("../../assets/vendor/addon-fit.js"),
-            content_type: JS,
-        },
-    ),
-    (
-        "/vendor/LICENSE.xterm",
-        Asset {
-            body: include_bytes!("../../assets/vendor/LICENSE.xterm"),
-            content_type: "text/plain; charset=utf-8",
-        },
-    ),
-    (
-        "/vendor/LICENSE.addon-fit",
-        Asset {
-            body: include_bytes!("../../assets/vendor/LICENSE.addon-fit"),
-            content_type: "text/plain; charset=utf-8",
-        },
-    ),
+    asset!("chime.js", JS),
+    asset!("connection.js", JS),
+    asset!("dashboard.js", JS),
+    asset!("dashboard.css", CSS),
+    asset!("terminal.js", JS),
+    asset!("terminal.css", CSS),
+    asset!("manifest.json", "application/manifest+json"),
+    asset!("icon.svg", "image/svg+xml"),
+    asset!("vendor/xterm.js", JS),
+    asset!("vendor/xterm.css", CSS),
+    asset!("vendor/addon-fit.js", JS),
+    asset!("vendor/LICENSE.xterm", TEXT),
+    asset!("vendor/LICENSE.addon-fit", TEXT),
 ];
 
 /// The dashboard page; it holds no secrets (the token arrives in the cookie).
