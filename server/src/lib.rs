@@ -31,7 +31,7 @@ use tokio::net::UnixListener;
 
 pub use config::Config;
 pub use home::Home;
-pub use pty::resolve_program;
+pub use pty::{open_pair as open_pty, resolve_program, take_stdin_as_terminal};
 pub use shutdown::Shutdown;
 
 use crate::registry::Registry;

@@ -69,12 +69,10 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Opens a PTY of `spec.size` and starts `program` (already resolved) on it.
-pub fn spawn(
-    program: &Path,
-    spec: &NewSession,
-    extra_env: &[(&str, &str)],
-) -> anyhow::Result<Spawned> {
+/// A new PTY: its master and its slave, both close-on-exec, the slave opened without
+/// becoming the caller's controlling terminal (the server is a session leader itself).
+/// Also what the tests and the benchmark open PTYs with.
+pub fn open_pair() -> anyhow::Result<(OwnedFd, OwnedFd)> {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
 
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
@@ -82,7 +80,6 @@ pub fn spawn(
     grantpt(&master).context("grantpt")?;
     unlockpt(&master).context("unlockpt")?;
     let name = ptsname(&master, Vec::new()).context("ptsname")?;
-    // O_NOCTTY: the server is a session leader itself and must not adopt the PTY.
     let slave: OwnedFd = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -90,6 +87,24 @@ pub fn spawn(
         .open(std::ffi::OsStr::from_bytes(name.as_bytes()))
         .context("cannot open the PTY slave")?
         .into();
+    Ok((master, slave))
+}
+
+/// Run in a forked child before exec (`pre_exec`): makes it a session leader whose
+/// controlling terminal is its stdin, the PTY slave. Only async-signal-safe calls.
+pub fn take_stdin_as_terminal() -> std::io::Result<()> {
+    rustix::process::setsid()?;
+    rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd())?;
+    Ok(())
+}
+
+/// Opens a PTY of `spec.size` and starts `program` (already resolved) on it.
+pub fn spawn(
+    program: &Path,
+    spec: &NewSession,
+    extra_env: &[(&str, &str)],
+) -> anyhow::Result<Spawned> {
+    let (master, slave) = open_pair()?;
     set_size(&master, spec.size)?;
 
     let mut cmd = tokio::process::Command::new(program);
@@ -107,14 +122,10 @@ pub fn spawn(
         .stdin(Stdio::from(slave.try_clone().context("dup")?))
         .stdout(Stdio::from(slave.try_clone().context("dup")?))
         .stderr(Stdio::from(slave));
-    // SAFETY: the closure runs in the forked child before exec and only makes two
-    // async-signal-safe system calls.
+    // SAFETY: it runs in the forked child before exec and only makes two async-signal-safe
+    // system calls.
     unsafe {
-        cmd.pre_exec(|| {
-            rustix::process::setsid()?;
-            rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd())?;
-            Ok(())
-        });
+        cmd.pre_exec(take_stdin_as_terminal);
     }
     let child = cmd
         .spawn()

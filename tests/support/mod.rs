@@ -5,8 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -187,19 +186,7 @@ pub struct Screen {
 impl Term {
     /// Runs `itwillsync ARGS` in a PTY of `size`.
     pub fn spawn(home: &Home, args: &[&str], size: Size) -> Self {
-        use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
-        let master =
-            openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
-        grantpt(&master).unwrap();
-        unlockpt(&master).unwrap();
-        let name = ptsname(&master, Vec::new()).unwrap();
-        let slave: OwnedFd = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY)
-            .open(name.to_str().unwrap())
-            .unwrap()
-            .into();
+        let (master, slave) = itwillsync_server::open_pty().unwrap();
         let ws = rustix::termios::Winsize {
             ws_row: size.rows,
             ws_col: size.cols,
@@ -212,12 +199,9 @@ impl Term {
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave));
+        // SAFETY: two async-signal-safe system calls in the child before exec.
         unsafe {
-            cmd.pre_exec(|| {
-                rustix::process::setsid()?;
-                rustix::process::ioctl_tiocsctty(std::io::stdin().as_fd())?;
-                Ok(())
-            });
+            cmd.pre_exec(itwillsync_server::take_stdin_as_terminal);
         }
         let child = cmd.spawn().unwrap();
         let master = std::fs::File::from(master);
