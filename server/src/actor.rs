@@ -61,8 +61,11 @@ pub(crate) async fn run(
     let mut drain_until = Instant::now();
     let mut kill_at: Option<Instant> = None;
     let mut progress = session.progress();
-    // Armed only while the log holds unwritten output: an idle session wakes nobody.
-    let mut flush_at: Option<Instant> = None;
+    // Armed only while the log holds unwritten output, so an idle session wakes nobody; one
+    // timer, reset rather than recreated at every read.
+    let flush = tokio::time::sleep(LOG_FLUSH);
+    tokio::pin!(flush);
+    let mut flush_armed = false;
 
     loop {
         if status.is_some() && (pty_closed || Instant::now() >= drain_until) {
@@ -77,7 +80,10 @@ pub(crate) async fn run(
                     Ok(Ok(n)) => {
                         session.push_output(&buf[..n]);
                         log.write(&buf[..n]);
-                        flush_at.get_or_insert_with(|| Instant::now() + LOG_FLUSH);
+                        if !flush_armed {
+                            flush.as_mut().reset(Instant::now() + LOG_FLUSH);
+                            flush_armed = true;
+                        }
                         if status.is_some() {
                             drain_until = Instant::now() + DRAIN_AFTER_EXIT;
                         }
@@ -126,9 +132,9 @@ pub(crate) async fn run(
             // A reading terminal caught up, or may have stalled meanwhile: look again.
             _ = progress.changed(), if paced => {}
             _ = tokio::time::sleep(PACE_RECHECK), if paced => {}
-            _ = sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
+            _ = &mut flush, if flush_armed => {
                 log.flush();
-                flush_at = None;
+                flush_armed = false;
             }
         }
     }
