@@ -264,7 +264,7 @@ fn key(s: &Session) -> String {
     format!(
         "{}\n{}\n{}\n{}x{}",
         info.name,
-        wire::status(info.status),
+        info.status.as_str(),
         info.clients,
         info.size.cols,
         info.size.rows

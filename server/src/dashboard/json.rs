@@ -4,7 +4,6 @@
 //! Built by hand from [`Session::info`] rather than derived, because the wire names are
 //! the original's camelCase ones and the local protocol's `SessionInfo` stays binary.
 
-use itwillsync_protocol::Status;
 use serde_json::{json, Value};
 
 use crate::session::{now_ms, Session};
@@ -30,22 +29,13 @@ pub fn session(s: &Session) -> Value {
         "pid": info.pid,
         "connectedAt": info.started_at_ms,
         "lastSeen": info.last_seen_ms,
-        "status": status(info.status),
+        "status": info.status.as_str(),
         "command": info.command.join(" "),
         "clients": info.clients,
         "cols": info.size.cols,
         "rows": info.size.rows,
         "url": info.url,
     })
-}
-
-/// The wire name of a status.
-pub fn status(status: Status) -> &'static str {
-    match status {
-        Status::Active => "active",
-        Status::Idle => "idle",
-        Status::Attention => "attention",
-    }
 }
 
 /// The answer to `get-metadata`.
