@@ -406,9 +406,7 @@ fn cpu_seconds(pid: i32) -> f64 {
 }
 
 fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    itwillsync_server::resident_kib(pid as u32).expect("the server's memory")
 }
 
 /// A PTY pair with the default (cooked) settings sessions get.

@@ -1,14 +1,7 @@
 //! Human tables and script JSON for session listings.
 
 use itwillsync_protocol::SessionInfo;
-
-/// Milliseconds since the epoch.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use itwillsync_server::now_ms;
 
 /// Time since `since_ms`, like `12s`, `3m05s`, `1h02m`, `2d03h`.
 pub fn uptime(since_ms: u64) -> String {

@@ -15,6 +15,7 @@ mod dashboard;
 pub mod home;
 mod inhibit;
 mod output_log;
+mod process;
 mod pty;
 mod registry;
 mod ring;
@@ -31,7 +32,9 @@ use tokio::net::UnixListener;
 
 pub use config::Config;
 pub use home::Home;
+pub use process::resident_kib;
 pub use pty::{open_pair as open_pty, resolve_program, take_stdin_as_terminal};
+pub use session::now_ms;
 pub use shutdown::Shutdown;
 
 use crate::registry::Registry;

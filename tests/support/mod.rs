@@ -165,9 +165,7 @@ pub fn alive(pid: i32) -> bool {
 
 /// Resident memory of `pid` in KiB.
 pub fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    itwillsync_server::resident_kib(pid as u32).expect("the memory of a live process")
 }
 
 /// The binary running in a real PTY, its output rendered by vt100.

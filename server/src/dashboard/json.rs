@@ -46,31 +46,9 @@ pub fn metadata(s: &Session) -> Value {
         "agent": info.command.first(),
         "cwd": info.cwd,
         "port": info.port,
-        "memoryKB": memory_kb(info.pid),
+        // 0 where it cannot be read (other systems, a process that just ended).
+        "memoryKB": crate::process::resident_kib(info.pid).unwrap_or(0),
         "uptimeMs": now_ms().saturating_sub(info.started_at_ms),
         "connectedAt": info.started_at_ms,
     })
-}
-
-/// The resident memory of `pid` in KiB, from `/proc/PID/status` (`VmRSS`); 0 where that
-/// is unavailable (other systems, or a process that just ended).
-fn memory_kb(pid: u32) -> u64 {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return 0;
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kb| kb.parse().ok())
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn memory_of_this_process_is_read_and_of_no_process_is_zero() {
-        assert!(super::memory_kb(std::process::id()) > 0);
-        assert_eq!(super::memory_kb(u32::MAX), 0);
-    }
 }
