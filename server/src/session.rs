@@ -304,6 +304,15 @@ impl Session {
 
     /// A client was sent output up to `cursor`.
     pub fn reader_progressed(&self, client: u64, cursor: u64) {
+        self.note_reader(client, cursor, false);
+    }
+
+    /// A client was repainted and continues from `cursor`: the jump is not reading speed.
+    pub fn reader_repainted(&self, client: u64, cursor: u64) {
+        self.note_reader(client, cursor, true);
+    }
+
+    fn note_reader(&self, client: u64, cursor: u64, repainted: bool) {
         let (now, head) = (Instant::now(), *self.head.borrow());
         {
             let mut readers = lock(&self.readers);
@@ -312,6 +321,9 @@ impl Session {
                 .or_insert_with(|| Reader::new(cursor, now));
             reader.cursor = cursor;
             reader.progressed = now;
+            if repainted {
+                reader.behind_since = None;
+            }
             match reader.behind_since {
                 _ if cursor >= head => reader.behind_since = None,
                 None => reader.behind_since = Some((now, cursor)),
@@ -324,14 +336,6 @@ impl Session {
             }
         }
         self.progress.send_replace(());
-    }
-
-    /// A client was repainted and continues from `cursor`: the jump is not reading speed.
-    pub fn reader_repainted(&self, client: u64, cursor: u64) {
-        if let Some(reader) = lock(&self.readers).get_mut(&client) {
-            reader.behind_since = None;
-        }
-        self.reader_progressed(client, cursor);
     }
 
     /// Marks the session as ended; called by the actor after the last output is pushed.
@@ -368,6 +372,7 @@ impl Session {
             if floods.flooding && exit_rx.borrow().is_none() {
                 floods.gather(self.term_seq(), &head_rx, &mut exit_rx).await;
             }
+            // Read after the wait: a redraw may have skipped a flood meanwhile.
             let exited = exit_rx.borrow_and_update().is_some();
             let parsed = self.term_seq();
             let head = *head_rx.borrow_and_update();
@@ -436,9 +441,7 @@ impl Session {
     /// A repaint of the current terminal state and the output position it corresponds to
     /// (never older than the ring's start, so the caller can continue from the ring).
     pub fn redraw(&self) -> (u64, Vec<u8>) {
-        self.skip_unparsed();
-        let term = lock(&self.term);
-        (term.seq(), term.redraw())
+        self.repaint(|term| term.redraw())
     }
 
     fn term_seq(&self) -> u64 {
@@ -458,9 +461,14 @@ impl Session {
     /// Like [`Session::redraw`], but starting with a terminal reset and the scrollback
     /// history, for phones.
     pub fn redraw_with_history(&self) -> (u64, Vec<u8>) {
+        self.repaint(Term::redraw_with_history)
+    }
+
+    /// `paint`'s repaint of the terminal state, with the position it reflects.
+    fn repaint(&self, paint: impl FnOnce(&mut Term) -> Vec<u8>) -> (u64, Vec<u8>) {
         self.skip_unparsed();
         let mut term = lock(&self.term);
-        (term.seq(), term.redraw_with_history())
+        (term.seq(), paint(&mut term))
     }
 
     /// The oldest output position the ring still holds, and the head.

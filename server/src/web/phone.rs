@@ -253,9 +253,10 @@ impl Phone<'_> {
             if let Some(sent) = self.sent {
                 let head = *self.watches.head.borrow_and_update();
                 let exited = *self.watches.exit.borrow_and_update();
+                let window = self.window(sent);
                 if sent < head
-                    && self.window(sent) > 0
-                    && self.send_output(sent, exited.is_some()).await?
+                    && window > 0
+                    && self.send_output(sent, window, exited.is_some()).await?
                 {
                     continue;
                 }
@@ -308,9 +309,9 @@ impl Phone<'_> {
 
     /// Answers `resume` with `last_seq` N. Before anything was sent on this connection:
     /// the bytes after N when the ring holds them (nothing when N is the head), else a
-    /// redraw. A resume that arrives later (after the 150 ms wait already sent a
-    /// redraw, or after another resume) is answered against what this phone has been
-    /// sent: once it has drawn what is in flight its screen reflects `sent`, so N up to
+    /// redraw (a reset, then history and screen). A resume that arrives later (after the
+    /// 150 ms wait already sent a redraw, or after another resume) is answered against
+    /// what this phone has been sent: once it has drawn what is in flight its screen reflects `sent`, so N up to
     /// `sent` needs nothing (resending would draw bytes twice), while -1 or an N beyond
     /// anything sent gets a redraw.
     async fn resume(&mut self, last_seq: i64) -> anyhow::Result<()> {
@@ -318,7 +319,10 @@ impl Phone<'_> {
         match (self.sent, u64::try_from(last_seq)) {
             (None, Ok(n)) if n >= start && n <= head => self.sent = Some(n),
             (Some(sent), Ok(n)) if n <= sent => {}
-            _ => self.redraw().await?,
+            _ => {
+                self.send_repaint(self.session.redraw_with_history())
+                    .await?
+            }
         }
         Ok(())
     }
@@ -331,15 +335,19 @@ impl Phone<'_> {
         }
     }
 
-    /// Sends the next output from `sent`, or a redraw when the ring has moved past it.
-    /// False when nothing could be sent yet (only part of a character is available).
-    async fn send_output(&mut self, sent: u64, exited: bool) -> anyhow::Result<bool> {
+    /// Sends the next output from `sent`, at most `window` bytes, or a repaint when the
+    /// ring has moved past it. False when nothing could be sent yet (only part of a
+    /// character is available).
+    async fn send_output(&mut self, sent: u64, window: u64, exited: bool) -> anyhow::Result<bool> {
         self.chunk.clear();
-        let max = self.window(sent).min(CHUNK as u64) as usize;
+        let max = window.min(CHUNK as u64) as usize;
         let n = match self.session.read_output(sent, max, &mut self.chunk) {
             Ok(n) => n,
             Err(_behind) => {
-                self.catch_up().await?;
+                // Fell out of the ring mid-stream: a repaint of the screen only (no reset,
+                // so the page keeps its own scrollback; cheap, since a phone behind in a
+                // flood may need it often), then on from its position.
+                self.send_repaint(self.session.redraw()).await?;
                 return Ok(true);
             }
         };
@@ -358,20 +366,8 @@ impl Phone<'_> {
         Ok(true)
     }
 
-    /// Fell out of the ring mid-stream: a repaint of the screen only (no reset, so the
-    /// page keeps its own scrollback; cheap, since a phone behind in a flood may need it
-    /// often), then on from its position. Resumes get the full redraw below.
-    async fn catch_up(&mut self) -> anyhow::Result<()> {
-        let (seq, bytes) = self.session.redraw();
-        self.sent = Some(seq);
-        self.send(data_message(&bytes, seq)).await?;
-        self.session.reader_repainted(self.client, seq);
-        Ok(())
-    }
-
-    /// Sends a reset and a repaint (history and screen) and continues from its position.
-    async fn redraw(&mut self) -> anyhow::Result<()> {
-        let (seq, bytes) = self.session.redraw_with_history();
+    /// Sends a repaint made at output position `seq` and continues from there.
+    async fn send_repaint(&mut self, (seq, bytes): (u64, Vec<u8>)) -> anyhow::Result<()> {
         self.sent = Some(seq);
         self.send(data_message(&bytes, seq)).await?;
         self.session.reader_repainted(self.client, seq);
