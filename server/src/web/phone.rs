@@ -311,9 +311,9 @@ impl Phone<'_> {
     /// the bytes after N when the ring holds them (nothing when N is the head), else a
     /// redraw (a reset, then history and screen). A resume that arrives later (after the
     /// 150 ms wait already sent a redraw, or after another resume) is answered against
-    /// what this phone has been sent: once it has drawn what is in flight its screen reflects `sent`, so N up to
-    /// `sent` needs nothing (resending would draw bytes twice), while -1 or an N beyond
-    /// anything sent gets a redraw.
+    /// what this phone has been sent: once it has drawn what is in flight its screen
+    /// reflects `sent`, so N up to `sent` needs nothing (resending would draw bytes
+    /// twice), while -1 or an N beyond anything sent gets a redraw.
     async fn resume(&mut self, last_seq: i64) -> anyhow::Result<()> {
         let (start, head) = self.session.output_range();
         match (self.sent, u64::try_from(last_seq)) {
