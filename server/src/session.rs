@@ -390,6 +390,11 @@ impl Session {
             }
             let (seq, hooks) = {
                 let mut term = lock(&self.term);
+                if term.seq() != parsed {
+                    // A redraw skipped a flood while this chunk was read: it no longer
+                    // follows the state. Read again from the new position.
+                    continue;
+                }
                 if exited {
                     term.finish(&chunk);
                 } else {
