@@ -411,3 +411,42 @@ fn auth_api_hub_info_and_a_lasting_master_token() {
     assert_eq!(dashboard(&hub).token, t);
     assert!(hub.ok(&["hub", "info"]).contains(&url));
 }
+
+/// `GET /api/sessions` as `uid` through bash's `/dev/tcp` (a child process, so it can run
+/// as another account): the whole response.
+fn api_as(uid: Option<u32>, port: u16) -> String {
+    use std::os::unix::process::CommandExt;
+    let script = format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; \
+         printf 'GET /api/sessions HTTP/1.1\\r\\nHost: 127.0.0.1:{port}\\r\\nConnection: close\\r\\n\\r\\n' >&3; \
+         cat <&3"
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-c", &script]).current_dir("/");
+    if let Some(uid) = uid {
+        cmd.uid(uid).gid(uid);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_local_api_holds_no_secrets() {
+    let hub = Home::new();
+    let ep = hub.session(&["sleep", "60"]);
+    let id = id_of(&hub, &ep);
+    let master = dashboard(&hub).token;
+    let api = api_port(&hub);
+    // Another local account (`nobody`, where the test may switch to it) and the owner.
+    let nobody = (rustix::process::geteuid().is_root()).then_some(65534);
+    for uid in [nobody, None] {
+        let response = api_as(uid, api);
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.contains(&id), "the session is listed: {response}");
+        for secret in [&ep.token, &master] {
+            assert!(!response.contains(secret.as_str()), "a secret: {response}");
+        }
+        assert!(!response.contains("token") && !response.contains("url"));
+    }
+}

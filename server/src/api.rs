@@ -3,7 +3,8 @@
 //!
 //! It binds the loopback address only and answers only requests whose `Host` is
 //! `127.0.0.1:PORT` or `localhost:PORT`, so a web page cannot reach it by DNS rebinding.
-//! It holds no secrets beyond what `itwillsync ls --json` prints to the same user.
+//! Every local account can reach it, so it holds no secret: no token, key or link (those
+//! are handed out only over the Unix socket, whose peer uid is checked).
 
 use std::convert::Infallible;
 use std::net::Ipv4Addr;
@@ -117,7 +118,7 @@ fn route(req: &Request<Incoming>, shared: &Shared) -> Reply {
         }),
         "/api/sessions" => sessions
             .iter()
-            .map(|s| crate::dashboard::json::session(s))
+            .map(|s| crate::dashboard::json::public(s))
             .collect(),
         _ => return plain(StatusCode::NOT_FOUND, "not found"),
     };

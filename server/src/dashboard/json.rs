@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 use crate::session::{now_ms, Session};
 use crate::web::auth::query_token;
 
-/// A session as the dashboard lists it. `token` is the session token from its phone URL,
-/// so the page can build the link itself when `url` is absent.
+/// A session as the dashboard lists it: [`public`] plus `token` (the session token from
+/// its phone URL, so the page can build the link itself when `url` is absent) and `url`.
+/// Only for the dashboard's authenticated WebSocket; never for the local API.
 pub fn session(s: &Session) -> Value {
     let info = s.info();
     let token = info
@@ -36,6 +37,17 @@ pub fn session(s: &Session) -> Value {
         "rows": info.size.rows,
         "url": info.url,
     })
+}
+
+/// A session without any secret: no token, key or link. The local API on 127.0.0.1
+/// answers every local account, so this is all it may say (DESIGN.md "Security model").
+pub fn public(s: &Session) -> Value {
+    let mut value = session(s);
+    if let Value::Object(fields) = &mut value {
+        fields.remove("token");
+        fields.remove("url");
+    }
+    value
 }
 
 /// The answer to `get-metadata`.
