@@ -244,7 +244,7 @@ impl Bench {
         )
     }
 
-    /// A new session's phone URL (ws form) for `script`.
+    /// A new session's phone link (with its key) for `script`.
     fn ws_session(&self, script: &str) -> (String, String) {
         let id = self.itwillsync(&["new", "-d", "--no-qr", "--", "sh", "-c", script]);
         let list: serde_json::Value =
@@ -255,11 +255,7 @@ impl Bench {
             .iter()
             .find(|s| s["id"] == id.as_str())
             .unwrap();
-        let url = entry["url"]
-            .as_str()
-            .unwrap()
-            .replacen("http://", "ws://", 1)
-            .replacen("/?token=", "/ws?token=", 1);
+        let url = entry["url"].as_str().unwrap().to_string();
         (id, url)
     }
 
@@ -432,6 +428,7 @@ fn bare_pty(file: &Path) -> f64 {
 /// A minimal phone: the WebSocket protocol of DESIGN.md, acking as it reads.
 mod ws {
     use futures_util::{SinkExt, StreamExt};
+    use itwillsync_protocol::seal::{Channel, ClientHandshake, Key};
     use tokio_tungstenite::tungstenite::Message;
 
     type Stream = tokio_tungstenite::WebSocketStream<
@@ -440,14 +437,30 @@ mod ws {
 
     pub struct Phone {
         ws: Stream,
+        channel: Channel,
         seq: u64,
     }
 
     impl Phone {
-        /// Connects and takes the current screen (`resume -1`), so `seq` is known.
-        pub async fn connect(url: &str) -> Self {
-            let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-            let mut phone = Self { ws, seq: 0 };
+        /// Connects to a link (`http://HOST:PORT/#k=KEY`), proves its key (the sealed
+        /// handshake, as a page does) and takes the current screen (`resume -1`), so `seq`
+        /// is known.
+        pub async fn connect(link: &str) -> Self {
+            let (base, key) = link.split_once("/#k=").unwrap();
+            let url = format!("{}/ws", base.replacen("http://", "ws://", 1));
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+            let key = Key::from_link_text(key).unwrap();
+            let hello = binary(&mut ws).await;
+            let client = ClientHandshake::new(key, &hello, rand::random()).unwrap();
+            ws.send(Message::binary(client.answer().to_vec()))
+                .await
+                .unwrap();
+            let channel = client.finish(&binary(&mut ws).await).unwrap();
+            let mut phone = Self {
+                ws,
+                channel,
+                seq: 0,
+            };
             phone.send(r#"{"type":"resume","lastSeq":-1}"#).await;
             let (_, seq) = phone.next_data().await;
             phone.seq = seq;
@@ -456,16 +469,20 @@ mod ws {
 
         /// Sends a message; a failure (the session ended and closed the socket) is ignored.
         pub async fn send(&mut self, text: &str) {
-            let _ = self.ws.send(Message::text(text)).await;
+            let mut sealed = text.as_bytes().to_vec();
+            self.channel.sealer.seal(&mut sealed).unwrap();
+            let _ = self.ws.send(Message::binary(sealed)).await;
         }
 
         /// The next `data` message: its text and seq.
         pub async fn next_data(&mut self) -> (String, u64) {
             loop {
-                let Message::Text(text) = self.ws.next().await.unwrap().unwrap() else {
+                let Message::Binary(sealed) = self.ws.next().await.unwrap().unwrap() else {
                     continue;
                 };
-                let msg: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let mut text = sealed.to_vec();
+                self.channel.opener.open(&mut text).unwrap();
+                let msg: serde_json::Value = serde_json::from_slice(&text).unwrap();
                 if msg["type"] == "data" {
                     return (
                         msg["data"].as_str().unwrap().to_string(),
@@ -496,6 +513,15 @@ mod ws {
                 if data.contains(marker) {
                     return bytes;
                 }
+            }
+        }
+    }
+
+    /// The next binary message of the handshake.
+    async fn binary(ws: &mut Stream) -> Vec<u8> {
+        loop {
+            if let Message::Binary(bytes) = ws.next().await.unwrap().unwrap() {
+                return bytes.to_vec();
             }
         }
     }

@@ -53,13 +53,20 @@ pub enum Command {
         /// The new name, unique among live sessions.
         new_name: String,
     },
-    /// Print a session's phone URL.
+    /// Print a session's phone link (its key is in the `#` fragment).
     Url {
         /// Session id, id prefix or name.
         target: String,
         /// Also print a QR code.
         #[arg(long)]
         qr: bool,
+        /// The read-only link: it can watch but never type or resize.
+        #[arg(long)]
+        read_only: bool,
+        /// Replace the link's key first: every client that used the old link is
+        /// disconnected and the old link stops working.
+        #[arg(long)]
+        rotate: bool,
     },
     /// The server: info, status, stop.
     Hub {
@@ -89,6 +96,9 @@ pub enum HubAction {
     Status,
     /// Stop the server and every session.
     Stop,
+    /// Replace the dashboard's master key: saved dashboard links stop working and open
+    /// dashboard pages are disconnected.
+    Rotate,
 }
 
 /// `new`'s flags and command.

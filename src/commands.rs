@@ -60,12 +60,24 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             .await?;
             Ok(0)
         }
-        Command::Url { target, qr } => {
+        Command::Url {
+            target,
+            qr,
+            read_only,
+            rotate,
+        } => {
             let mut conn = require_server(home).await?;
-            let session = session_info(&mut conn, &target).await?;
-            let Some(url) = session.url else {
-                bail!("session {} has no phone listener", session.id)
+            let request = ClientMsg::Link {
+                target,
+                read_only,
+                rotate,
             };
+            let ServerMsg::Link { url } = conn.request(&request).await? else {
+                bail!("unexpected reply to url");
+            };
+            if rotate {
+                eprintln!("the old link no longer works; its clients were disconnected");
+            }
             if qr {
                 println!("{}", crate::qr::render(&url)?);
             }
@@ -90,18 +102,6 @@ async fn list(conn: &mut Connection) -> anyhow::Result<Vec<SessionInfo>> {
     match conn.request(&ClientMsg::List).await? {
         ServerMsg::Sessions { sessions } => Ok(sessions),
         other => bail!("unexpected reply to list: {other:?}"),
-    }
-}
-
-async fn session_info(conn: &mut Connection, target: &str) -> anyhow::Result<SessionInfo> {
-    match conn
-        .request(&ClientMsg::Info {
-            target: Some(target.to_string()),
-        })
-        .await?
-    {
-        ServerMsg::Session { session } => Ok(session),
-        other => bail!("unexpected reply to info: {other:?}"),
     }
 }
 
@@ -261,6 +261,15 @@ async fn hub(action: HubAction, home: &Home) -> anyhow::Result<i32> {
             // The server holds this connection until it has stopped every session.
             conn.wait_closed().await;
             eprintln!("server stopped");
+            Ok(0)
+        }
+        HubAction::Rotate => {
+            let mut conn = require_server(home).await?;
+            let ServerMsg::Link { url } = conn.request(&ClientMsg::RotateMaster).await? else {
+                bail!("unexpected reply to rotate");
+            };
+            eprintln!("the old dashboard link no longer works; its pages were disconnected");
+            println!("dashboard: {url}");
             Ok(0)
         }
     }

@@ -60,7 +60,7 @@ pub fn sessions(sessions: &[SessionInfo]) -> String {
                 s.command.join(" "),
                 home_short(&s.cwd),
                 s.status.as_str().into(),
-                s.clients.to_string(),
+                clients(s),
                 uptime(s.started_at_ms),
                 port(s),
             ]
@@ -72,6 +72,25 @@ pub fn sessions(sessions: &[SessionInfo]) -> String {
         ],
         rows,
     )
+}
+
+/// Attached clients by kind, e.g. `1 term, 2 phone`; `0` when none.
+fn clients(s: &SessionInfo) -> String {
+    let c = s.client_counts;
+    let kinds: Vec<String> = [
+        (c.terminals, "term"),
+        (c.phones, "phone"),
+        (c.read_only, "read-only"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, kind)| format!("{n} {kind}"))
+    .collect();
+    if kinds.is_empty() {
+        "0".into()
+    } else {
+        kinds.join(", ")
+    }
 }
 
 /// `hub status`: name, status, uptime, port.
@@ -111,6 +130,11 @@ pub fn json(sessions: &[SessionInfo]) -> serde_json::Value {
                 "url": s.url,
                 "status": s.status.as_str(),
                 "clients": s.clients,
+                "clientKinds": {
+                    "terminal": s.client_counts.terminals,
+                    "phone": s.client_counts.phones,
+                    "readOnly": s.client_counts.read_only,
+                },
                 "cols": s.size.cols,
                 "rows": s.size.rows,
                 "connectedAt": s.started_at_ms,

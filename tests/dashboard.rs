@@ -5,21 +5,22 @@ mod support;
 
 use std::io::{Read, Write};
 
-use futures_util::SinkExt;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use support::{Endpoint, Home, Phone, DEADLINE};
+use support::{Endpoint, Home, Phone, Refused, DEADLINE};
 
-/// The dashboard's port and the master token of `hub`'s running server.
+/// The dashboard's port and the master key of `hub`'s running server (from
+/// `master.token`, where it is kept as hex).
 fn dashboard(hub: &Home) -> Endpoint {
     let config: Value =
         serde_json::from_str(&std::fs::read_to_string(hub.path().join("config.json")).unwrap())
             .unwrap();
-    let token = std::fs::read_to_string(hub.path().join("master.token")).unwrap();
+    let hex = std::fs::read_to_string(hub.path().join("master.token")).unwrap();
+    let key = itwillsync_protocol::seal::Key::from_hex(hex.trim()).expect("a hex key");
     Endpoint {
         port: config["dashboardPort"].as_u64().unwrap() as u16,
-        token: token.trim().to_string(),
+        key: key.to_link_text(),
     }
 }
 
@@ -126,10 +127,12 @@ fn live_list_previews_renames_and_attention() {
         let info = about(&first, &a).expect("listed").clone();
         assert_eq!(info["name"], "sh");
         assert_eq!(info["port"], lines.port);
-        assert_eq!(info["token"], lines.token.as_str());
+        // The session's key, for the page to open it; no link with a secret in a query.
+        assert_eq!(info["key"], lines.key.as_str());
+        assert!(info.get("url").is_none() && info.get("token").is_none());
         assert_eq!(
-            info["url"],
-            format!("http://127.0.0.1:{}/?token={}", lines.port, lines.token)
+            info["clientKinds"],
+            json!({"terminal": 0, "phone": 0, "readOnly": 0})
         );
         assert_eq!(info["agent"], "sh");
         assert!(info["command"].as_str().unwrap().starts_with("sh -c for"));
@@ -265,10 +268,7 @@ fn stop_create_and_the_home_boundary() {
         assert_eq!(first["home"], root.to_str().unwrap());
 
         // Bad JSON and unknown types are ignored; the connection carries on.
-        page.ws
-            .send(tokio_tungstenite::tungstenite::Message::text("{not json"))
-            .await
-            .unwrap();
+        page.send_text("{not json").await;
         page.send(json!({"type": "bogus"})).await;
         page.send(json!({"type": "get-metadata", "sessionId": shell}))
             .await;
@@ -345,16 +345,16 @@ fn stop_create_and_the_home_boundary() {
 }
 
 #[test]
-fn auth_api_hub_info_and_a_lasting_master_token() {
+fn sealed_page_api_hub_info_and_a_lasting_master_key() {
     let hub = Home::new();
     hub.session(&["sleep", "60"]);
     let dash = dashboard(&hub);
-    let (port, t) = (dash.port, dash.token.clone());
+    let (port, k) = (dash.port, dash.key.clone());
     let host = format!("127.0.0.1:{port}");
 
-    // hub info prints the URL, a QR code and the sessions.
+    // hub info prints the link (key in the fragment), a QR code and the sessions.
     let info = hub.ok(&["hub", "info"]);
-    let url = format!("http://127.0.0.1:{port}/?token={t}");
+    let url = format!("http://127.0.0.1:{port}/#k={k}");
     assert!(info.contains(&format!("dashboard: {url}")), "{info}");
     assert!(
         info.contains('▀') || info.contains('▄'),
@@ -362,20 +362,16 @@ fn auth_api_hub_info_and_a_lasting_master_token() {
     );
     assert!(info.contains("1 session"), "{info}");
 
-    // The page: token into an HttpOnly cookie, then served from the cookie.
-    let (status, head, _) = get(port, &format!("/?token={t}"), &host, "");
-    assert_eq!(status, 303, "{head}");
-    assert!(head.contains(&format!(
-        "set-cookie: iws_{port}={t}; httponly; samesite=strict; path=/; max-age=31536000"
-    )));
-    assert!(head.contains("location: /\r") && head.contains("cache-control: no-store"));
-    let (status, head, body) = get(port, "/", &host, &format!("Cookie: iws_{port}={t}\r\n"));
+    // The page is public and holds no secret; old links are gone.
+    let (status, head, body) = get(port, "/", &host, "");
     assert_eq!(status, 200);
-    assert!(body.contains("dashboard.js"));
+    assert!(body.contains("dashboard.js") && !body.contains(&k));
     assert!(
-        head.contains("cache-control: no-store") && head.contains("referrer-policy: no-referrer")
+        head.contains("cache-control: no-cache") && head.contains("referrer-policy: no-referrer")
     );
+    assert!(!head.contains("set-cookie"));
     assert_eq!(get(port, "/dashboard.js", &host, "").0, 200);
+    assert_eq!(get(port, "/?token=abc", &host, "").0, 410);
 
     // The local API, and its Host check against DNS rebinding.
     let api = api_port(&hub);
@@ -396,19 +392,21 @@ fn auth_api_hub_info_and_a_lasting_master_token() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        assert!(dash.try_phone_at("/", &t, None).await.is_ok());
-        let evil = dash.try_phone(&t, Some("http://evil.example:80")).await;
-        assert_eq!(evil.err(), Some(403));
+        assert!(dash.try_phone_at("/", &k, None).await.is_ok());
+        let evil = dash.try_phone(&k, Some("http://evil.example:80")).await;
+        assert_eq!(evil.err(), Some(Refused::Http(403)));
         for _ in 0..5 {
-            assert_eq!(dash.try_phone("nope", None).await.err(), Some(401));
+            let refused = dash.try_phone("nope", None).await.err();
+            assert_eq!(refused, Some(Refused::Closed(4001)));
         }
-        assert_eq!(dash.try_phone(&t, None).await.err(), Some(429));
+        let blocked = dash.try_phone(&k, None).await.err();
+        assert_eq!(blocked, Some(Refused::Closed(4029)));
     });
 
-    // The master token survives a restart.
+    // The master key survives a restart.
     hub.ok(&["hub", "stop"]);
     hub.session(&["sleep", "60"]);
-    assert_eq!(dashboard(&hub).token, t);
+    assert_eq!(dashboard(&hub).key, k);
     assert!(hub.ok(&["hub", "info"]).contains(&url));
 }
 
@@ -436,7 +434,7 @@ fn the_local_api_holds_no_secrets() {
     let hub = Home::new();
     let ep = hub.session(&["sleep", "60"]);
     let id = id_of(&hub, &ep);
-    let master = dashboard(&hub).token;
+    let master = dashboard(&hub).key;
     let api = api_port(&hub);
     // Another local account (`nobody`, where the test may switch to it) and the owner.
     let nobody = (rustix::process::geteuid().is_root()).then_some(65534);
@@ -444,9 +442,9 @@ fn the_local_api_holds_no_secrets() {
         let response = api_as(uid, api);
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.contains(&id), "the session is listed: {response}");
-        for secret in [&ep.token, &master] {
+        for secret in [&ep.key, &master] {
             assert!(!response.contains(secret.as_str()), "a secret: {response}");
         }
-        assert!(!response.contains("token") && !response.contains("url"));
+        assert!(!response.contains("\"key\"") && !response.contains("url"));
     }
 }

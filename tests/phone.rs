@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 use serde_json::json;
-use support::{Home, Phone, DEADLINE};
+use support::{Home, Phone, Refused, DEADLINE};
 
 /// How long "nothing arrives" is watched for.
 const QUIET: Duration = Duration::from_millis(500);
@@ -22,25 +22,16 @@ fn sleeper() -> [&'static str; 2] {
 }
 
 #[test]
-fn page_cookie_auth_rate_limit_and_origin() {
+fn public_page_sealed_handshake_rate_limit_and_origin() {
     let hub = Home::with_config(json!({}));
     let ep = hub.session(&sleeper());
-    let t = ep.token.clone();
+    let k = ep.key.clone();
 
-    // The token moves into a cookie; other parameters stay.
-    let r = ep.get(&format!("/?from=dashboard&token={t}"), "");
-    assert_eq!(r.status, 303, "{}", r.head);
-    assert!(r.head.contains("location: /?from=dashboard"), "{}", r.head);
-    // Kept across browser restarts: the installed web app opens without the token.
-    let cookie = format!(
-        "iws_{}={t}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000",
-        ep.port
-    );
-    assert!(r.head.contains(&cookie), "{}", r.head);
-    let r = ep.get("/", &format!("Cookie: iws_{}={t}\r\n", ep.port));
+    // The page is public and holds nothing about the session.
+    let r = ep.get("/", "");
     assert_eq!(r.status, 200);
-    assert!(r.body.contains("<title>sleep</title>") && !r.body.contains("{{"));
-    for header in ["cache-control: no-store", "referrer-policy: no-referrer"] {
+    assert!(!r.body.contains("sleep") && !r.body.contains(&k));
+    for header in ["cache-control: no-cache", "referrer-policy: no-referrer"] {
         assert!(r.head.contains(header), "{}", r.head);
     }
     assert!(r
@@ -48,31 +39,48 @@ fn page_cookie_auth_rate_limit_and_origin() {
         .contains("content-security-policy: default-src 'none'"));
     let ws_origin = format!("connect-src 'self' ws://127.0.0.1:{};", ep.port);
     assert!(r.head.contains(&ws_origin), "{}", r.head);
+    assert!(!r.head.contains("set-cookie"), "{}", r.head);
     assert_eq!(ep.get("/vendor/xterm.js", "").status, 200);
     assert_eq!(ep.get("/../Cargo.toml", "").status, 404);
+    // A link of an older version says it no longer works.
+    assert_eq!(ep.get(&format!("/?token={k}"), "").status, 410);
+    assert_eq!(ep.get("/ws", "").status, 426);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        // A foreign Origin is refused even with the right token; the page's own is fine.
-        let evil = ep.try_phone(&t, Some("http://evil.example:80")).await;
-        assert_eq!(evil.err(), Some(403));
+        // A foreign Origin is refused before any key is tried; the page's own is fine.
+        let evil = ep.try_phone(&k, Some("http://evil.example:80")).await;
+        assert_eq!(evil.err(), Some(Refused::Http(403)));
         let own = format!("http://127.0.0.1:{}", ep.port);
-        assert!(ep.try_phone(&t, Some(&own)).await.is_ok());
+        assert!(ep.try_phone(&k, Some(&own)).await.is_ok());
         assert!(
-            ep.try_phone_at("/", &t, None).await.is_ok(),
+            ep.try_phone_at("/", &k, None).await.is_ok(),
             "the original's URL"
         );
-        // Four failures: 401 each, no upgrade.
-        assert_eq!(ep.try_phone("wrong", None).await.err(), Some(401));
-        assert_eq!(ep.try_phone("", None).await.err(), Some(401));
-    });
-    assert_eq!(ep.get("/?token=nope", "").status, 401);
-    assert_eq!(ep.get("/", "").status, 401);
-    // The fifth failure blocks this address: 429 even with the right token.
-    assert_eq!(ep.get("/ws", "Cookie: iws_1=x\r\n").status, 401);
-    assert_eq!(ep.get(&format!("/?token={t}"), "").status, 429);
-    rt.block_on(async {
-        assert_eq!(ep.try_phone(&t, None).await.err(), Some(429));
+        // Four failures, then a success that clears them: the owner is never locked out.
+        for wrong in [
+            "wrong",
+            "",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "x",
+        ] {
+            assert_eq!(
+                ep.try_phone(wrong, None).await.err(),
+                Some(Refused::Closed(4001))
+            );
+        }
+        assert!(ep.try_phone(&k, None).await.is_ok());
+        // Five failures block this address: 4029 even with the right key.
+        for _ in 0..5 {
+            assert_eq!(
+                ep.try_phone("wrong", None).await.err(),
+                Some(Refused::Closed(4001))
+            );
+        }
+        assert_eq!(
+            ep.try_phone(&k, None).await.err(),
+            Some(Refused::Closed(4029))
+        );
     });
 }
 
@@ -152,6 +160,14 @@ async fn resume_at_head_is_silent_and_minus_one_redraws() {
 
     let mut phone = ep.phone().await;
     assert_eq!(phone.next().await["type"], "resize");
+    // Then what the page shows: the name, its rights, the dashboard, the Share key.
+    let about = phone.next().await;
+    assert_eq!(about["type"], "session");
+    assert_eq!(
+        (about["name"].as_str(), about["readOnly"].as_bool()),
+        (Some("sh"), Some(false))
+    );
+    assert!(about["dashboardPort"].is_u64() && about["readKey"].as_str().unwrap().len() == 43);
     phone.send(json!({"type": "resume", "lastSeq": head})).await;
     assert_eq!(phone.next_within(QUIET).await, None, "nothing to send");
 
@@ -331,7 +347,7 @@ async fn exit_comes_after_all_output() {
         let msg = phone.next().await;
         match msg["type"].as_str() {
             Some("data") => text.push_str(msg["data"].as_str().unwrap()),
-            Some("resize") => {}
+            Some("resize" | "session") => {}
             Some("exit") => {
                 assert_eq!(msg["code"], 3);
                 break;
@@ -359,9 +375,8 @@ async fn bad_messages_are_ignored_and_oversized_ones_close_the_socket() {
         "{\"type\":\"ack\",\"seq\":-7}",
         "{\"type\":\"resize\",\"cols\":99999,\"rows\":99999}",
     ] {
-        phone.ws.send(Message::text(bad)).await.unwrap();
+        phone.send_text(bad).await;
     }
-    phone.ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
     // The absurd size was clamped to maxTerminalCols x maxTerminalRows and told (after
     // the 80x24 every phone hears first).
     loop {
@@ -382,12 +397,8 @@ async fn bad_messages_are_ignored_and_oversized_ones_close_the_socket() {
     let mut other = ep.phone().await;
     other.send(json!({"type": "resume", "lastSeq": 0})).await;
     let huge = "x".repeat((1 << 20) + 10);
-    let _ = phone
-        .ws
-        .send(Message::text(
-            json!({"type": "input", "data": huge}).to_string(),
-        ))
-        .await;
+    let sealed = phone.seal(json!({"type": "input", "data": huge}));
+    let _ = phone.ws.send(Message::binary(sealed)).await;
     loop {
         let msg = phone.next().await;
         match msg["type"].as_str() {
@@ -395,7 +406,7 @@ async fn bad_messages_are_ignored_and_oversized_ones_close_the_socket() {
                 assert_eq!(msg["code"], 1009);
                 break;
             }
-            Some("data") | Some("resize") => continue,
+            Some("data" | "resize" | "session") => continue,
             _ => panic!("expected a close, got {msg}"),
         }
     }
@@ -603,17 +614,15 @@ fn tailscale_mode_takes_the_tailscale_address_or_warns_and_falls_back() {
         .unwrap()
         .parse()
         .unwrap();
-    let token = url.split("token=").nth(1).unwrap();
+    let (_, key) = url.split_once("#k=").unwrap();
     let endpoint = support::Endpoint {
         port,
-        token: token.into(),
+        key: key.into(),
     };
-    let reply = endpoint.get(&format!("/?token={token}"), "");
-    assert!(
-        reply.head.to_ascii_lowercase().contains("set-cookie"),
-        "{}",
-        reply.head
-    );
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut phone = endpoint.phone().await;
+        assert_eq!(phone.next().await["type"], "resize");
+    });
 
     std::fs::write(&ip, "127.0.0.1\n").unwrap();
     let (url, stderr) = new();
@@ -622,7 +631,7 @@ fn tailscale_mode_takes_the_tailscale_address_or_warns_and_falls_back() {
 }
 
 #[tokio::test]
-async fn neither_tokens_nor_keystrokes_reach_the_log_even_at_trace_level() {
+async fn neither_keys_nor_keystrokes_reach_the_log_even_at_trace_level() {
     let hub = Home::new();
     // The server starts with the first command and takes its log level from it.
     let started = hub
@@ -632,9 +641,10 @@ async fn neither_tokens_nor_keystrokes_reach_the_log_even_at_trace_level() {
         .unwrap();
     assert!(started.status.success());
     let ep = hub.session(&["cat"]);
-    let page = ep.get(&format!("/?token={}", ep.token), "");
-    assert_eq!(page.status, 303);
-    assert_eq!(ep.get("/?token=0123", "").status, 401);
+    assert_eq!(
+        ep.try_phone("wrong", None).await.err(),
+        Some(Refused::Closed(4001))
+    );
     let mut phone = ep.phone().await;
     phone.send(json!({"type": "resume", "lastSeq": 0})).await;
     phone
@@ -645,7 +655,10 @@ async fn neither_tokens_nor_keystrokes_reach_the_log_even_at_trace_level() {
     hub.ok(&["hub", "stop"]);
     let log = std::fs::read_to_string(hub.path().join("server.log")).unwrap();
     assert!(log.lines().count() > 10, "a trace-level log: {log}");
-    assert!(!log.contains(&ep.token), "the session token is in the log");
+    let key = itwillsync_protocol::seal::Key::from_link_text(&ep.key).unwrap();
+    for secret in [ep.key.clone(), key.to_hex()] {
+        assert!(!log.contains(&secret), "the session key is in the log");
+    }
     let leak: Vec<&str> = log.lines().filter(|l| l.contains("hunter2")).collect();
     assert!(leak.is_empty(), "keystrokes are in the log: {leak:?}");
 }

@@ -189,6 +189,23 @@ mod tests {
                 .unwrap(),
                 "00000003080e00",
             ),
+            (
+                encode_frame(&ClientMsg::Link {
+                    target: "ab".into(),
+                    read_only: true,
+                    rotate: false,
+                })
+                .unwrap(),
+                "000000060a0261620100",
+            ),
+            (
+                encode_frame(&ClientMsg::RotateMaster).unwrap(),
+                "000000010b",
+            ),
+            (
+                encode_frame(&ServerMsg::Link { url: "u".into() }).unwrap(),
+                "000000030e0175",
+            ),
         ];
         for (bytes, want) in cases {
             assert_eq!(hex(&bytes), want);

@@ -11,9 +11,12 @@
 pub mod codec;
 mod msg;
 pub mod preamble;
+pub mod seal;
 
 pub use codec::{decode, encode_frame, FrameError, MAX_FRAME_LEN};
-pub use msg::{ClientMsg, ExitStatus, HubInfo, NewSession, ServerMsg, SessionInfo, Size, Status};
+pub use msg::{
+    ClientCounts, ClientMsg, ExitStatus, HubInfo, NewSession, ServerMsg, SessionInfo, Size, Status,
+};
 
 /// Protocol version carried in the preamble. Bump on any change to the message enums.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;

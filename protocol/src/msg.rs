@@ -67,8 +67,22 @@ pub struct SessionInfo {
     pub last_seen_ms: u64,
     /// Current PTY size.
     pub size: Size,
-    /// The phone URL with its token, when the session has a web listener.
+    /// The phone link with the session's full key in its fragment, when the session has
+    /// a web listener. Only the owner's Unix socket ever carries it.
     pub url: Option<String>,
+    /// `clients` by kind.
+    pub client_counts: ClientCounts,
+}
+
+/// Attached clients by kind; they add up to [`SessionInfo::clients`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCounts {
+    /// Local terminals that may type.
+    pub terminals: u32,
+    /// Phones (web pages) that proved the full key.
+    pub phones: u32,
+    /// Read-only clients: `attach --read-only` terminals and pages with a read-only link.
+    pub read_only: u32,
 }
 
 /// Server-wide facts for `hub info`.
@@ -80,7 +94,7 @@ pub struct HubInfo {
     pub version: String,
     /// Milliseconds since the Unix epoch when the server started.
     pub started_at_ms: u64,
-    /// The dashboard URL with the master token, when the dashboard is up.
+    /// The dashboard link with the master key in its fragment, when the dashboard is up.
     pub dashboard_url: Option<String>,
     /// Every live session.
     pub sessions: Vec<SessionInfo>,
@@ -164,6 +178,18 @@ pub enum ClientMsg {
     },
     /// Stop every session and the server. Reply: `Done`, then the connection closes.
     Shutdown,
+    /// A session's phone link. Reply: `Link` or `Error`.
+    Link {
+        /// Id, id prefix or name.
+        target: String,
+        /// The read-only link instead of the full one.
+        read_only: bool,
+        /// Replace that link's key first, disconnecting every client that used it.
+        rotate: bool,
+    },
+    /// Replace the dashboard's master key, disconnecting every dashboard page. Reply:
+    /// `Link` (the new dashboard link) or `Error`.
+    RotateMaster,
 }
 
 /// Server to client.
@@ -239,5 +265,10 @@ pub enum ServerMsg {
     Warning {
         /// One line for the user.
         message: String,
+    },
+    /// A link with its key in the fragment (the reply to `Link` and `RotateMaster`).
+    Link {
+        /// The link.
+        url: String,
     },
 }

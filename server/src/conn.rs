@@ -19,6 +19,7 @@ use crate::attach;
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
+use crate::web::keys::Role;
 
 /// A decoded request, or the one-line reason the stream is unusable.
 pub type Incoming = Result<ClientMsg, String>;
@@ -37,8 +38,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Milliseconds since the epoch when the server started.
     pub started_at_ms: u64,
-    /// The dashboard's URL with the master token, when it listens.
-    pub dashboard_url: Option<String>,
+    /// The dashboard, when it listens: its link and master key.
+    pub dashboard: Option<crate::dashboard::Handle>,
 }
 
 /// The write half, sending whole frames.
@@ -207,10 +208,41 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                     pid: std::process::id(),
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     started_at_ms: ctx.started_at_ms,
-                    dashboard_url: ctx.dashboard_url.clone(),
+                    dashboard_url: ctx.dashboard.as_ref().and_then(|d| d.link()),
                     sessions: registry.list().iter().map(|s| s.info()).collect(),
                 },
             },
+            ClientMsg::Link {
+                target,
+                read_only,
+                rotate,
+            } => {
+                let session = registry.find(&target)?;
+                let role = if read_only {
+                    Role::ReadOnly
+                } else {
+                    Role::Full
+                };
+                let url = if rotate {
+                    session.rotate(role)
+                } else {
+                    session.link(role)
+                };
+                let url = url.context("the session has no phone listener")?;
+                if rotate {
+                    tracing::info!(session = %session.id, ?role, "link rotated");
+                }
+                ServerMsg::Link { url }
+            }
+            ClientMsg::RotateMaster => {
+                let dashboard = ctx
+                    .dashboard
+                    .as_ref()
+                    .context("the dashboard is not running")?;
+                let url = dashboard.rotate()?;
+                tracing::info!("master key rotated");
+                ServerMsg::Link { url }
+            }
             ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {
                 anyhow::bail!("not attached to a session")
             }

@@ -11,7 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use anyhow::Context;
-use rand::RngExt;
+
+use itwillsync_protocol::seal::Key;
 
 use crate::{session::now_ms, Config, Home, Shutdown};
 
@@ -88,30 +89,35 @@ fn wait_for_peer(home: &Home) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The dashboard's master token, kept across restarts so saved links keep working.
-pub fn master_token(home: &Home) -> anyhow::Result<String> {
-    let path = home.dir().join("master.token");
-    if let Ok(token) = std::fs::read_to_string(&path) {
-        let token = token.trim();
-        if token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(token.to_string());
+/// The dashboard's master key, kept in `master.token` (0600, 64 hex characters) across
+/// restarts so saved links keep working; made on first use.
+pub fn master_key(home: &Home) -> anyhow::Result<Key> {
+    let path = home.master_key();
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Some(key) = Key::from_hex(text.trim()) {
+            return Ok(key);
         }
     }
-    let token = new_token();
-    crate::home::write_private(&path, token.as_bytes())?;
-    Ok(token)
+    let key = crate::web::keys::new_key();
+    crate::home::write_private(&path, key.to_hex().as_bytes())?;
+    Ok(key)
 }
 
-/// 256 random bits as 64 lowercase hex characters.
-pub fn new_token() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Replaces the stored master key: `master.token`, and `masterToken` in `hub.json`.
+pub fn store_master_key(home: &Home, key: &Key) -> anyhow::Result<()> {
+    crate::home::write_private(&home.master_key(), key.to_hex().as_bytes())?;
+    let path = home.hub_json();
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hub: serde_json::Value = serde_json::from_str(&text)?;
+    hub["masterToken"] = serde_json::Value::String(key.to_hex());
+    crate::home::write_private(&path, serde_json::to_string_pretty(&hub)?.as_bytes())
 }
 
 fn write_hub_files(home: &Home, config: &Config) -> anyhow::Result<()> {
     let pid = std::process::id();
     let hub = serde_json::json!({
-        "masterToken": master_token(home)?,
+        "masterToken": master_key(home)?.to_hex(),
         "externalPort": config.dashboard_port,
         "internalPort": config.api_port,
         "pid": pid,

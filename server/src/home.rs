@@ -66,6 +66,11 @@ impl Home {
         self.dir.join("hub.json")
     }
 
+    /// The dashboard's master key (64 hex characters), kept across restarts.
+    pub fn master_key(&self) -> PathBuf {
+        self.dir.join("master.token")
+    }
+
     /// The server's pid.
     pub fn hub_pid(&self) -> PathBuf {
         self.dir.join("hub.pid")

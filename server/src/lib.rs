@@ -53,10 +53,16 @@ pub async fn run(
     output_log::prune(&home.logs_dir(), config.log_retention_days);
     let registry = Registry::new(config.clone(), home.logs_dir());
     let started_at_ms = session::now_ms();
-    let dashboard_url = match daemon::master_token(&home)
-        .and_then(|token| dashboard::spawn(&config, registry.clone(), token, shutdown.clone()))
-    {
-        Ok(url) => Some(url),
+    let dashboard = match daemon::master_key(&home).and_then(|key| {
+        dashboard::spawn(
+            &config,
+            registry.clone(),
+            key,
+            home.clone(),
+            shutdown.clone(),
+        )
+    }) {
+        Ok(handle) => Some(handle),
         Err(e) => {
             tracing::warn!("no dashboard: {e:#}");
             None
@@ -75,7 +81,7 @@ pub async fn run(
         registry: registry.clone(),
         shutdown: shutdown.clone(),
         started_at_ms,
-        dashboard_url,
+        dashboard,
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),

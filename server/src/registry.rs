@@ -157,7 +157,7 @@ impl Registry {
             size,
             ring_capacity: self.config.scrollback_buffer_size,
             clients,
-            web: Some((web.port, web.url.clone())),
+            web: Some((web.port, web.keys.clone())),
             network_warning: web.warning.clone(),
         });
         sessions.push(session.clone());

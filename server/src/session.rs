@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, watch};
 use crate::ring::{Behind, Ring};
 use crate::size::{Claim, Clients, Kind};
 use crate::term::Term;
+use crate::web::keys::{Keys, Role};
 
 /// A session with no output for this long is idle rather than active.
 const IDLE_AFTER_MS: u64 = 30_000;
@@ -111,11 +112,12 @@ pub struct Session {
     pub pid: u32,
     /// Milliseconds since the epoch when it started.
     pub started_at_ms: u64,
-    /// The phone listener's port and URL (with the token), when it has one.
-    web: Option<(u16, String)>,
+    /// The phone listener's port and keys, when it has one.
+    web: Option<(u16, Arc<Keys>)>,
     /// Why the phone URL is not in the networking mode asked for, if it is not.
     pub network_warning: Option<String>,
-    name: Mutex<String>,
+    /// The current name, watched by phones (their title).
+    name: watch::Sender<String>,
     /// The last `scrollbackBufferSize` bytes of output. Writer: the actor.
     ring: Mutex<Ring>,
     /// The ring's head, published after every append.
@@ -168,8 +170,8 @@ pub(crate) struct Parts {
     pub size: Size,
     pub ring_capacity: usize,
     pub clients: Clients,
-    /// The phone listener's port and URL.
-    pub web: Option<(u16, String)>,
+    /// The phone listener's port and keys.
+    pub web: Option<(u16, Arc<Keys>)>,
     pub network_warning: Option<String>,
 }
 
@@ -187,7 +189,7 @@ impl Session {
             started_at_ms: now,
             web: parts.web,
             network_warning: parts.network_warning,
-            name: Mutex::new(parts.name),
+            name: watch::channel(parts.name).0,
             ring: Mutex::new(Ring::new(parts.ring_capacity)),
             head: watch::channel(0).0,
             term: Mutex::new(Term::new(parts.size)),
@@ -212,16 +214,18 @@ impl Session {
 
     /// The current name.
     pub fn name(&self) -> String {
-        lock(&self.name).clone()
+        self.name.borrow().clone()
     }
 
     /// Renames; the registry checks uniqueness.
     pub(crate) fn set_name(&self, name: String) {
-        *lock(&self.name) = name;
+        self.name.send_replace(name);
     }
 
     /// A snapshot for listings.
     pub fn info(&self) -> SessionInfo {
+        // Copied before `activity` is taken: no two of these locks are ever held together.
+        let counts = lock(&self.clients).counts();
         let activity = lock(&self.activity);
         let status = if activity.attention {
             Status::Attention
@@ -238,12 +242,30 @@ impl Session {
             pid: self.pid,
             port: self.web.as_ref().map(|(port, _)| *port),
             status,
-            clients: lock(&self.clients).count() as u32,
+            clients: counts.terminals + counts.phones + counts.read_only,
+            client_counts: counts,
             started_at_ms: self.started_at_ms,
             last_seen_ms: activity.last_seen_ms,
             size: *self.size.borrow(),
-            url: self.web.as_ref().map(|(_, url)| url.clone()),
+            url: self.link(Role::Full),
         }
+    }
+
+    /// The phone link of `role`, with its key, when the session has a web listener.
+    pub fn link(&self, role: Role) -> Option<String> {
+        self.web.as_ref().and_then(|(_, keys)| keys.link(role))
+    }
+
+    /// Replaces the key of `role`, disconnecting the clients that used it; the new link.
+    pub fn rotate(&self, role: Role) -> Option<String> {
+        let (_, keys) = self.web.as_ref()?;
+        keys.rotate(role)?;
+        keys.link(role)
+    }
+
+    /// The key of `role`, when the session has a web listener.
+    pub fn key(&self, role: Role) -> Option<itwillsync_protocol::seal::Key> {
+        self.web.as_ref().and_then(|(_, keys)| keys.key(role))
     }
 
     /// Milliseconds since the epoch of the last input or output.
@@ -435,6 +457,7 @@ impl Session {
             head: self.head.subscribe(),
             size: self.size.subscribe(),
             exit: self.exit.subscribe(),
+            name: self.name.subscribe(),
         }
     }
 
@@ -686,4 +709,6 @@ pub struct Watches {
     pub size: watch::Receiver<Size>,
     /// The exit status, once the program has ended.
     pub exit: watch::Receiver<Option<ExitStatus>>,
+    /// The session's name.
+    pub name: watch::Receiver<String>,
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use itwillsync_protocol::Size;
+use itwillsync_protocol::{ClientCounts, Size};
 
 use crate::config::ResizePolicy;
 
@@ -112,9 +112,17 @@ impl Clients {
         client.stamp = clock;
     }
 
-    /// Attached clients.
-    pub fn count(&self) -> usize {
-        self.clients.len()
+    /// Attached clients by kind.
+    pub fn counts(&self) -> ClientCounts {
+        let mut counts = ClientCounts::default();
+        for c in self.clients.values() {
+            match (c.read_only, c.kind) {
+                (true, _) => counts.read_only += 1,
+                (false, Kind::Local) => counts.terminals += 1,
+                (false, Kind::Phone) => counts.phones += 1,
+            }
+        }
+        counts
     }
 
     /// Whether any local terminal is attached (read-only ones included).

@@ -17,7 +17,7 @@ use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg, Size};
 
 pub mod web;
 #[allow(unused_imports)] // only the phone tests use these
-pub use web::{Endpoint, Phone};
+pub use web::{Endpoint, Phone, Refused};
 
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);

@@ -9,6 +9,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use itwillsync_protocol::seal::{Channel, ClientHandshake, Key};
+
 use super::{Home, DEADLINE};
 
 impl Home {
@@ -26,16 +28,31 @@ impl Home {
             .expect("the new session is listed");
         let port = entry["port"].as_u64().expect("a port") as u16;
         let url = entry["url"].as_str().expect("a url").to_string();
-        let token = url.split("token=").nth(1).expect("a token").to_string();
-        assert_eq!(url, format!("http://127.0.0.1:{port}/?token={token}"));
-        Endpoint { port, token }
+        Endpoint::from_link(&url, port)
+    }
+
+    /// The link `itwillsync url ARGS...` prints (its last line).
+    pub fn link(&self, args: &[&str]) -> String {
+        let mut all = vec!["url"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        out.lines().last().expect("a link").trim().to_string()
     }
 }
 
-/// A session's phone port and token.
+/// A session's (or the dashboard's) port and key.
 pub struct Endpoint {
     pub port: u16,
-    pub token: String,
+    /// The key as in a link's fragment (base64url).
+    pub key: String,
+}
+
+/// Why a WebSocket did not become a phone: the HTTP status of a refused upgrade, or the
+/// close code the server sent during the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    Http(u16),
+    Closed(u16),
 }
 
 /// A raw HTTP/1.1 response: status and head.
@@ -43,6 +60,11 @@ pub struct Reply {
     pub status: u16,
     pub head: String,
     pub body: String,
+}
+
+/// A fresh random nonce for a test client.
+fn nonce() -> [u8; 32] {
+    rand::random()
 }
 
 impl Endpoint {
@@ -66,39 +88,88 @@ impl Endpoint {
         }
     }
 
-    /// Opens the WebSocket with `?token=` and optional extra headers; the HTTP status
-    /// when the upgrade is refused.
-    pub async fn try_phone(&self, token: &str, origin: Option<&str>) -> Result<Phone, u16> {
-        self.try_phone_at("/ws", token, origin).await
+    /// The endpoint of a link `http://127.0.0.1:PORT/#k=KEY` (or `#r=`).
+    pub fn from_link(link: &str, port: u16) -> Self {
+        let (base, fragment) = link.split_once('#').expect("a fragment");
+        assert_eq!(base, format!("http://127.0.0.1:{port}/"));
+        let key = fragment
+            .strip_prefix("k=")
+            .or_else(|| fragment.strip_prefix("r="))
+            .expect("a key in the fragment");
+        assert_eq!(key.len(), 43, "a 256-bit key in base64url");
+        Endpoint {
+            port,
+            key: key.to_string(),
+        }
+    }
+
+    /// Opens the WebSocket on `/ws` (optionally with an `Origin`) and proves `key`.
+    pub async fn try_phone(&self, key: &str, origin: Option<&str>) -> Result<Phone, Refused> {
+        self.try_phone_at("/ws", key, origin).await
     }
 
     /// Like [`Endpoint::try_phone`] on another path.
     pub async fn try_phone_at(
         &self,
         path: &str,
-        token: &str,
+        key: &str,
         origin: Option<&str>,
-    ) -> Result<Phone, u16> {
-        let url = format!("ws://127.0.0.1:{}{path}?token={token}", self.port);
+    ) -> Result<Phone, Refused> {
+        let url = format!("ws://127.0.0.1:{}{path}", self.port);
         let mut request = url.into_client_request().unwrap();
         if let Some(origin) = origin {
             request
                 .headers_mut()
                 .insert("origin", origin.parse().unwrap());
         }
-        match tokio_tungstenite::connect_async(request).await {
-            Ok((ws, _)) => Ok(Phone { ws }),
-            Err(tokio_tungstenite::tungstenite::Error::Http(reply)) => Err(reply.status().as_u16()),
+        let mut ws = match tokio_tungstenite::connect_async(request).await {
+            Ok((ws, _)) => ws,
+            Err(tokio_tungstenite::tungstenite::Error::Http(reply)) => {
+                return Err(Refused::Http(reply.status().as_u16()))
+            }
             Err(e) => panic!("WebSocket connect failed: {e}"),
-        }
+        };
+        // A wrong key still makes a well-formed proof: of the wrong key.
+        let key = Key::from_link_text(key).unwrap_or(Key::from_bytes([0; 32]));
+        let hello = match binary(&mut ws).await {
+            Ok(hello) => hello,
+            Err(code) => return Err(Refused::Closed(code)),
+        };
+        let client = ClientHandshake::new(key, &hello, nonce()).expect("a hello");
+        ws.send(Message::binary(client.answer().to_vec()))
+            .await
+            .unwrap();
+        let proof = match binary(&mut ws).await {
+            Ok(proof) => proof,
+            Err(code) => return Err(Refused::Closed(code)),
+        };
+        let channel = client.finish(&proof).expect("the server proves the key");
+        Ok(Phone { ws, channel })
     }
 
-    /// A phone with the right token.
+    /// A phone with the right key.
     pub async fn phone(&self) -> Phone {
-        let token = self.token.clone();
-        self.try_phone(&token, None)
+        let key = self.key.clone();
+        self.try_phone(&key, None)
             .await
-            .expect("upgrade accepted")
+            .expect("the key is accepted")
+    }
+}
+
+/// The next binary message during the handshake, or the close code.
+async fn binary(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> Result<Vec<u8>, u16> {
+    loop {
+        match tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("a handshake message")
+        {
+            Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(frame.map_or(1005, |f| u16::from(f.code)))
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the handshake failed: {other:?}"),
+        }
     }
 }
 
@@ -109,26 +180,50 @@ pub struct Data {
     pub seq: u64,
 }
 
-/// A WebSocket client speaking the phone protocol.
+/// A WebSocket client speaking the sealed phone protocol.
 pub struct Phone {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    channel: Channel,
 }
 
 impl Phone {
-    /// Sends a JSON message.
+    /// Sends a JSON message, sealed.
     pub async fn send(&mut self, value: Value) {
-        self.ws
-            .send(Message::text(value.to_string()))
-            .await
-            .unwrap();
+        let sealed = self.seal(value);
+        self.ws.send(Message::binary(sealed)).await.unwrap();
     }
 
-    /// The next text message as JSON, or `None` when nothing arrives within `wait`.
+    /// Sends any text, sealed (for malformed messages).
+    pub async fn send_text(&mut self, text: &str) {
+        let mut bytes = text.as_bytes().to_vec();
+        self.channel.sealer.seal(&mut bytes).unwrap();
+        self.ws.send(Message::binary(bytes)).await.unwrap();
+    }
+
+    /// Seals a JSON message without sending it (for replaying or altering it).
+    pub fn seal(&mut self, value: Value) -> Vec<u8> {
+        let mut bytes = value.to_string().into_bytes();
+        self.channel.sealer.seal(&mut bytes).unwrap();
+        bytes
+    }
+
+    /// The next message as JSON, or `None` when nothing arrives within `wait`.
     pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
         loop {
             let msg = tokio::time::timeout(wait, self.ws.next()).await.ok()?;
             match msg {
-                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).unwrap()),
+                Some(Ok(Message::Binary(bytes))) => {
+                    let mut bytes = bytes.to_vec();
+                    if self.channel.opener.open(&mut bytes).is_err() {
+                        return Some(json!({"type": "error", "error": "a message did not open"}));
+                    }
+                    return Some(serde_json::from_slice(&bytes).unwrap());
+                }
+                Some(Ok(Message::Text(text))) => {
+                    return Some(
+                        json!({"type": "error", "error": format!("unsealed text: {text}")}),
+                    )
+                }
                 Some(Ok(Message::Close(frame))) => {
                     return Some(json!({"type": "close", "code": frame.map(|f| u16::from(f.code))}))
                 }
@@ -157,7 +252,7 @@ impl Phone {
                         seq: msg["seq"].as_u64().unwrap(),
                     }
                 }
-                Some("resize") => continue,
+                Some("resize" | "session") => continue,
                 _ => panic!("expected data, got {msg}"),
             }
         }

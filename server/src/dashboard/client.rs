@@ -12,16 +12,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use hyper_tungstenite::tungstenite::protocol::CloseFrame;
-use hyper_tungstenite::tungstenite::{Error as WsError, Message};
-use hyper_tungstenite::HyperWebsocketStream;
 use serde_json::{json, Value};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use super::{files, json as wire, Shared};
 use crate::session::Session;
+use crate::web::sealed::{self, Connection, Received};
 
 /// How often status and previews are looked at: previews go out at most twice a second.
 const TICK: Duration = Duration::from_millis(500);
@@ -46,10 +42,11 @@ struct Seen {
     preview_at: Option<Instant>,
 }
 
-/// Serves one dashboard page until it closes or fails.
-pub async fn run(ws: HyperWebsocketStream, shared: Arc<Shared>) {
+/// Serves one dashboard page, once it has proved the master key, until it closes or
+/// fails.
+pub async fn run(connection: Connection, shared: Arc<Shared>) {
     let mut page = Page {
-        ws,
+        connection,
         shared,
         seen: HashMap::new(),
     };
@@ -59,7 +56,7 @@ pub async fn run(ws: HyperWebsocketStream, shared: Arc<Shared>) {
 }
 
 struct Page {
-    ws: HyperWebsocketStream,
+    connection: Connection,
     shared: Arc<Shared>,
     seen: HashMap<String, Seen>,
 }
@@ -82,27 +79,32 @@ impl Page {
         let mut heard = true;
         loop {
             tokio::select! {
-                msg = self.ws.next() => {
+                received = self.connection.receiver.next() => {
                     heard = true;
-                    match msg {
-                        Some(Ok(Message::Text(text))) => self.handle(&text).await?,
-                        Some(Ok(Message::Close(_))) | None => return Ok(()),
-                        Some(Ok(_)) => {}
-                        Some(Err(WsError::Capacity(_))) => {
-                            let reason = "message too big".into();
-                            let close = CloseFrame { code: CloseCode::Size, reason };
-                            let _ = self.ws.send(Message::Close(Some(close))).await;
+                    match received {
+                        Received::Message(text) => self.handle(&text).await?,
+                        Received::Heard => {}
+                        Received::Closed => return Ok(()),
+                        Received::TooBig => {
+                            self.connection.sender.close(1009, "message too big").await;
                             return Ok(());
                         }
-                        Some(Err(e)) => return Err(e.into()),
+                        Received::Forged => {
+                            self.connection.sender.close(1008, "bad message").await;
+                            return Ok(());
+                        }
                     }
+                }
+                _ = self.connection.revocation.revoked() => {
+                    self.connection.sender.close(sealed::close::REVOKED, "link revoked").await;
+                    return Ok(());
                 }
                 _ = ping.tick() => {
                     if !heard {
                         anyhow::bail!("the page stopped answering pings");
                     }
                     heard = false;
-                    self.send_message(Message::Ping(Default::default())).await?;
+                    timeout(self.connection.sender.ping()).await?;
                 }
                 r = changes.changed() => {
                     if r.is_err() {
@@ -116,14 +118,7 @@ impl Page {
     }
 
     async fn send(&mut self, msg: Value) -> anyhow::Result<()> {
-        self.send_message(Message::text(msg.to_string())).await
-    }
-
-    async fn send_message(&mut self, msg: Message) -> anyhow::Result<()> {
-        tokio::time::timeout(SEND_TIMEOUT, self.ws.send(msg))
-            .await
-            .map_err(|_| anyhow::anyhow!("the page stopped reading"))??;
-        Ok(())
+        timeout(self.connection.sender.send(msg.to_string().into_bytes())).await
     }
 
     /// Tells the page what changed since it was last told.
@@ -183,8 +178,8 @@ impl Page {
     }
 
     /// Acts on one message from the page; unknown types and bad JSON are ignored.
-    async fn handle(&mut self, text: &str) -> anyhow::Result<()> {
-        let Ok(msg) = serde_json::from_str::<Value>(text) else {
+    async fn handle(&mut self, text: &[u8]) -> anyhow::Result<()> {
+        let Ok(msg) = serde_json::from_slice::<Value>(text) else {
             return Ok(());
         };
         let field = |name: &str| msg[name].as_str().unwrap_or("").to_string();
@@ -258,14 +253,23 @@ impl Page {
     }
 }
 
+/// A send to the page, bounded by [`SEND_TIMEOUT`].
+async fn timeout(
+    send: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(SEND_TIMEOUT, send)
+        .await
+        .map_err(|_| anyhow::anyhow!("the page stopped reading"))?
+}
+
 /// What decides whether a `session-updated` is due.
 fn key(s: &Session) -> String {
     let info = s.info();
     format!(
-        "{}\n{}\n{}\n{}x{}",
+        "{}\n{}\n{:?}\n{}x{}",
         info.name,
         info.status.as_str(),
-        info.clients,
+        info.client_counts,
         info.size.cols,
         info.size.rows
     )

@@ -1,5 +1,6 @@
 //! The JSON the dashboard and the local API speak about a session (DESIGN.md "Dashboard",
-//! seed 004's `SessionInfo` plus `command`, `clients`, `cols`, `rows`, `url`).
+//! seed 004's `SessionInfo` plus `command`, `clients`, `clientKinds`, `cols`, `rows`, and,
+//! for the dashboard only, `key`).
 //!
 //! Built by hand from [`Session::info`] rather than derived, because the wire names are
 //! the original's camelCase ones and the local protocol's `SessionInfo` stays binary.
@@ -7,24 +8,29 @@
 use serde_json::{json, Value};
 
 use crate::session::{now_ms, Session};
-use crate::web::auth::query_token;
+use crate::web::keys::Role;
 
-/// A session as the dashboard lists it: [`public`] plus `token` (the session token from
-/// its phone URL, so the page can build the link itself when `url` is absent) and `url`.
-/// Only for the dashboard's authenticated WebSocket; never for the local API.
+/// A session as the dashboard lists it: [`public`] plus `key`, the session's full key
+/// (base64url), from which the page builds the session's link on its own host. Only for
+/// the dashboard's sealed WebSocket; never for the local API.
 pub fn session(s: &Session) -> Value {
+    let mut value = public(s);
+    if let Value::Object(fields) = &mut value {
+        let key = s.key(Role::Full).map(|k| k.to_link_text());
+        fields.insert("key".into(), json!(key));
+    }
+    value
+}
+
+/// A session without any secret: no key, no link. The local API on 127.0.0.1 answers
+/// every local account, so this is all it may say (DESIGN.md "Security model").
+pub fn public(s: &Session) -> Value {
     let info = s.info();
-    let token = info
-        .url
-        .as_deref()
-        .and_then(|url| url.split_once('?'))
-        .and_then(|(_, query)| query_token(Some(query)))
-        .map(str::to_string);
+    let counts = info.client_counts;
     json!({
         "id": info.id,
         "name": info.name,
         "port": info.port,
-        "token": token,
         "agent": info.command.first(),
         "cwd": info.cwd,
         "pid": info.pid,
@@ -33,21 +39,14 @@ pub fn session(s: &Session) -> Value {
         "status": info.status.as_str(),
         "command": info.command.join(" "),
         "clients": info.clients,
+        "clientKinds": {
+            "terminal": counts.terminals,
+            "phone": counts.phones,
+            "readOnly": counts.read_only,
+        },
         "cols": info.size.cols,
         "rows": info.size.rows,
-        "url": info.url,
     })
-}
-
-/// A session without any secret: no token, key or link. The local API on 127.0.0.1
-/// answers every local account, so this is all it may say (DESIGN.md "Security model").
-pub fn public(s: &Session) -> Value {
-    let mut value = session(s);
-    if let Value::Object(fields) = &mut value {
-        fields.remove("token");
-        fields.remove("url");
-    }
-    value
 }
 
 /// The answer to `get-metadata`.

@@ -1,7 +1,9 @@
 //! The dashboard listener (DESIGN.md "Dashboard"): on `dashboardPort`, bound by
 //! networking mode like the session listeners, it serves the dashboard page, its static
-//! files and its WebSocket (on `/ws` and `/`), authenticated with the master token by the
-//! same `web::auth` rules as a session's (cookie exchange, per-IP failure limit, Origin).
+//! files and its WebSocket (on `/ws` and `/`), sealed with the master key exactly like a
+//! session's (`web::sealed`: the key is proved inside the WebSocket; per-address failure
+//! limit; Origin check). The master key survives restarts (`master.token`, 0600) until
+//! `itwillsync hub rotate` replaces it through [`Handle::rotate`].
 //!
 //! `lib.rs` calls [`spawn`] once at start; the accept loop (`web::listener`, shared with
 //! the session listeners) ends at shutdown. The page loop lives in `client`, the session
@@ -22,11 +24,14 @@ use hyper::{Request, Response};
 use itwillsync_protocol::{NewSession, Size};
 
 use crate::config::Config;
+use crate::home::Home;
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::web::auth::Auth;
+use crate::web::keys::{Keys, Role};
 use crate::web::{self, secure, Reply};
+use itwillsync_protocol::seal::Key;
 
 /// Largest message a page may send; the page's own are a few hundred bytes.
 const MAX_MESSAGE: usize = 64 << 10;
@@ -36,6 +41,9 @@ const NEW_SIZE: Size = Size { cols: 80, rows: 24 };
 /// What every dashboard connection shares.
 pub(crate) struct Shared {
     registry: Arc<Registry>,
+    /// The master key (shared with the [`Handle`], which rotates it).
+    keys: Arc<Keys>,
+    /// Failed proofs per address.
     auth: Auth,
     /// The boundary for the folder browser and new sessions' directories.
     home: Option<files::Home>,
@@ -65,13 +73,40 @@ impl Shared {
     }
 }
 
-/// Binds the dashboard and serves it until `shutdown`. Returns its URL with the token.
+/// The running dashboard, for the Unix socket's requests: its link and key rotation.
+pub struct Handle {
+    keys: Arc<Keys>,
+    /// Where the master key is kept.
+    home: Home,
+}
+
+impl Handle {
+    /// The dashboard link with the master key in its fragment.
+    pub fn link(&self) -> Option<String> {
+        self.keys.link(Role::Full)
+    }
+
+    /// Replaces the master key (stored first, so a crash cannot lose it), disconnecting
+    /// every page that used the old one; the new link.
+    pub fn rotate(&self) -> anyhow::Result<String> {
+        let key = self
+            .keys
+            .rotate(Role::Full)
+            .context("the dashboard has no key")?;
+        crate::daemon::store_master_key(&self.home, &key)?;
+        self.link().context("the dashboard has no key")
+    }
+}
+
+/// Binds the dashboard and serves it with the master key `key` (kept in `home`) until
+/// `shutdown`.
 pub fn spawn(
     config: &Config,
     registry: Arc<Registry>,
-    token: String,
+    key: Key,
+    home: Home,
     shutdown: Shutdown,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Handle> {
     let (ip, host, _warning) = web::addresses(config.networking_mode); // logged
     let listener = std::net::TcpListener::bind((ip, config.dashboard_port)).with_context(|| {
         let port = config.dashboard_port;
@@ -80,10 +115,11 @@ pub fn spawn(
     let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let url = format!("http://{host}:{port}/?token={token}");
+    let keys = Arc::new(Keys::for_dashboard(format!("http://{host}:{port}/"), key));
     let shared = Arc::new(Shared {
         registry,
-        auth: Auth::new(token, port),
+        keys: keys.clone(),
+        auth: Auth::new(),
         home: files::Home::from_env(),
     });
     let until = async move {
@@ -96,7 +132,7 @@ pub fn spawn(
         until,
         route,
     ));
-    Ok(url)
+    Ok(Handle { keys, home })
 }
 
 fn route(
@@ -105,19 +141,25 @@ fn route(
     shared: Arc<Shared>,
     permit: web::listener::Permit,
 ) -> Reply {
-    match web::gate(&req, ip, &shared.auth) {
+    match web::gate(&req) {
         Err(reply) => *reply,
-        Ok(web::Admitted::Upgrade) => upgrade(&mut req, shared, permit),
+        Ok(web::Admitted::Upgrade) => upgrade(&mut req, ip, shared, permit),
         Ok(web::Admitted::Page) => page(),
     }
 }
 
 fn upgrade(
     req: &mut Request<Incoming>,
+    ip: IpAddr,
     shared: Arc<Shared>,
     permit: web::listener::Permit,
 ) -> Reply {
-    web::accept_websocket(req, permit, MAX_MESSAGE, move |ws| client::run(ws, shared))
+    web::accept_websocket(req, permit, MAX_MESSAGE, move |ws| async move {
+        let sealed = web::sealed::accept(ws, ip, &shared.auth, &shared.keys).await;
+        if let Some(connection) = sealed {
+            client::run(connection, shared).await;
+        }
+    })
 }
 
 /// The dashboard page. Its WebSocket is same-origin, so `'self'` plus the explicit
@@ -130,7 +172,7 @@ fn page() -> Reply {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

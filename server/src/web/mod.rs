@@ -5,14 +5,18 @@
 //! error that leaves no trace) and [`spawn`] once the session exists. The accept loop ends
 //! when the session ends; connections already open finish on their own (phones get the
 //! rest of the output and the exit status). The accept loop is `listener`'s, shared with
-//! the dashboard. Routing lives here, authentication in `auth`, the WebSocket client loop
-//! in `phone`, the embedded files in `assets`.
+//! the dashboard. Routing lives here; the keys in `keys`; the failure limit and Origin
+//! check in `auth`; the handshake and sealed messages in `sealed`; the phone's loop in
+//! `phone`; the embedded files in `assets`. Every page and file is public: nothing is
+//! given before a key is proved inside the WebSocket.
 
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod keys;
 pub(crate) mod listener;
 mod net;
 mod phone;
+pub(crate) mod sealed;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,7 +29,8 @@ use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::config::Config;
 use crate::session::Session;
-use auth::{Auth, Source, Verdict};
+use auth::Auth;
+use keys::Keys;
 use listener::Permit;
 
 pub use net::{addresses, bind, Bound};
@@ -36,6 +41,9 @@ const MAX_MESSAGE: usize = 1 << 20;
 /// What every connection of one session's listener shares.
 struct Shared {
     session: Arc<Session>,
+    /// The session's keys (shared with the session, which hands out and rotates links).
+    keys: Arc<Keys>,
+    /// Failed proofs per address.
     auth: Auth,
     /// `clientBufferLimit`.
     buffer_limit: usize,
@@ -47,7 +55,8 @@ struct Shared {
 pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
     let shared = Arc::new(Shared {
         session,
-        auth: Auth::new(bound.token, bound.port),
+        keys: bound.keys,
+        auth: Auth::new(),
         buffer_limit: config.client_buffer_limit,
         dashboard_port: config.dashboard_port,
     });
@@ -65,23 +74,22 @@ pub(crate) type Reply = Response<Full<Bytes>>;
 
 /// An admitted request: what the listener serves it.
 pub(crate) enum Admitted {
-    /// A WebSocket upgrade on `/` or `/ws`.
+    /// A same-origin WebSocket upgrade on `/` or `/ws`; the key is proved inside.
     Upgrade,
-    /// The page on `/`, with the token already in the cookie.
+    /// The page on `/`.
     Page,
 }
 
 /// The routing the session and dashboard listeners share: GET only, the public static
-/// files, nothing but `/` and `/ws`, the token check (401, 429, 403), `/ws` only for
-/// upgrades, and a token in the query exchanged for the cookie by a redirect. `Err` is
-/// the reply to send instead.
-pub(crate) fn gate(
-    req: &Request<Incoming>,
-    ip: IpAddr,
-    auth: &Auth,
-) -> Result<Admitted, Box<Reply>> {
+/// files, nothing but `/` and `/ws`, the `Origin` check for upgrades (403), `/ws` only for
+/// upgrades, and a `410 Gone` page for links of older versions (`?token=`). `Err` is the
+/// reply to send instead.
+pub(crate) fn gate(req: &Request<Incoming>) -> Result<Admitted, Box<Reply>> {
     if req.method() != Method::GET {
         return Err(Box::new(plain(StatusCode::METHOD_NOT_ALLOWED, "GET only")));
+    }
+    if req.uri().query().is_some_and(|q| q.contains("token=")) {
+        return Err(Box::new(old_link()));
     }
     let path = req.uri().path();
     if let Some(asset) = assets::file(path) {
@@ -97,38 +105,71 @@ pub(crate) fn gate(
     if path != "/" && path != "/ws" {
         return Err(Box::new(plain(StatusCode::NOT_FOUND, "not found")));
     }
-    let (verdict, source) = auth.check(ip, req.uri(), req.headers());
-    let refusal = match verdict {
-        Verdict::Allowed if hyper_tungstenite::is_upgrade_request(req) => {
-            return Ok(Admitted::Upgrade)
+    if hyper_tungstenite::is_upgrade_request(req) {
+        if !auth::same_origin(req.headers()) {
+            return Err(Box::new(plain(StatusCode::FORBIDDEN, "foreign origin")));
         }
-        Verdict::Allowed if path == "/ws" => plain(StatusCode::UPGRADE_REQUIRED, "WebSocket only"),
-        Verdict::Allowed if source == Some(Source::Query) => redirect(req.uri().query(), auth),
-        Verdict::Allowed => return Ok(Admitted::Page),
-        Verdict::Unauthorized => plain(StatusCode::UNAUTHORIZED, "unauthorized"),
-        Verdict::Blocked => plain(StatusCode::TOO_MANY_REQUESTS, "too many failures"),
-        Verdict::ForeignOrigin => plain(StatusCode::FORBIDDEN, "foreign origin"),
+        return Ok(Admitted::Upgrade);
+    }
+    if path == "/ws" {
+        return Err(Box::new(plain(
+            StatusCode::UPGRADE_REQUIRED,
+            "WebSocket only",
+        )));
+    }
+    Ok(Admitted::Page)
+}
+
+/// A link of an older version, with its secret in the query: it no longer works.
+fn old_link() -> Reply {
+    let mut reply = match assets::file("/expired.html") {
+        Some(page) => {
+            let mut reply = Response::new(Full::new(Bytes::from_static(page.body)));
+            reply.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(page.content_type),
+            );
+            secure(reply)
+        }
+        None => plain(
+            StatusCode::GONE,
+            "This link is from an older itwillsync and no longer works: \
+             run `itwillsync url NAME --qr` and scan the new code.",
+        ),
     };
-    Err(Box::new(refusal))
+    *reply.status_mut() = StatusCode::GONE;
+    reply
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    reply
 }
 
 fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Permit) -> Reply {
-    match gate(&req, ip, &shared.auth) {
+    match gate(&req) {
         Err(reply) => return *reply,
-        Ok(Admitted::Upgrade) => return upgrade(&mut req, shared, permit),
+        Ok(Admitted::Upgrade) => return upgrade(&mut req, ip, shared, permit),
         Ok(Admitted::Page) => {}
     }
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
-    page(&shared.session.name(), host, shared.dashboard_port)
+    page(host)
 }
 
-/// Accepts an authenticated WebSocket upgrade and starts the phone's loop on it.
-fn upgrade(req: &mut Request<Incoming>, shared: Arc<Shared>, permit: Permit) -> Reply {
+/// Accepts a same-origin WebSocket upgrade; the phone's loop runs once it proves a key.
+fn upgrade(req: &mut Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Permit) -> Reply {
     accept_websocket(req, permit, MAX_MESSAGE, move |ws| async move {
-        phone::run(ws, shared.session.clone(), shared.buffer_limit).await
+        let Some(connection) = sealed::accept(ws, ip, &shared.auth, &shared.keys).await else {
+            return;
+        };
+        let context = phone::Context {
+            session: shared.session.clone(),
+            limit: shared.buffer_limit,
+            dashboard_port: shared.dashboard_port,
+            keys: shared.keys.clone(),
+        };
+        phone::run(connection, context).await
     })
 }
 
@@ -165,48 +206,23 @@ where
     }
 }
 
-/// Moves the token from the URL (and the browser's history) into an HttpOnly cookie:
-/// 303 to the same page without `token`, other parameters kept.
-fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
-    let rest = auth::query_without_token(query);
-    let location = if rest.is_empty() {
-        "/".to_string()
-    } else {
-        format!("/?{rest}")
-    };
-    let mut reply = plain(StatusCode::SEE_OTHER, "");
-    let headers = reply.headers_mut();
-    if let (Ok(location), Ok(cookie)) = (
-        HeaderValue::from_str(&location),
-        HeaderValue::from_str(&auth.set_cookie()),
-    ) {
-        headers.insert(header::LOCATION, location);
-        headers.insert(header::SET_COOKIE, cookie);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    reply
-}
-
-/// The terminal page, with a CSP that allows only this origin. Styles may be inline
+/// The terminal page, the same static file for everyone (the session's name arrives
+/// inside the seal), with a CSP that allows only this origin. Styles may be inline
 /// because xterm.js injects a `<style>` element for its theme. The WebSocket's origin is
-/// named explicitly too: older Safari does not count `ws:` as `'self'`. The page links
-/// back to the dashboard on the host the phone used (its cookie holds the master token).
-fn page(title: &str, host: Option<&str>, dashboard_port: u16) -> Reply {
+/// named explicitly too: older Safari does not count `ws:` as `'self'`.
+fn page(host: Option<&str>) -> Reply {
     let host = host.filter(|h| {
         h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
     });
-    let dashboard = host
-        .map(|h| format!("http://{}:{dashboard_port}/", hostname(h)))
-        .unwrap_or_default();
-    let body = assets::terminal_page(title, &dashboard);
+    let body = assets::terminal_page("itwillsync", "");
     let mut reply = Response::new(Full::new(Bytes::from(body)));
     let headers = reply.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     let websocket = host.map(|h| format!(" ws://{h}")).unwrap_or_default();
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
@@ -217,14 +233,6 @@ fn page(title: &str, host: Option<&str>, dashboard_port: u16) -> Reply {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     secure(reply)
-}
-
-/// A `Host` header without its port (an IPv6 literal keeps its brackets).
-fn hostname(host: &str) -> &str {
-    match host.rfind(':') {
-        Some(i) if !host[i..].contains(']') => &host[..i],
-        _ => host,
-    }
 }
 
 /// A plain-text response.

@@ -9,8 +9,11 @@
 use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
 use std::str::FromStr;
 
+use std::sync::Arc;
+
 use anyhow::{bail, Context};
 
+use super::keys::Keys;
 use crate::config::{Config, NetworkingMode};
 
 /// Ports tried above `sessionPortBase`: room for far more than `maxSessions`.
@@ -22,10 +25,8 @@ pub struct Bound {
     pub(super) listener: tokio::net::TcpListener,
     /// Its port.
     pub port: u16,
-    /// `http://HOST:PORT/?token=T`.
-    pub url: String,
-    /// The session token (64 hex characters).
-    pub(super) token: String,
+    /// The session's keys and base URL `http://HOST:PORT/`.
+    pub keys: Arc<Keys>,
     /// Why phones got another address than the mode asked for, for the user.
     pub warning: Option<String>,
 }
@@ -52,13 +53,11 @@ pub fn bind(config: &Config, port: Option<u16>, networking: Option<&str>) -> any
         .context("cannot configure the phone listener")?;
     let listener = tokio::net::TcpListener::from_std(listener)
         .context("cannot register the phone listener")?;
-    let token = crate::daemon::new_token();
-    let url = format!("http://{host}:{port}/?token={token}");
+    let keys = Arc::new(Keys::for_session(format!("http://{host}:{port}/")));
     Ok(Bound {
         listener,
         port,
-        url,
-        token,
+        keys,
         warning,
     })
 }
@@ -132,6 +131,7 @@ fn tailscale_ip() -> anyhow::Result<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::keys::Role;
 
     #[tokio::test]
     async fn binds_the_next_free_port_and_refuses_a_taken_one() {
@@ -144,10 +144,8 @@ mod tests {
         };
         let bound = bind(&config, None, None).unwrap();
         assert_ne!(bound.port, base);
-        assert!(bound
-            .url
-            .starts_with(&format!("http://127.0.0.1:{}/?token=", bound.port)));
-        assert_eq!(bound.token.len(), 64);
+        let link = bound.keys.link(Role::Full).unwrap();
+        assert!(link.starts_with(&format!("http://127.0.0.1:{}/#k=", bound.port)));
         assert!(bind(&config, Some(base), None).is_err());
         assert!(bind(&config, None, Some("moon")).is_err());
     }

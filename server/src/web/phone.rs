@@ -1,9 +1,11 @@
-//! One phone attached to a session over WebSocket: the sibling of `attach.rs`.
+//! One phone attached to a session over a sealed WebSocket (`sealed`): the sibling of
+//! `attach.rs`.
 //!
-//! Two tasks serve a phone. The reader parses the phone's JSON messages: input and resize
-//! go straight to the session (so typing works even while output to this phone is
-//! stalled), `resume` goes to the writer through a small bounded channel, and the highest
-//! `ack` through a watch. The writer (`Phone::run`) owns the socket's sending half and a
+//! Two tasks serve a phone. The reader opens and parses the phone's JSON messages: input
+//! and resize go straight to the session (so typing works even while output to this phone
+//! is stalled; a read-only key's are dropped), `resume` goes to the writer through a small
+//! bounded channel, and the highest `ack` through a watch. The writer (`Phone::run`) owns
+//! the socket's sealing half and a
 //! cursor into the ring (`sent`: the output position this phone's screen will reflect once
 //! it has drawn everything sent). It never blocks another client. A phone that reads at
 //! least 1 MiB/s paces the PTY like a local terminal, so it gets every byte of a flood;
@@ -19,22 +21,18 @@
 //! Liveness: an idle connection is pinged every 30 s and closed when a ping goes
 //! unanswered until the next, and a phone that accepts nothing for 60 s is dropped, so
 //! phones that slept or lost their network never pile up (the page reconnects and
-//! resumes).
+//! resumes). A phone whose key is rotated is closed at once (4002).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
-use hyper_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use hyper_tungstenite::tungstenite::protocol::CloseFrame;
-use hyper_tungstenite::tungstenite::{Error as WsError, Message};
-use hyper_tungstenite::HyperWebsocketStream;
 use itwillsync_protocol::Size;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::keys::{Keys, Revocation, Role};
+use super::sealed::{self, Connection, Received, Receiver, Sender};
 use crate::session::{Session, Watches};
 use crate::size::{Claim, Kind};
 
@@ -81,12 +79,34 @@ enum Event {
     Resume(i64),
     /// A message over the size limit: close with 1009.
     TooBig,
+    /// A message that did not open: close with 1008.
+    Forged,
 }
 
-/// Serves one phone until it leaves, the session ends, or its socket fails.
-pub async fn run(ws: HyperWebsocketStream, session: Arc<Session>, limit: usize) {
-    let client = session.join(Kind::Phone, false, None);
-    let (sink, stream) = ws.split();
+/// What a phone connection is served with.
+pub(crate) struct Context {
+    /// The session.
+    pub session: Arc<Session>,
+    /// `clientBufferLimit`.
+    pub limit: usize,
+    /// `dashboardPort`, for the page's link back.
+    pub dashboard_port: u16,
+    /// The session's keys: a full-key phone is given the read-only key to share.
+    pub keys: Arc<Keys>,
+}
+
+/// Serves one phone, once it has proved a key, until it leaves, the session ends, its
+/// key is rotated, or its socket fails.
+pub(crate) async fn run(connection: Connection, context: Context) {
+    let Connection {
+        role,
+        revocation,
+        sender,
+        receiver,
+    } = connection;
+    let session = context.session.clone();
+    let read_only = role == Role::ReadOnly;
+    let client = session.join(Kind::Phone, read_only, None);
     let (events_tx, events) = mpsc::channel(EVENTS);
     let (acks_tx, acks) = watch::channel(None);
     let (heard_tx, heard) = watch::channel(Instant::now());
@@ -95,18 +115,21 @@ pub async fn run(ws: HyperWebsocketStream, session: Arc<Session>, limit: usize) 
         acks: acks_tx,
         heard: heard_tx,
     };
-    let reader = tokio::spawn(read(stream, session.clone(), client, ends));
+    let reader = tokio::spawn(read(receiver, session.clone(), client, read_only, ends));
     let watches = session.watch();
     let size = *watches.size.borrow();
     let mut phone = Phone {
         watches,
         session: &session,
+        context: &context,
+        role,
+        revocation,
         client,
-        sink,
+        sender,
         events,
         acks,
         heard,
-        limit: limit as u64,
+        limit: context.limit as u64,
         sent: None,
         size,
         chunk: Vec::with_capacity(CHUNK),
@@ -120,9 +143,10 @@ pub async fn run(ws: HyperWebsocketStream, session: Arc<Session>, limit: usize) 
 
 /// Reads the phone's messages until it closes or errs.
 async fn read(
-    mut stream: SplitStream<HyperWebsocketStream>,
+    mut receiver: Receiver,
     session: Arc<Session>,
     client: u64,
+    read_only: bool,
     ends: ReaderEnds,
 ) {
     let ReaderEnds {
@@ -130,26 +154,24 @@ async fn read(
         acks,
         heard,
     } = ends;
-    while let Some(msg) = stream.next().await {
+    loop {
+        let received = receiver.next().await;
         heard.send_replace(Instant::now());
-        let text = match msg {
-            Ok(Message::Text(text)) => text,
-            Ok(Message::Close(_)) => return,
-            Ok(Message::Binary(_)) => {
-                tracing::debug!(session = %session.id, client, "ignored a binary message");
-                continue;
-            }
-            Ok(_) => continue, // ping, pong: tungstenite answers pings itself
-            Err(WsError::Capacity(_)) => {
+        let text = match received {
+            Received::Message(text) => text,
+            Received::Heard => continue, // tungstenite answers pings itself
+            Received::Closed => return,
+            Received::TooBig => {
                 let _ = events.send(Event::TooBig).await;
                 return;
             }
-            Err(e) => {
-                tracing::debug!(session = %session.id, client, "phone read failed: {e}");
+            Received::Forged => {
+                tracing::info!(session = %session.id, client, "a sealed message did not open");
+                let _ = events.send(Event::Forged).await;
                 return;
             }
         };
-        let msg = match serde_json::from_str::<Incoming>(&text) {
+        let msg = match serde_json::from_slice::<Incoming>(&text) {
             Ok(msg) => msg,
             Err(e) => {
                 // serde_json's message can quote the input (keystrokes): log only its kind.
@@ -158,6 +180,10 @@ async fn read(
                 continue;
             }
         };
+        if read_only && matches!(msg, Incoming::Input { .. } | Incoming::Resize { .. }) {
+            tracing::debug!(session = %session.id, client, "ignored input from a read-only key");
+            continue;
+        }
         if !handle_incoming(msg, &session, client, &events, &acks).await {
             return;
         }
@@ -216,9 +242,13 @@ struct ReaderEnds {
 /// The writer's state.
 struct Phone<'a> {
     session: &'a Session,
+    context: &'a Context,
+    /// The role of the key this phone proved.
+    role: Role,
+    revocation: Revocation,
     client: u64,
     watches: Watches,
-    sink: SplitSink<HyperWebsocketStream, Message>,
+    sender: Sender,
     events: mpsc::Receiver<Event>,
     /// The highest acknowledged position; `None` until the phone acks at all.
     acks: watch::Receiver<Option<u64>>,
@@ -234,6 +264,7 @@ struct Phone<'a> {
 impl Phone<'_> {
     async fn run(&mut self) -> anyhow::Result<()> {
         self.send_size(self.size).await?;
+        self.send_about().await?;
         let resume_deadline = Instant::now() + RESUME_WAIT;
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -264,7 +295,7 @@ impl Phone<'_> {
                     // The actor publishes the exit after the last output: all is sent.
                     self.send_json(serde_json::json!({"type": "exit", "code": status.code}))
                         .await?;
-                    self.close(CloseCode::Normal, "session ended").await;
+                    self.sender.close(1000, "session ended").await;
                     return Ok(());
                 }
             }
@@ -278,12 +309,17 @@ impl Phone<'_> {
                 _ = self.watches.head.changed() => {}
                 _ = self.watches.size.changed() => {}
                 _ = self.watches.exit.changed() => {}
+                _ = self.watches.name.changed() => self.send_about().await?,
                 _ = self.acks.changed() => {}
+                _ = self.revocation.revoked() => {
+                    self.sender.close(sealed::close::REVOKED, "link revoked").await;
+                    return Ok(());
+                }
                 _ = ping.tick() => {
                     if last_ping.is_some_and(|at| *self.heard.borrow() < at) {
                         anyhow::bail!("the phone stopped answering pings");
                     }
-                    self.send(Message::Ping(Default::default())).await?;
+                    timeout(self.sender.ping()).await?;
                     last_ping = Some(Instant::now());
                 }
                 _ = tokio::time::sleep_until(resume_deadline), if self.sent.is_none() => {
@@ -301,7 +337,11 @@ impl Phone<'_> {
                 Ok(true)
             }
             Event::TooBig => {
-                self.close(CloseCode::Size, "message over 1 MiB").await;
+                self.sender.close(1009, "message over 1 MiB").await;
+                Ok(false)
+            }
+            Event::Forged => {
+                self.sender.close(1008, "bad message").await;
                 Ok(false)
             }
         }
@@ -379,25 +419,46 @@ impl Phone<'_> {
             .await
     }
 
-    async fn send_json(&mut self, value: serde_json::Value) -> anyhow::Result<()> {
-        self.send(Message::text(value.to_string())).await
-    }
-
-    async fn send(&mut self, msg: Message) -> anyhow::Result<()> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.sink.send(msg)).await {
-            Ok(sent) => Ok(sent?),
-            Err(_) => anyhow::bail!("the phone stopped reading"),
-        }
-    }
-
-    /// Starts the closing handshake; a phone that does not read cannot hold this up.
-    async fn close(&mut self, code: CloseCode, reason: &'static str) {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
+    /// What the page shows about the session: its name (the title), whether it may type,
+    /// the dashboard's port, and for a full-key phone the read-only key to share.
+    async fn send_about(&mut self) -> anyhow::Result<()> {
+        let name = self.watches.name.borrow_and_update().clone();
+        let read_key = match self.role {
+            Role::Full => self
+                .context
+                .keys
+                .key(Role::ReadOnly)
+                .map(|k| k.to_link_text()),
+            Role::ReadOnly => None,
         };
-        let close = self.sink.send(Message::Close(Some(frame)));
-        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+        let mut about = serde_json::json!({
+            "type": "session",
+            "name": name,
+            "readOnly": self.role == Role::ReadOnly,
+            "dashboardPort": self.context.dashboard_port,
+        });
+        if let Some(read_key) = read_key {
+            about["readKey"] = read_key.into();
+        }
+        self.send_json(about).await
+    }
+
+    async fn send_json(&mut self, value: serde_json::Value) -> anyhow::Result<()> {
+        self.send(value.to_string().into_bytes()).await
+    }
+
+    async fn send(&mut self, json: Vec<u8>) -> anyhow::Result<()> {
+        timeout(self.sender.send(json)).await
+    }
+}
+
+/// A send to the phone, bounded by [`SEND_TIMEOUT`].
+async fn timeout(
+    send: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    match tokio::time::timeout(SEND_TIMEOUT, send).await {
+        Ok(sent) => sent,
+        Err(_) => anyhow::bail!("the phone stopped reading"),
     }
 }
 
@@ -411,9 +472,10 @@ struct DataMessage<'a> {
 }
 
 /// `{"type":"data","data":S,"seq":N}` for output bytes, escaped in one pass over them
-/// (this is the phone path's hot loop: no `serde_json::Value`, no copy of valid text).
-/// Invalid UTF-8 becomes U+FFFD, as the page's decoder would show it.
-fn data_message(bytes: &[u8], seq: u64) -> Message {
+/// (this is the phone path's hot loop: no `serde_json::Value`, no copy of valid text),
+/// with room for the seal's tag. Invalid UTF-8 becomes U+FFFD, as the page's decoder would
+/// show it.
+fn data_message(bytes: &[u8], seq: u64) -> Vec<u8> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
@@ -423,7 +485,9 @@ fn data_message(bytes: &[u8], seq: u64) -> Message {
         data: &text,
         seq,
     };
-    Message::text(serde_json::to_string(&message).expect("a str always serializes"))
+    let mut json = Vec::with_capacity(bytes.len() + bytes.len() / 8 + 64);
+    serde_json::to_writer(&mut json, &message).expect("a str always serializes");
+    json
 }
 
 /// The length of the longest prefix of `bytes` that does not end inside a UTF-8 character:
@@ -450,7 +514,6 @@ fn utf8_boundary(bytes: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::{data_message, utf8_boundary};
-    use hyper_tungstenite::tungstenite::Message;
 
     #[test]
     fn data_messages_carry_output_as_json_text_with_invalid_utf8_replaced() {
@@ -475,15 +538,13 @@ mod tests {
             }
         }
         for bytes in samples {
-            let Message::Text(json) = data_message(&bytes, 12345) else {
-                panic!("a text message")
-            };
+            let json = data_message(&bytes, 12345);
             let expected = serde_json::json!({
                 "type": "data",
                 "data": String::from_utf8_lossy(&bytes),
                 "seq": 12345,
             });
-            let parsed: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+            let parsed: serde_json::Value = serde_json::from_slice(&json).expect("valid JSON");
             assert_eq!(parsed, expected, "{bytes:?}");
         }
     }
