@@ -10,6 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
+use itwillsync_protocol::text::escape;
 
 use cli::{Cli, Command};
 
@@ -25,7 +26,10 @@ fn main() -> ExitCode {
         Err(e) => {
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("itwillsync: {}", first.trim_start_matches("error: "));
+            eprintln!(
+                "itwillsync: {}",
+                escape(first.trim_start_matches("error: "))
+            );
             return ExitCode::from(2);
         }
     };
@@ -38,7 +42,9 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            eprintln!("itwillsync: {}", format!("{e:#}").replace('\n', " "));
+            // Errors carry names, commands and paths others chose, and the server's words.
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("itwillsync: {}", escape(&line));
             ExitCode::FAILURE
         }
     }

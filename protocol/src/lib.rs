@@ -5,12 +5,16 @@
 //! encodings of [`ClientMsg`] (client to server) and [`ServerMsg`] (server to client).
 //! Only [`codec`] touches bincode, so changing the encoding is a one-file change.
 //!
+//! [`text`] holds what both sides need to keep others' text off the user's terminal:
+//! escaping for display and the rule for session names.
+//!
 //! The message enums are append-only: a variant or field change bumps [`VERSION`] and the
 //! golden-byte tests in `codec` in the same commit.
 
 pub mod codec;
 mod msg;
 pub mod preamble;
+pub mod text;
 
 pub use codec::{decode, encode_frame, FrameError, MAX_FRAME_LEN};
 pub use msg::{ClientMsg, ExitStatus, HubInfo, NewSession, ServerMsg, SessionInfo, Size, Status};

@@ -1,0 +1,75 @@
+//! End-to-end tests of what the command line shows and refuses: text others control never
+//! reaches the terminal raw, and session names are checked.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use support::Home;
+
+/// `ESC ] 0 ; X BEL`: sets the terminal's title when printed raw.
+const TITLE: &str = "\x1b]0;X\x07";
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Fails unless `out` failed with exactly one line on stderr, which contains `want`.
+fn one_line_error(out: &Output, want: &str) -> String {
+    let err = stderr(out);
+    assert!(!out.status.success(), "succeeded: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(want), "{err}");
+    err
+}
+
+fn assert_no_raw_controls(what: &str, text: &str) {
+    assert!(
+        !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{202e}'),
+        "{what} printed raw control characters: {text:?}"
+    );
+}
+
+#[test]
+fn names_commands_and_cwds_from_others_are_escaped() {
+    let home = Home::new();
+    let dir = home.path().join(format!("dir{TITLE}"));
+    std::fs::create_dir(&dir).unwrap();
+    let program = dir.join(format!("prog{TITLE}"));
+    std::fs::write(&program, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (dir, program) = (dir.to_str().unwrap(), program.to_str().unwrap());
+    let id = home.new_detached(&["--no-qr", "--cwd", dir, "--", program]);
+
+    let ls = home.ok(&["ls"]);
+    assert_no_raw_controls("ls", &ls);
+    assert!(ls.contains("prog\\e]0;X\\x07"), "{ls}");
+    assert!(ls.contains("dir\\e]0;X\\x07"), "{ls}");
+    let status = home.ok(&["hub", "status"]);
+    assert_no_raw_controls("hub status", &status);
+    // The automatic name drops what a name may not hold.
+    assert!(status.contains("prog]0;X"), "{status}");
+    let info = home.ok(&["hub", "info"]);
+    assert_no_raw_controls("hub info", &info);
+    assert!(info.contains("prog]0;X"), "{info}");
+    // Scripts get the real strings; JSON escapes them itself.
+    let json = home.ok(&["ls", "--json"]);
+    assert_no_raw_controls("ls --json", &json);
+    let sessions: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(sessions[0]["cwd"], dir);
+    assert_eq!(sessions[0]["command"], program);
+
+    let out = home.run(&["rename", &id, "evil\u{202e}txt"]);
+    let err = one_line_error(&out, "invisible formatting characters");
+    assert_no_raw_controls("rename", &err);
+    assert!(err.contains("\\u{202e}"), "{err}");
+    let out = home.run(&["kill", &format!("x{TITLE}")]);
+    assert_no_raw_controls("kill", &one_line_error(&out, "no session matches"));
+    let out = home.run(&["new", "-d", "--name", &format!("n{TITLE}"), "--", "true"]);
+    assert_no_raw_controls("new", &one_line_error(&out, "control characters"));
+    let out = home.run(&["new", "-d", "--name", "box:name", "--", "true"]);
+    one_line_error(&out, "MACHINE:NAME");
+    assert_eq!(home.sessions().len(), 1, "nothing was created or renamed");
+    assert_eq!(home.sessions()[0]["name"], "prog]0;X");
+}
