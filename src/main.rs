@@ -52,13 +52,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let home = itwillsync_server::Home::from_env()?;
+    if let Command::Completions { shell } = cli.command {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "itwillsync", &mut out);
+        std::io::stdout().write_all(&out)?;
+        return Ok(0);
+    }
+    // A state directory others can enter or write is refused before anything in it (the
+    // socket, config.json) is trusted; a missing one is created later, by whoever needs it.
+    home.check()?;
     match cli.command {
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "itwillsync", &mut out);
-            std::io::stdout().write_all(&out)?;
-            Ok(0)
-        }
         Command::Server { daemon } => {
             let config = itwillsync_server::Config::load(&home.config())?;
             itwillsync_server::daemon::main(home, config, daemon)?;

@@ -1,10 +1,12 @@
 //! End-to-end tests of what the command line shows and refuses: text others control never
-//! reaches the terminal raw, and session names are checked.
+//! reaches the terminal raw, session names are checked, the state directory must be
+//! private.
 
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Output;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use support::Home;
 
@@ -72,4 +74,52 @@ fn names_commands_and_cwds_from_others_are_escaped() {
     one_line_error(&out, "MACHINE:NAME");
     assert_eq!(home.sessions().len(), 1, "nothing was created or renamed");
     assert_eq!(home.sessions()[0]["name"], "prog]0;X");
+}
+
+/// The binary with `ITWILLSYNC_HOME` set to `dir`.
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(support::bin())
+        .args(args)
+        .env("ITWILLSYNC_HOME", dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn a_state_directory_others_can_enter_is_refused_and_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    for open in [0o1777, 0o755] {
+        let dir = tmp.path().join(format!("state-{open:o}"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(open)).unwrap();
+        for args in [
+            &["new", "-d", "--", "true"][..],
+            &["ls"],
+            &["hub", "status"],
+        ] {
+            let out = run_in(&dir, args);
+            let err = one_line_error(&out, "open to other users");
+            assert!(err.contains(&*dir.to_string_lossy()), "{args:?}: {err}");
+            assert_eq!(mode(&dir), open, "{args:?} changed the mode");
+        }
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            0,
+            "nothing inside"
+        );
+    }
+    // A missing one is no error, and `ls` does not create it.
+    let dir = tmp.path().join("new/state");
+    let out = run_in(&dir, &["ls"]);
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.exists());
 }
