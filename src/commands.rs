@@ -17,7 +17,7 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
     match command {
         Command::New(args) => new(args, home).await,
         Command::Attach { target, read_only } => {
-            let config = Config::load(&home.config())?;
+            let config = load_config(home)?;
             let conn = require_server(home).await?;
             let size = itwillsync_client::terminal_size();
             attach_and_report(
@@ -78,6 +78,15 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
     }
 }
 
+/// Reads config.json; each unknown key is a warning line on stderr.
+pub fn load_config(home: &Home) -> anyhow::Result<Config> {
+    let (config, warnings) = Config::load_with_warnings(&home.config())?;
+    for warning in warnings {
+        eprintln!("itwillsync: warning: {}", escape(&warning));
+    }
+    Ok(config)
+}
+
 async fn require_server(home: &Home) -> anyhow::Result<Connection> {
     connect(&home.socket()).await?.with_context(|| {
         format!(
@@ -107,7 +116,7 @@ async fn session_info(conn: &mut Connection, target: &str) -> anyhow::Result<Ses
 }
 
 async fn new(args: NewArgs, home: &Home) -> anyhow::Result<i32> {
-    let config = Config::load(&home.config())?;
+    let config = load_config(home)?;
     if let Some(name) = &args.name {
         // The server checks it too; checked here, a bad name starts no server.
         check_name(name)?;

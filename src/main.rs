@@ -63,8 +63,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     home.check()?;
     match cli.command {
         Command::Server { daemon } => {
-            let config = itwillsync_server::Config::load(&home.config())?;
-            itwillsync_server::daemon::main(home, config, daemon)?;
+            let (config, warnings) = itwillsync_server::Config::load_with_warnings(&home.config())?;
+            for warning in &warnings {
+                eprintln!("itwillsync: warning: {}", escape(warning));
+            }
+            itwillsync_server::daemon::main(home, config, &warnings, daemon)?;
             Ok(0)
         }
         command => {

@@ -1,6 +1,6 @@
 //! End-to-end tests of what the command line shows and refuses: text others control never
 //! reaches the terminal raw, session names are checked, the state directory must be
-//! private.
+//! private, config.json's unknown keys are warnings.
 
 mod support;
 
@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::Home;
+use support::{eventually, Home};
 
 /// `ESC ] 0 ; X BEL`: sets the terminal's title when printed raw.
 const TITLE: &str = "\x1b]0;X\x07";
@@ -122,4 +122,26 @@ fn a_state_directory_others_can_enter_is_refused_and_left_alone() {
         stderr(&out)
     );
     assert!(!dir.exists());
+}
+
+#[test]
+fn unknown_config_keys_are_warnings_and_bad_values_errors() {
+    let home = Home::with_config(serde_json::json!({ "idleTimeoutMs": 5000 }));
+    let out = home.run(&["new", "-d", "--no-qr", "--", "sleep", "60"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(
+        err.contains("warning") && err.contains("config.json") && err.contains("`idleTimeoutMs`"),
+        "{err}"
+    );
+    let log = home.path().join("server.log");
+    eventually("the warning in server.log", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("`idleTimeoutMs`"))
+    });
+
+    let bad = Home::with_config(serde_json::json!({ "maxSessions": "many" }));
+    let out = bad.run(&["new", "-d", "--", "true"]);
+    one_line_error(&out, "config.json: key `maxSessions`: invalid type");
+    assert!(bad.server_pid().is_none(), "no server was started");
 }
