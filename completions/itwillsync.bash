@@ -43,6 +43,9 @@ _itwillsync() {
             itwillsync,server)
                 cmd="itwillsync__subcmd__server"
                 ;;
+            itwillsync,setup)
+                cmd="itwillsync__subcmd__setup"
+                ;;
             itwillsync,url)
                 cmd="itwillsync__subcmd__url"
                 ;;
@@ -72,6 +75,9 @@ _itwillsync() {
                 ;;
             itwillsync__subcmd__help,server)
                 cmd="itwillsync__subcmd__help__subcmd__server"
+                ;;
+            itwillsync__subcmd__help,setup)
+                cmd="itwillsync__subcmd__help__subcmd__setup"
                 ;;
             itwillsync__subcmd__help,url)
                 cmd="itwillsync__subcmd__help__subcmd__url"
@@ -116,7 +122,7 @@ _itwillsync() {
 
     case "${cmd}" in
         itwillsync)
-            opts="-h -V --help --version new attach ls kill rename url hub server completions help"
+            opts="-v -h --version --help new attach ls kill rename url hub setup server completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,7 +164,7 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help)
-            opts="new attach ls kill rename url hub server completions help"
+            opts="new attach ls kill rename url hub setup server completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -326,6 +332,20 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help__subcmd__server)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__setup)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -562,6 +582,24 @@ _itwillsync() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__setup)
+            opts="-h --mode --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mode)
+                    COMPREPLY=($(compgen -W "local tailscale localhost" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

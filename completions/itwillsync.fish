@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_itwillsync_global_optspecs
-    string join \n h/help V/version
+    string join \n v/version h/help
 end
 
 function __fish_itwillsync_needs_command
@@ -24,15 +24,16 @@ function __fish_itwillsync_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -s v -l version -d 'Print version (`-v`, as the original tool has it, or `-V`)'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -s h -l help -d 'Print help'
-complete -c itwillsync -n "__fish_itwillsync_needs_command" -s V -l version -d 'Print version'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "new" -d 'Start a session (and the server if needed), print its phone link, attach'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "attach" -d 'Attach this terminal to a session (default: the most recently active)'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "ls" -d 'List sessions'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "kill" -d 'End a session\'s program (hang up, then kill after a grace period)'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "rename" -d 'Rename a session'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "url" -d 'Print a session\'s phone URL'
-complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "hub" -d 'The server: info, status, stop'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "hub" -d 'The server: info (the default), status, stop'
+complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "setup" -d 'Choose how phones reach this machine: writes `networkingMode` to config.json'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "server" -d 'Run the server in the foreground (normally started automatically)'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -66,19 +67,24 @@ complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_se
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "status" -d 'The session table'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "stop" -d 'Stop the server and every session'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand hub; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand setup" -l mode -d 'The mode; without it, `setup` asks (on a terminal)' -r -f -a "local\t'The LAN address'
+tailscale\t'The Tailscale address'
+localhost\t'127.0.0.1 only'"
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand setup" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand server" -l daemon -d 'Report readiness on stdout, then detach stdio (used by auto-start)'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand server" -s h -l help -d 'Print help'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "new" -d 'Start a session (and the server if needed), print its phone link, attach'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "attach" -d 'Attach this terminal to a session (default: the most recently active)'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "ls" -d 'List sessions'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "kill" -d 'End a session\'s program (hang up, then kill after a grace period)'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "rename" -d 'Rename a session'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "url" -d 'Print a session\'s phone URL'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "hub" -d 'The server: info, status, stop'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "server" -d 'Run the server in the foreground (normally started automatically)'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "completions" -d 'Print shell completions'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub server completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "new" -d 'Start a session (and the server if needed), print its phone link, attach'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "attach" -d 'Attach this terminal to a session (default: the most recently active)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "ls" -d 'List sessions'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "kill" -d 'End a session\'s program (hang up, then kill after a grace period)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "rename" -d 'Rename a session'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "url" -d 'Print a session\'s phone URL'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "hub" -d 'The server: info (the default), status, stop'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "setup" -d 'Choose how phones reach this machine: writes `networkingMode` to config.json'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "server" -d 'Run the server in the foreground (normally started automatically)'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "completions" -d 'Print shell completions'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and __fish_seen_subcommand_from hub" -f -a "info" -d 'The server\'s details and sessions'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and __fish_seen_subcommand_from hub" -f -a "status" -d 'The session table'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and __fish_seen_subcommand_from hub" -f -a "stop" -d 'Stop the server and every session'

@@ -15,10 +15,10 @@ _itwillsync() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
+'-v[Print version (\`-v\`, as the original tool has it, or \`-V\`)]' \
+'--version[Print version (\`-v\`, as the original tool has it, or \`-V\`)]' \
 '-h[Print help]' \
 '--help[Print help]' \
-'-V[Print version]' \
-'--version[Print version]' \
 ":: :_itwillsync_commands" \
 "*::: :->itwillsync" \
 && ret=0
@@ -152,6 +152,15 @@ esac
     ;;
 esac
 ;;
+(setup)
+_arguments "${_arguments_options[@]}" : \
+'--mode=[The mode; without it, \`setup\` asks (on a terminal)]:MODE:((local\:"The LAN address"
+tailscale\:"The Tailscale address"
+localhost\:"127.0.0.1 only"))' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+&& ret=0
+;;
 (server)
 _arguments "${_arguments_options[@]}" : \
 '--daemon[Report readiness on stdout, then detach stdio (used by auto-start)]' \
@@ -230,6 +239,10 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(setup)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (server)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -260,7 +273,8 @@ _itwillsync_commands() {
 'kill:End a session'\''s program (hang up, then kill after a grace period)' \
 'rename:Rename a session' \
 'url:Print a session'\''s phone URL' \
-'hub:The server\: info, status, stop' \
+'hub:The server\: info (the default), status, stop' \
+'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
 'completions:Print shell completions' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -286,7 +300,8 @@ _itwillsync__subcmd__help_commands() {
 'kill:End a session'\''s program (hang up, then kill after a grace period)' \
 'rename:Rename a session' \
 'url:Print a session'\''s phone URL' \
-'hub:The server\: info, status, stop' \
+'hub:The server\: info (the default), status, stop' \
+'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
 'completions:Print shell completions' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -356,6 +371,11 @@ _itwillsync__subcmd__help__subcmd__rename_commands() {
 _itwillsync__subcmd__help__subcmd__server_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync help server commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__setup_commands] )) ||
+_itwillsync__subcmd__help__subcmd__setup_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help setup commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__help__subcmd__url_commands] )) ||
 _itwillsync__subcmd__help__subcmd__url_commands() {
@@ -441,6 +461,11 @@ _itwillsync__subcmd__rename_commands() {
 _itwillsync__subcmd__server_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync server commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__setup_commands] )) ||
+_itwillsync__subcmd__setup_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync setup commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__url_commands] )) ||
 _itwillsync__subcmd__url_commands() {

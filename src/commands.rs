@@ -73,8 +73,10 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             println!("{}", escape(&url));
             Ok(0)
         }
-        Command::Hub { action } => hub(action, home).await,
-        Command::Server { .. } | Command::Completions { .. } => bail!("handled by main"),
+        Command::Hub { action } => hub(action.unwrap_or(HubAction::Info), home).await,
+        Command::Server { .. } | Command::Completions { .. } | Command::Setup { .. } => {
+            bail!("handled by main")
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod qr;
+mod setup;
 mod table;
 
 use std::io::Write;
@@ -24,12 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "itwillsync: {}",
-                escape(first.trim_start_matches("error: "))
-            );
+            eprintln!("itwillsync: {}", escape(&cli::one_line(&e)));
             return ExitCode::from(2);
         }
     };
@@ -70,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             itwillsync_server::daemon::main(home, config, &warnings, daemon)?;
             Ok(0)
         }
+        Command::Setup { mode } => setup::run(mode, &home),
         command => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -1,6 +1,6 @@
 //! End-to-end tests of what the command line shows and refuses: text others control never
 //! reaches the terminal raw, session names are checked, the state directory must be
-//! private, config.json's unknown keys are warnings.
+//! private, config.json's unknown keys are warnings, `setup`, and the short forms.
 
 mod support;
 
@@ -8,7 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::{eventually, Home};
+use itwillsync_protocol::Size;
+use support::{eventually, Home, Term};
 
 /// `ESC ] 0 ; X BEL`: sets the terminal's title when printed raw.
 const TITLE: &str = "\x1b]0;X\x07";
@@ -101,6 +102,7 @@ fn a_state_directory_others_can_enter_is_refused_and_left_alone() {
             &["new", "-d", "--", "true"][..],
             &["ls"],
             &["hub", "status"],
+            &["setup", "--mode", "local"],
         ] {
             let out = run_in(&dir, args);
             let err = one_line_error(&out, "open to other users");
@@ -113,7 +115,7 @@ fn a_state_directory_others_can_enter_is_refused_and_left_alone() {
             "nothing inside"
         );
     }
-    // A missing one is no error, and `ls` does not create it.
+    // A missing one: `ls` does not create it, `setup` creates it 0700.
     let dir = tmp.path().join("new/state");
     let out = run_in(&dir, &["ls"]);
     assert!(
@@ -122,6 +124,9 @@ fn a_state_directory_others_can_enter_is_refused_and_left_alone() {
         stderr(&out)
     );
     assert!(!dir.exists());
+    let out = run_in(&dir, &["setup", "--mode", "localhost"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode(&dir), 0o700);
 }
 
 #[test]
@@ -144,4 +149,65 @@ fn unknown_config_keys_are_warnings_and_bad_values_errors() {
     let out = bad.run(&["new", "-d", "--", "true"]);
     one_line_error(&out, "config.json: key `maxSessions`: invalid type");
     assert!(bad.server_pid().is_none(), "no server was started");
+}
+
+fn config(home: &Home) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(home.path().join("config.json")).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn setup_writes_the_networking_mode_and_keeps_the_rest() {
+    let home = Home::with_config(serde_json::json!({ "maxSessions": 7 }));
+    let before = config(&home);
+    let out = home.ok(&["setup", "--mode", "tailscale"]);
+    assert!(out.contains("\"networkingMode\": \"tailscale\"") && out.contains("hub stop"));
+    let after = config(&home);
+    assert_eq!(after["networkingMode"], "tailscale");
+    for key in ["maxSessions", "dashboardPort", "apiPort", "sessionPortBase"] {
+        assert_eq!(after[key], before[key], "{key}");
+    }
+
+    let out = home.run(&["setup"]);
+    one_line_error(&out, "--mode");
+
+    let mut term = Term::spawn(
+        &home,
+        &["setup"],
+        Size {
+            cols: 100,
+            rows: 24,
+        },
+    );
+    term.wait_text("Choose 1-3 (Enter keeps tailscale)");
+    let screen = term.wait_text("localhost");
+    assert!(
+        screen.contains("LAN") && screen.contains("Tailscale"),
+        "{screen}"
+    );
+    term.send(b"lan\r");
+    term.wait_text("not one of the choices");
+    term.send(b"3\r");
+    assert_eq!(term.wait_exit(), 0);
+    assert_eq!(config(&home)["networkingMode"], "localhost");
+    assert_eq!(config(&home)["maxSessions"], 7);
+}
+
+#[test]
+fn short_forms_and_missing_arguments() {
+    let home = Home::new();
+    let version = format!("itwillsync {}", env!("CARGO_PKG_VERSION"));
+    for flag in ["-v", "-V", "--version"] {
+        assert_eq!(home.ok(&[flag]).trim(), version);
+    }
+    let out = home.run(&["new"]);
+    one_line_error(
+        &out,
+        "a command to run is needed: itwillsync new [OPTIONS] -- CMD [ARGS...]",
+    );
+    let out = home.run(&["rename", "x"]);
+    one_line_error(&out, "the new name is needed");
+    home.new_detached(&["--name", "one", "--", "sleep", "60"]);
+    let hub = home.ok(&["hub"]);
+    assert!(hub.contains("dashboard: http://") && hub.contains("1 session(s): one"));
 }
