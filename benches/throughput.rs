@@ -26,7 +26,10 @@ fn main() {
     let file = work.path().join("bulk.txt");
     write_bulk(&file);
     let home = work.path().join("home");
-    std::fs::create_dir(&home).unwrap();
+    // Private, as the server requires of a state directory.
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&home)
+        .unwrap();
     let port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

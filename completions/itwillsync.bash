@@ -43,6 +43,9 @@ _itwillsync() {
             itwillsync,server)
                 cmd="itwillsync__subcmd__server"
                 ;;
+            itwillsync,setup)
+                cmd="itwillsync__subcmd__setup"
+                ;;
             itwillsync,url)
                 cmd="itwillsync__subcmd__url"
                 ;;
@@ -73,11 +76,17 @@ _itwillsync() {
             itwillsync__subcmd__help,server)
                 cmd="itwillsync__subcmd__help__subcmd__server"
                 ;;
+            itwillsync__subcmd__help,setup)
+                cmd="itwillsync__subcmd__help__subcmd__setup"
+                ;;
             itwillsync__subcmd__help,url)
                 cmd="itwillsync__subcmd__help__subcmd__url"
                 ;;
             itwillsync__subcmd__help__subcmd__hub,info)
                 cmd="itwillsync__subcmd__help__subcmd__hub__subcmd__info"
+                ;;
+            itwillsync__subcmd__help__subcmd__hub,rotate)
+                cmd="itwillsync__subcmd__help__subcmd__hub__subcmd__rotate"
                 ;;
             itwillsync__subcmd__help__subcmd__hub,status)
                 cmd="itwillsync__subcmd__help__subcmd__hub__subcmd__status"
@@ -91,6 +100,9 @@ _itwillsync() {
             itwillsync__subcmd__hub,info)
                 cmd="itwillsync__subcmd__hub__subcmd__info"
                 ;;
+            itwillsync__subcmd__hub,rotate)
+                cmd="itwillsync__subcmd__hub__subcmd__rotate"
+                ;;
             itwillsync__subcmd__hub,status)
                 cmd="itwillsync__subcmd__hub__subcmd__status"
                 ;;
@@ -102,6 +114,9 @@ _itwillsync() {
                 ;;
             itwillsync__subcmd__hub__subcmd__help,info)
                 cmd="itwillsync__subcmd__hub__subcmd__help__subcmd__info"
+                ;;
+            itwillsync__subcmd__hub__subcmd__help,rotate)
+                cmd="itwillsync__subcmd__hub__subcmd__help__subcmd__rotate"
                 ;;
             itwillsync__subcmd__hub__subcmd__help,status)
                 cmd="itwillsync__subcmd__hub__subcmd__help__subcmd__status"
@@ -116,7 +131,7 @@ _itwillsync() {
 
     case "${cmd}" in
         itwillsync)
-            opts="-h -V --help --version new attach ls kill rename url hub server completions help"
+            opts="-v -h --version --help new attach ls kill rename url hub setup server completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,7 +173,7 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help)
-            opts="new attach ls kill rename url hub server completions help"
+            opts="new attach ls kill rename url hub setup server completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,7 +229,7 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help__subcmd__hub)
-            opts="info status stop"
+            opts="info status stop rotate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -228,6 +243,20 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help__subcmd__hub__subcmd__info)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__hub__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -339,6 +368,20 @@ _itwillsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        itwillsync__subcmd__help__subcmd__setup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         itwillsync__subcmd__help__subcmd__url)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -354,7 +397,7 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__hub)
-            opts="-h --help info status stop help"
+            opts="-h --help info status stop rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -368,7 +411,7 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__hub__subcmd__help)
-            opts="info status stop help"
+            opts="info status stop rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -396,6 +439,20 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__hub__subcmd__help__subcmd__info)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__hub__subcmd__help__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -438,6 +495,20 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__hub__subcmd__info)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__hub__subcmd__rotate)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -569,8 +640,26 @@ _itwillsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        itwillsync__subcmd__setup)
+            opts="-h --mode --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --mode)
+                    COMPREPLY=($(compgen -W "local tailscale localhost" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         itwillsync__subcmd__url)
-            opts="-h --qr --help"
+            opts="-h --qr --read-only --rotate --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -15,10 +15,10 @@ _itwillsync() {
 
     local context curcontext="$curcontext" state line
     _arguments "${_arguments_options[@]}" : \
+'-v[Print version (\`-v\`, as the original tool has it, or \`-V\`)]' \
+'--version[Print version (\`-v\`, as the original tool has it, or \`-V\`)]' \
 '-h[Print help]' \
 '--help[Print help]' \
-'-V[Print version]' \
-'--version[Print version]' \
 ":: :_itwillsync_commands" \
 "*::: :->itwillsync" \
 && ret=0
@@ -79,6 +79,8 @@ _arguments "${_arguments_options[@]}" : \
 (url)
 _arguments "${_arguments_options[@]}" : \
 '--qr[Also print a QR code]' \
+'--read-only[The read-only link\: it can watch but never type or resize]' \
+'--rotate[Replace the link'\''s key first\: every client that used the old link is disconnected and the old link stops working]' \
 '-h[Print help]' \
 '--help[Print help]' \
 ':target -- Session id, id prefix or name:_default' \
@@ -116,6 +118,12 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(rotate)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 ":: :_itwillsync__subcmd__hub__subcmd__help_commands" \
@@ -140,6 +148,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(rotate)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -151,6 +163,15 @@ esac
         esac
     ;;
 esac
+;;
+(setup)
+_arguments "${_arguments_options[@]}" : \
+'--mode=[The mode; without it, \`setup\` asks (on a terminal)]:MODE:((local\:"The LAN address"
+tailscale\:"The Tailscale address"
+localhost\:"127.0.0.1 only"))' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+&& ret=0
 ;;
 (server)
 _arguments "${_arguments_options[@]}" : \
@@ -226,9 +247,17 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(rotate)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
         esac
     ;;
 esac
+;;
+(setup)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
 ;;
 (server)
 _arguments "${_arguments_options[@]}" : \
@@ -259,8 +288,9 @@ _itwillsync_commands() {
 'ls:List sessions' \
 'kill:End a session'\''s program (hang up, then kill after a grace period)' \
 'rename:Rename a session' \
-'url:Print a session'\''s phone URL' \
-'hub:The server\: info, status, stop' \
+'url:Print a session'\''s phone link (its key is in the \`#\` fragment)' \
+'hub:The server\: info (the default), status, stop' \
+'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
 'completions:Print shell completions' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -285,8 +315,9 @@ _itwillsync__subcmd__help_commands() {
 'ls:List sessions' \
 'kill:End a session'\''s program (hang up, then kill after a grace period)' \
 'rename:Rename a session' \
-'url:Print a session'\''s phone URL' \
-'hub:The server\: info, status, stop' \
+'url:Print a session'\''s phone link (its key is in the \`#\` fragment)' \
+'hub:The server\: info (the default), status, stop' \
+'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
 'completions:Print shell completions' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -314,6 +345,7 @@ _itwillsync__subcmd__help__subcmd__hub_commands() {
 'info:The server'\''s details and sessions' \
 'status:The session table' \
 'stop:Stop the server and every session' \
+'rotate:Replace the dashboard'\''s master key\: saved dashboard links stop working and open dashboard pages are disconnected' \
     )
     _describe -t commands 'itwillsync help hub commands' commands "$@"
 }
@@ -321,6 +353,11 @@ _itwillsync__subcmd__help__subcmd__hub_commands() {
 _itwillsync__subcmd__help__subcmd__hub__subcmd__info_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync help hub info commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__hub__subcmd__rotate_commands] )) ||
+_itwillsync__subcmd__help__subcmd__hub__subcmd__rotate_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help hub rotate commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__help__subcmd__hub__subcmd__status_commands] )) ||
 _itwillsync__subcmd__help__subcmd__hub__subcmd__status_commands() {
@@ -357,6 +394,11 @@ _itwillsync__subcmd__help__subcmd__server_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync help server commands' commands "$@"
 }
+(( $+functions[_itwillsync__subcmd__help__subcmd__setup_commands] )) ||
+_itwillsync__subcmd__help__subcmd__setup_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help setup commands' commands "$@"
+}
 (( $+functions[_itwillsync__subcmd__help__subcmd__url_commands] )) ||
 _itwillsync__subcmd__help__subcmd__url_commands() {
     local commands; commands=()
@@ -368,6 +410,7 @@ _itwillsync__subcmd__hub_commands() {
 'info:The server'\''s details and sessions' \
 'status:The session table' \
 'stop:Stop the server and every session' \
+'rotate:Replace the dashboard'\''s master key\: saved dashboard links stop working and open dashboard pages are disconnected' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'itwillsync hub commands' commands "$@"
@@ -378,6 +421,7 @@ _itwillsync__subcmd__hub__subcmd__help_commands() {
 'info:The server'\''s details and sessions' \
 'status:The session table' \
 'stop:Stop the server and every session' \
+'rotate:Replace the dashboard'\''s master key\: saved dashboard links stop working and open dashboard pages are disconnected' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'itwillsync hub help commands' commands "$@"
@@ -391,6 +435,11 @@ _itwillsync__subcmd__hub__subcmd__help__subcmd__help_commands() {
 _itwillsync__subcmd__hub__subcmd__help__subcmd__info_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync hub help info commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__help__subcmd__rotate_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__help__subcmd__rotate_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync hub help rotate commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__hub__subcmd__help__subcmd__status_commands] )) ||
 _itwillsync__subcmd__hub__subcmd__help__subcmd__status_commands() {
@@ -406,6 +455,11 @@ _itwillsync__subcmd__hub__subcmd__help__subcmd__stop_commands() {
 _itwillsync__subcmd__hub__subcmd__info_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync hub info commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__hub__subcmd__rotate_commands] )) ||
+_itwillsync__subcmd__hub__subcmd__rotate_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync hub rotate commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__hub__subcmd__status_commands] )) ||
 _itwillsync__subcmd__hub__subcmd__status_commands() {
@@ -441,6 +495,11 @@ _itwillsync__subcmd__rename_commands() {
 _itwillsync__subcmd__server_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync server commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__setup_commands] )) ||
+_itwillsync__subcmd__setup_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync setup commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__url_commands] )) ||
 _itwillsync__subcmd__url_commands() {

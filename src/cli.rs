@@ -4,12 +4,22 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 /// tmux for AI coding agents, with a phone in the loop.
 #[derive(Debug, Parser)]
-#[command(name = "itwillsync", version, about, after_help = ORIGINAL_FORM)]
+#[command(
+    name = "itwillsync",
+    version,
+    disable_version_flag = true,
+    about,
+    after_help = ORIGINAL_FORM
+)]
 pub struct Cli {
+    /// Print version (`-v`, as the original tool has it, or `-V`).
+    #[arg(short = 'v', short_alias = 'V', long, action = ArgAction::Version)]
+    pub version: Option<bool>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -23,6 +33,7 @@ a program named like a subcommand needs `--`: itwillsync -- ls";
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a session (and the server if needed), print its phone link, attach.
+    #[command(override_usage = NEW_USAGE)]
     New(NewArgs),
     /// Attach this terminal to a session (default: the most recently active).
     Attach {
@@ -68,11 +79,17 @@ pub enum Command {
         #[arg(long)]
         rotate: bool,
     },
-    /// The server: info, status, stop.
+    /// The server: info (the default), status, stop.
     Hub {
-        /// Which.
+        /// Which; `info` when absent.
         #[command(subcommand)]
-        action: HubAction,
+        action: Option<HubAction>,
+    },
+    /// Choose how phones reach this machine: writes `networkingMode` to config.json.
+    Setup {
+        /// The mode; without it, `setup` asks (on a terminal).
+        #[arg(long, value_enum)]
+        mode: Option<Mode>,
     },
     /// Run the server in the foreground (normally started automatically).
     Server {
@@ -100,6 +117,30 @@ pub enum HubAction {
     /// dashboard pages are disconnected.
     Rotate,
 }
+
+/// How phones reach this machine's sessions (`networkingMode` in config.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// The LAN address.
+    Local,
+    /// The Tailscale address.
+    Tailscale,
+    /// 127.0.0.1 only.
+    Localhost,
+}
+
+impl Mode {
+    /// The value in config.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Local => "local",
+            Mode::Tailscale => "tailscale",
+            Mode::Localhost => "localhost",
+        }
+    }
+}
+
+const NEW_USAGE: &str = "itwillsync new [OPTIONS] -- CMD [ARGS...]";
 
 /// `new`'s flags and command.
 #[derive(Debug, Args)]
@@ -156,11 +197,12 @@ pub fn normalize(mut args: Vec<OsString>) -> Vec<OsString> {
         "rename",
         "url",
         "hub",
+        "setup",
         "server",
         "completions",
         "help",
     ];
-    const OWN_FLAGS: &[&str] = &["-h", "--help", "-V", "--version"];
+    const OWN_FLAGS: &[&str] = &["-h", "--help", "-v", "-V", "--version"];
     let Some(first) = args.get(1).and_then(|a| a.to_str()).map(str::to_owned) else {
         return args;
     };
@@ -170,6 +212,60 @@ pub fn normalize(mut args: Vec<OsString>) -> Vec<OsString> {
         args.insert(1, "new".into());
     }
     args
+}
+
+/// A parse error as one line. Clap's own first line says only that something is missing;
+/// this one names what and shows the usage.
+pub fn one_line(e: &clap::Error) -> String {
+    let usage = match e.get(ContextKind::Usage) {
+        Some(usage) => usage.to_string(),
+        None => String::new(),
+    };
+    let usage = usage.trim().trim_start_matches("Usage:").trim();
+    match e.kind() {
+        ErrorKind::MissingRequiredArgument => {
+            let missing: Vec<String> = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::Strings(args)) => args.iter().map(|a| what(a)).collect(),
+                _ => vec!["an argument".into()],
+            };
+            let verb = if missing.len() == 1 { "is" } else { "are" };
+            format!("{} {verb} needed: {usage}", missing.join(" and "))
+        }
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            if usage.is_empty() || usage.starts_with("itwillsync [OPTIONS] <COMMAND>") =>
+        {
+            "a program to run or a subcommand is needed: itwillsync [FLAGS] CMD [ARGS...] \
+             (`itwillsync --help` lists the subcommands)"
+                .into()
+        }
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            format!("a subcommand is needed: {usage}")
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            match e.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(valid)) if !valid.is_empty() => {
+                    format!("{first} (one of: {})", valid.join(", "))
+                }
+                _ => first.to_string(),
+            }
+        }
+    }
+}
+
+/// What a missing argument is, from its placeholder (`<TARGET>`, `<CMD>...`).
+fn what(placeholder: &str) -> String {
+    let name = placeholder.trim_end_matches("...");
+    let name = name.trim_start_matches('<').trim_end_matches('>');
+    match name {
+        "CMD" => "a command to run".into(),
+        "TARGET" => "a session (id, id prefix or name)".into(),
+        "NEW_NAME" => "the new name".into(),
+        "SHELL" => "a shell (bash, zsh, fish, elvish or powershell)".into(),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -211,10 +307,92 @@ mod tests {
         assert!(matches!(
             parse(&["itwillsync", "--hub-stop"]).unwrap().command,
             Command::Hub {
-                action: HubAction::Stop
+                action: Some(HubAction::Stop)
             }
         ));
         assert!(parse(&["itwillsync", "new", "--localhost", "--tailscale", "x"]).is_err());
         assert!(parse(&["itwillsync", "new"]).is_err());
+    }
+
+    #[test]
+    fn the_original_tools_short_forms() {
+        for flag in ["-v", "-V", "--version"] {
+            let e = parse(&["itwillsync", flag]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::DisplayVersion, "{flag}");
+        }
+        assert!(matches!(
+            parse(&["itwillsync", "hub"]).unwrap().command,
+            Command::Hub { action: None }
+        ));
+        assert!(matches!(
+            parse(&["itwillsync", "setup", "--mode", "tailscale"])
+                .unwrap()
+                .command,
+            Command::Setup {
+                mode: Some(Mode::Tailscale)
+            }
+        ));
+        assert!(parse(&["itwillsync", "setup", "--mode", "lan"]).is_err());
+    }
+
+    #[test]
+    fn missing_arguments_are_named() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&[], &["a program to run", "itwillsync [FLAGS] CMD"]),
+            (
+                &["new"],
+                &[
+                    "a command to run is needed",
+                    "itwillsync new [OPTIONS] -- CMD [ARGS...]",
+                ],
+            ),
+            (
+                &["new", "-d", "--name", "x"],
+                &["a command to run", "-- CMD"],
+            ),
+            (&["--name", "x"], &["a command to run", "-- CMD"]),
+            (&["--"], &["a command to run", "-- CMD"]),
+            (
+                &["kill"],
+                &[
+                    "a session (id, id prefix or name) is needed",
+                    "itwillsync kill",
+                ],
+            ),
+            (&["url"], &["a session", "itwillsync url"]),
+            (
+                &["rename"],
+                &["a session (id, id prefix or name) and the new name are needed"],
+            ),
+            (
+                &["rename", "x"],
+                &[
+                    "the new name is needed",
+                    "itwillsync rename <TARGET> <NEW_NAME>",
+                ],
+            ),
+            (
+                &["completions"],
+                &["a shell (bash", "itwillsync completions <SHELL>"],
+            ),
+            (
+                &["new", "--name"],
+                &["a value is required for '--name <NAME>'"],
+            ),
+            (&["kill", "--signal"], &["'--signal <SIGNAL>'"]),
+            (
+                &["setup", "--mode", "lan"],
+                &["'lan'", "one of: local, tailscale, localhost"],
+            ),
+        ];
+        for (args, want) in cases {
+            let mut all = vec!["itwillsync"];
+            all.extend_from_slice(args);
+            let message = one_line(&parse(&all).unwrap_err());
+            assert!(!message.contains('\n'), "{args:?}: {message}");
+            for w in *want {
+                assert!(message.contains(w), "{args:?}: {message}");
+            }
+        }
     }
 }

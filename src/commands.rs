@@ -5,6 +5,7 @@ use anyhow::{bail, Context};
 use itwillsync_client::{
     attach, connect, connect_or_start, wait_for_key, Connection, Outcome, Proceed,
 };
+use itwillsync_protocol::text::{check_name, escape};
 use itwillsync_protocol::{ClientMsg, NewSession, ServerMsg, SessionInfo};
 use itwillsync_server::{Config, Home};
 
@@ -16,7 +17,7 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
     match command {
         Command::New(args) => new(args, home).await,
         Command::Attach { target, read_only } => {
-            let config = Config::load(&home.config())?;
+            let config = load_config(home)?;
             let conn = require_server(home).await?;
             let size = itwillsync_client::terminal_size();
             attach_and_report(
@@ -81,12 +82,23 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             if qr {
                 println!("{}", crate::qr::render(&url)?);
             }
-            println!("{url}");
+            println!("{}", escape(&url));
             Ok(0)
         }
-        Command::Hub { action } => hub(action, home).await,
-        Command::Server { .. } | Command::Completions { .. } => bail!("handled by main"),
+        Command::Hub { action } => hub(action.unwrap_or(HubAction::Info), home).await,
+        Command::Server { .. } | Command::Completions { .. } | Command::Setup { .. } => {
+            bail!("handled by main")
+        }
     }
+}
+
+/// Reads config.json; each unknown key is a warning line on stderr.
+pub fn load_config(home: &Home) -> anyhow::Result<Config> {
+    let (config, warnings) = Config::load_with_warnings(&home.config())?;
+    for warning in warnings {
+        eprintln!("itwillsync: warning: {}", escape(&warning));
+    }
+    Ok(config)
 }
 
 async fn require_server(home: &Home) -> anyhow::Result<Connection> {
@@ -106,7 +118,11 @@ async fn list(conn: &mut Connection) -> anyhow::Result<Vec<SessionInfo>> {
 }
 
 async fn new(args: NewArgs, home: &Home) -> anyhow::Result<i32> {
-    let config = Config::load(&home.config())?;
+    let config = load_config(home)?;
+    if let Some(name) = &args.name {
+        // The server checks it too; checked here, a bad name starts no server.
+        check_name(name)?;
+    }
     let cwd = match &args.cwd {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().context("cannot read the current directory")?,
@@ -171,7 +187,7 @@ fn announce(session: &SessionInfo, no_qr: bool) -> anyhow::Result<()> {
     if !no_qr {
         eprintln!("{}", crate::qr::render(url)?);
     }
-    eprintln!("Phone: {url}");
+    eprintln!("Phone: {}", escape(url));
     Ok(())
 }
 
@@ -191,11 +207,12 @@ async fn attach_and_report_with(
     before: impl FnOnce(&SessionInfo) -> anyhow::Result<Proceed>,
 ) -> anyhow::Result<i32> {
     let (session, outcome) = attach(conn, request, config.detach_byte(), before).await?;
+    let name = escape(&session.name);
     Ok(match outcome {
         Outcome::Detached => {
             eprintln!(
-                "\r\n[detached from {} ({}); `itwillsync attach {}` to return]",
-                session.name, session.id, session.name
+                "\r\n[detached from {name} ({}); `itwillsync attach {name}` to return]",
+                session.id
             );
             0
         }
@@ -204,11 +221,11 @@ async fn attach_and_report_with(
                 Some(sig) => format!("was killed by signal {sig}"),
                 None => format!("exited with status {}", status.code),
             };
-            eprintln!("\r\n[{} {how}]", session.name);
+            eprintln!("\r\n[{name} {how}]");
             status.code
         }
         Outcome::ServerGone(reason) => {
-            eprintln!("\r\n[itwillsync: {reason}]");
+            eprintln!("\r\n[itwillsync: {}]", escape(&reason));
             1
         }
         Outcome::Signalled(sig) => 128 + sig,
@@ -226,13 +243,14 @@ async fn hub(action: HubAction, home: &Home) -> anyhow::Result<i32> {
             println!(
                 "server pid {} (version {}), up {}",
                 hub.pid,
-                hub.version,
+                escape(&hub.version),
                 table::uptime(hub.started_at_ms)
             );
-            println!("state directory: {}", home.dir().display());
+            let dir = home.dir().to_string_lossy();
+            println!("state directory: {}", escape(&dir));
             match &hub.dashboard_url {
                 Some(url) => {
-                    println!("dashboard: {url}");
+                    println!("dashboard: {}", escape(url));
                     match crate::qr::render(url) {
                         Ok(qr) => println!("{qr}"),
                         Err(e) => eprintln!("cannot draw the QR code: {e}"),
@@ -279,7 +297,7 @@ fn names(sessions: &[SessionInfo]) -> String {
     if sessions.is_empty() {
         return String::new();
     }
-    let names: Vec<_> = sessions.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<_> = sessions.iter().map(|s| escape(&s.name)).collect();
     format!(": {}", names.join(", "))
 }
 

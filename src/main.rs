@@ -4,12 +4,14 @@
 mod cli;
 mod commands;
 mod qr;
+mod setup;
 mod table;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
+use itwillsync_protocol::text::escape;
 
 use cli::{Cli, Command};
 
@@ -23,9 +25,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("itwillsync: {}", first.trim_start_matches("error: "));
+            eprintln!("itwillsync: {}", escape(&cli::one_line(&e)));
             return ExitCode::from(2);
         }
     };
@@ -38,7 +38,9 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            eprintln!("itwillsync: {}", format!("{e:#}").replace('\n', " "));
+            // Errors carry names, commands and paths others chose, and the server's words.
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("itwillsync: {}", escape(&line));
             ExitCode::FAILURE
         }
     }
@@ -46,18 +48,25 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let home = itwillsync_server::Home::from_env()?;
+    if let Command::Completions { shell } = cli.command {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "itwillsync", &mut out);
+        std::io::stdout().write_all(&out)?;
+        return Ok(0);
+    }
+    // A state directory others can enter or write is refused before anything in it (the
+    // socket, config.json) is trusted; a missing one is created later, by whoever needs it.
+    home.check()?;
     match cli.command {
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "itwillsync", &mut out);
-            std::io::stdout().write_all(&out)?;
-            Ok(0)
-        }
         Command::Server { daemon } => {
-            let config = itwillsync_server::Config::load(&home.config())?;
-            itwillsync_server::daemon::main(home, config, daemon)?;
+            let (config, warnings) = itwillsync_server::Config::load_with_warnings(&home.config())?;
+            for warning in &warnings {
+                eprintln!("itwillsync: warning: {}", escape(warning));
+            }
+            itwillsync_server::daemon::main(home, config, &warnings, daemon)?;
             Ok(0)
         }
+        Command::Setup { mode } => setup::run(mode, &home),
         command => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -1,5 +1,10 @@
 //! Human tables and script JSON for session listings.
+//!
+//! Every cell of a table is escaped (`protocol::text::escape`): names, commands and cwds
+//! are chosen by others and must not reach the terminal as escape sequences. The JSON is
+//! raw, since JSON escapes control characters itself.
 
+use itwillsync_protocol::text::escape;
 use itwillsync_protocol::SessionInfo;
 use itwillsync_server::now_ms;
 
@@ -27,8 +32,12 @@ fn port(s: &SessionInfo) -> String {
     s.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into())
 }
 
-/// Lays out rows under a header, columns padded to their widest cell.
+/// Lays out rows under a header, every cell escaped, columns padded to their widest cell.
 fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| row.iter().map(|c| escape(c).into_owned()).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -1,5 +1,7 @@
 //! The web pages in a real browser: Debian's headless Chromium driven by playwright-core
-//! (`tests/browser/*.mjs`), against the real binary. `scripts/test-deps.sh` installs both.
+//! (`tests/browser/*.mjs`), against the real binary. `scripts/test.sh`, the one test
+//! command, installs both (through `scripts/test-deps.sh`); without them these tests fail,
+//! saying so in one line, rather than skip and pass.
 
 mod support;
 
@@ -13,9 +15,13 @@ use support::{eventually, Home};
 fn node_script(name: &str) -> Command {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
     assert!(
-        dir.join("node_modules/playwright-core").exists() && Path::new(&chromium).exists(),
-        "browser tests need Chromium and playwright-core: run scripts/test-deps.sh"
+        node && dir.join("node_modules/playwright-core").exists() && Path::new(&chromium).exists(),
+        "browser tests need Node, playwright-core and Chromium ({chromium}): run scripts/test.sh"
     );
     let mut cmd = Command::new("node");
     cmd.arg(dir.join(name)).env("CHROMIUM", chromium);

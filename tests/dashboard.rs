@@ -167,7 +167,7 @@ fn live_list_previews_renames_and_attention() {
             about(m, &b).is_some_and(|s| s["name"] == "full")
         })
         .await;
-        for name in ["  ", "sh"] {
+        for name in ["  ", "sh", "evil\u{202e}txt", "box:name"] {
             page.send(json!({"type": "rename-session", "sessionId": b, "name": name}))
                 .await;
             let err = until(&mut page, "a refusal", |m| m["type"] == "operation-error").await;

@@ -420,12 +420,12 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
     home.ok(&["rename", "one", "three"]);
     assert!(home.sessions().iter().any(|s| s["name"] == "three"));
 
-    let bad = Home::with_config(serde_json::json!({ "maxSesions": 2 }));
+    let bad = Home::with_config(serde_json::json!({ "maxSessions": "2" }));
     let out = bad.run(&["new", "-d", "--", "true"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains("config.json") && stderr.contains("maxSesions"),
+        stderr.contains("config.json") && stderr.contains("maxSessions"),
         "{stderr}"
     );
     assert_eq!(stderr.trim_end().lines().count(), 1);

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
 use itwillsync_protocol::codec::{read_frame_async, write_frame_async};
+use itwillsync_protocol::text::escape;
 use itwillsync_protocol::{preamble, ClientMsg, ServerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -105,12 +106,14 @@ impl Connection {
     }
 
     /// Sends a request and returns its reply; an `Error` reply becomes an error, and
-    /// warnings before the reply are printed on stderr.
+    /// warnings before the reply are printed (escaped) on stderr.
     pub async fn request(&mut self, msg: &ClientMsg) -> anyhow::Result<ServerMsg> {
         self.send(msg).await?;
         loop {
             match self.recv().await? {
-                ServerMsg::Warning { message } => eprintln!("itwillsync: warning: {message}"),
+                ServerMsg::Warning { message } => {
+                    eprintln!("itwillsync: warning: {}", escape(&message))
+                }
                 ServerMsg::Error { message } => bail!("{message}"),
                 reply => return Ok(reply),
             }

@@ -5,6 +5,10 @@
 //! encodings of [`ClientMsg`] (client to server) and [`ServerMsg`] (server to client).
 //! Only [`codec`] touches bincode, so changing the encoding is a one-file change.
 //!
+//! [`seal`] is the web ports' sealed protocol (keys, handshake, sealing; `docs/PROTOCOL.md`).
+//! [`text`] holds what both sides need to keep others' text off the user's terminal:
+//! escaping for display and the rule for session names.
+//!
 //! The message enums are append-only: a variant or field change bumps [`VERSION`] and the
 //! golden-byte tests in `codec` in the same commit.
 
@@ -12,6 +16,7 @@ pub mod codec;
 mod msg;
 pub mod preamble;
 pub mod seal;
+pub mod text;
 
 pub use codec::{decode, encode_frame, FrameError, MAX_FRAME_LEN};
 pub use msg::{

@@ -1,12 +1,16 @@
 //! User settings from `$ITWILLSYNC_HOME/config.json`.
 //!
-//! Every key is optional and every key is wired. An unknown key, a value of the wrong type
-//! or out of range is an error naming the file and the key, never silently ignored.
+//! Every key is optional and every key is wired. A value of the wrong type or out of range
+//! is an error naming the file and the key. An unknown key (a typo, or a key of the
+//! original tool such as `idleTimeoutMs`) is a warning naming the file and the key, never
+//! an error: [`Config::load_with_warnings`] returns them for the CLI to print and the
+//! server to log.
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
+use serde_path_to_error::Segment;
 
 /// How the phone listeners bind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -46,7 +50,7 @@ pub enum ResizePolicy {
 
 /// The settings, with defaults for every absent key.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[serde(rename_all = "camelCase", default)]
 pub struct Config {
     /// How phone-facing listeners bind.
     pub networking_mode: NetworkingMode,
@@ -100,19 +104,41 @@ impl Default for Config {
 const MIN_SCROLLBACK: usize = 64 << 10;
 
 impl Config {
-    /// Reads `path`, or the defaults when it does not exist.
+    /// Reads `path`, or the defaults when it does not exist; unknown keys are ignored
+    /// silently (see [`Config::load_with_warnings`]).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
+        Ok(Self::load_with_warnings(path)?.0)
+    }
+
+    /// Reads `path`, or the defaults when it does not exist, and one warning line (naming
+    /// the file and the key) per unknown key, which is otherwise ignored.
+    pub fn load_with_warnings(path: &Path) -> anyhow::Result<(Self, Vec<String>)> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Self::default(), Vec::new()))
+            }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        let config: Self =
-            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut unknown = Vec::new();
+        let mut json = serde_json::Deserializer::from_str(&text);
+        let mut on_unknown = |key: serde_ignored::Path<'_>| {
+            unknown.push(format!("{}: unknown key `{key}` (ignored)", path.display()))
+        };
+        let tracked = serde_ignored::Deserializer::new(&mut json, &mut on_unknown);
+        let config: Self = match serde_path_to_error::deserialize(tracked) {
+            Ok(config) => config,
+            Err(e) if matches!(e.path().iter().next(), Some(Segment::Map { .. })) => {
+                anyhow::bail!("{}: key `{}`: {}", path.display(), e.path(), e.inner())
+            }
+            Err(e) => anyhow::bail!("{}: {}", path.display(), e.inner()),
+        };
+        json.end()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         config
             .validate()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        Ok(config)
+        Ok((config, unknown))
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -166,21 +192,41 @@ mod tests {
     }
 
     #[test]
-    fn bad_keys_name_the_file_and_key() {
+    fn unknown_keys_are_warnings_naming_the_file_and_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        std::fs::write(&path, r#"{"maxSession": 3}"#).unwrap();
-        let err = Config::load(&path).unwrap_err().to_string();
+        std::fs::write(&path, r#"{"idleTimeoutMs": 5000, "maxSessions": 3}"#).unwrap();
+        let (config, warnings) = Config::load_with_warnings(&path).unwrap();
+        assert_eq!(config.max_sessions, 3);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(
-            err.contains("config.json") && err.contains("maxSession"),
-            "{err}"
+            warnings[0].contains("config.json") && warnings[0].contains("`idleTimeoutMs`"),
+            "{warnings:?}"
         );
-        std::fs::write(&path, r#"{"maxSessions": "many"}"#).unwrap();
-        let err = Config::load(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("config.json") && err.contains("invalid type"),
-            "{err}"
-        );
+        std::fs::write(&path, r#"{"maxSessions": 3}"#).unwrap();
+        assert!(Config::load_with_warnings(&path).unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        for (text, key) in [
+            (r#"{"maxSessions": "many"}"#, "`maxSessions`: invalid type"),
+            (
+                r#"{"networkingMode": "lan"}"#,
+                "`networkingMode`: unknown variant",
+            ),
+            (r#"{"x": 1, "apiPort": 70000}"#, "`apiPort`"),
+            (r#"{"maxSessions": 0}"#, "`maxSessions`"),
+            ("{\"maxSessions\": 3} x", "trailing characters"),
+            ("[1]", ""),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = Config::load(&path).unwrap_err().to_string();
+            assert!(err.contains("config.json") && err.contains(key), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
         std::fs::write(&path, r#"{"detachKey": "q"}"#).unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("detachKey"), "{err}");

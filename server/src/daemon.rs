@@ -14,14 +14,22 @@ use anyhow::Context;
 
 use itwillsync_protocol::seal::Key;
 
+use itwillsync_protocol::text::escape;
+
 use crate::{session::now_ms, Config, Home, Shutdown};
 
 /// How long a second server waits for the first one's socket before giving up.
 const PEER_READY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs the server in this process until it shuts down.
-pub fn main(home: Home, config: Config, notify_ready: bool) -> anyhow::Result<()> {
-    let result = start(&home, &config, notify_ready);
+/// Runs the server in this process until it shuts down. `warnings` (config.json's unknown
+/// keys) go to the server log.
+pub fn main(
+    home: Home,
+    config: Config,
+    warnings: &[String],
+    notify_ready: bool,
+) -> anyhow::Result<()> {
+    let result = start(&home, &config, warnings, notify_ready);
     if let Err(e) = &result {
         if notify_ready {
             println!("error: {e:#}");
@@ -30,7 +38,12 @@ pub fn main(home: Home, config: Config, notify_ready: bool) -> anyhow::Result<()
     result
 }
 
-fn start(home: &Home, config: &Config, notify_ready: bool) -> anyhow::Result<()> {
+fn start(
+    home: &Home,
+    config: &Config,
+    warnings: &[String],
+    notify_ready: bool,
+) -> anyhow::Result<()> {
     home.create()?;
     let Some(_lock) = home.try_lock()? else {
         // Another server owns this state directory; the client can use that one.
@@ -49,6 +62,9 @@ fn start(home: &Home, config: &Config, notify_ready: bool) -> anyhow::Result<()>
     write_hub_files(home, config)?;
     init_logging(home)?;
     tracing::info!(pid = std::process::id(), dir = %home.dir().display(), "server started");
+    for warning in warnings {
+        tracing::warn!("{}", escape(warning));
+    }
 
     if notify_ready {
         println!("ready");

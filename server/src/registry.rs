@@ -1,5 +1,9 @@
 //! The live sessions: creation, lookup by id, id prefix or name, renaming, removal.
 //!
+//! Every name passes `protocol::text::check_name`, whoever gives it (the CLI over the
+//! socket, the dashboard's page); a name derived from the program is made valid with
+//! `name_from` (a program named with escape sequences must not name a session with them).
+//!
 //! A `std::sync::Mutex` guards the map; it is held only to copy handles in or out, never
 //! across an `.await`. A session leaves the map when its program has exited and its
 //! output is drained; clients still attached keep their handle and finish reading it.
@@ -8,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{bail, Context};
+use itwillsync_protocol::text::{check_name, name_from};
 use itwillsync_protocol::{NewSession, Size};
 use rand::RngExt;
 use tokio::sync::watch;
@@ -16,9 +21,6 @@ use crate::config::Config;
 use crate::output_log::OutputLog;
 use crate::session::{Parts, Session};
 use crate::size::Clients;
-
-/// Longest session name accepted.
-const MAX_NAME: usize = 64;
 
 /// The live sessions, oldest first.
 pub struct Registry {
@@ -92,7 +94,7 @@ impl Registry {
 
     /// Renames a session; names are unique among live sessions.
     pub fn rename(&self, target: &str, name: &str) -> anyhow::Result<Arc<Session>> {
-        let name = check_name(name)?;
+        let name = check_name(name)?.to_string();
         let session = self.find(target)?;
         let sessions = lock(&self.sessions);
         if sessions
@@ -126,7 +128,7 @@ impl Registry {
         }
         let name = match &spec.name {
             Some(name) => {
-                let name = check_name(name)?;
+                let name = check_name(name)?.to_string();
                 if sessions.iter().any(|s| s.name() == name) {
                     bail!("a session named {name:?} already exists");
                 }
@@ -189,23 +191,14 @@ impl Registry {
     }
 }
 
-fn check_name(name: &str) -> anyhow::Result<String> {
-    let name = name.trim();
-    if name.is_empty() {
-        bail!("a session name cannot be empty");
-    }
-    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        bail!("a session name must be at most {MAX_NAME} printable characters");
-    }
-    Ok(name.to_string())
-}
-
-/// The program's base name, with `-2`, `-3`... when taken.
+/// The program's base name, with `-2`, `-3`... when taken. A base name that is not a valid
+/// session name (control characters, say) loses what makes it invalid (`name_from`).
 fn unique_name(sessions: &[Arc<Session>], program: &str) -> String {
-    let base = Path::new(program)
+    let file_name = Path::new(program)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| program.to_string());
+    let base = name_from(&file_name);
     let taken = |n: &str| sessions.iter().any(|s| s.name() == n);
     if !taken(&base) {
         return base;

@@ -6,6 +6,7 @@
 
 use std::io::{Read, Write};
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,8 @@ impl Home {
     /// A home whose config.json has `extra` merged over the test defaults.
     pub fn with_config(extra: serde_json::Value) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        // The server refuses a state directory others can enter (tempdirs are 0755 here).
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let mut config = serde_json::json!({
             "networkingMode": "localhost",
             "dashboardPort": free_port(),
