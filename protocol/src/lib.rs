@@ -16,4 +16,4 @@ pub use codec::{decode, encode_frame, FrameError, MAX_FRAME_LEN};
 pub use msg::{ClientMsg, ExitStatus, HubInfo, NewSession, ServerMsg, SessionInfo, Size, Status};
 
 /// Protocol version carried in the preamble. Bump on any change to the message enums.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;

@@ -39,6 +39,8 @@ pub struct Shared {
     pub started_at_ms: u64,
     /// The dashboard's URL with the master token, when it listens.
     pub dashboard_url: Option<String>,
+    /// The certificate in force, for `hub info` (`web::Transport::describe`).
+    pub tls: Option<String>,
 }
 
 /// The write half, sending whole frames.
@@ -209,6 +211,7 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                     started_at_ms: ctx.started_at_ms,
                     dashboard_url: ctx.dashboard_url.clone(),
                     sessions: registry.list().iter().map(|s| s.info()).collect(),
+                    tls: ctx.tls.clone(),
                 },
             },
             ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {

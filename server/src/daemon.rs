@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rand::RngExt;
 
-use crate::{session::now_ms, Config, Home, Shutdown};
+use crate::{session::now_ms, Config, Home, Shutdown, Transport};
 
 /// How long a second server waits for the first one's socket before giving up.
 const PEER_READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,6 +39,13 @@ fn start(home: &Home, config: &Config, notify_ready: bool) -> anyhow::Result<()>
         }
         return Ok(());
     };
+    init_logging(home)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // Before the socket exists: a bad certificate is the starting command's error, and the
+    // Tailscale commands run before anything is served.
+    let transport = runtime
+        .block_on(Transport::load(config, home))
+        .inspect_err(|e| tracing::error!("cannot start: {e:#}"))?;
     // We hold the lock, so whatever socket or pid file is there was left by a dead server.
     let _ = std::fs::remove_file(home.socket());
     let listener = std::os::unix::net::UnixListener::bind(home.socket())
@@ -46,7 +53,6 @@ fn start(home: &Home, config: &Config, notify_ready: bool) -> anyhow::Result<()>
     std::fs::set_permissions(home.socket(), std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
     write_hub_files(home, config)?;
-    init_logging(home)?;
     tracing::info!(pid = std::process::id(), dir = %home.dir().display(), "server started");
 
     if notify_ready {
@@ -54,12 +60,11 @@ fn start(home: &Home, config: &Config, notify_ready: bool) -> anyhow::Result<()>
         std::io::stdout().flush()?;
         detach_stdio()?;
     }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
         let shutdown = Shutdown::default();
         tokio::spawn(on_signals(shutdown.clone()));
         let listener = tokio::net::UnixListener::from_std(listener)?;
-        crate::run(config.clone(), home.clone(), listener, shutdown).await
+        crate::run(config.clone(), home.clone(), transport, listener, shutdown).await
     });
     for path in [home.socket(), home.hub_json(), home.hub_pid()] {
         let _ = std::fs::remove_file(path);

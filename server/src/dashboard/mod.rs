@@ -1,7 +1,8 @@
 //! The dashboard listener (DESIGN.md "Dashboard"): on `dashboardPort`, bound by
 //! networking mode like the session listeners, it serves the dashboard page, its static
 //! files and its WebSocket (on `/ws` and `/`), authenticated with the master token by the
-//! same `web::auth` rules as a session's (cookie exchange, per-IP failure limit, Origin).
+//! same `web::auth` rules as a session's (cookie exchange, per-IP failure limit, Origin),
+//! over the server's transport (HTTPS when a certificate is in force, `web::tls`).
 //!
 //! `lib.rs` calls [`spawn`] once at start; the accept loop (`web::listener`, shared with
 //! the session listeners) ends at shutdown. The page loop lives in `client`, the session
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     auth: Auth,
     /// The boundary for the folder browser and new sessions' directories.
     home: Option<files::Home>,
+    /// The page's Content-Security-Policy, for this listener's scheme.
+    csp: &'static str,
 }
 
 impl Shared {
@@ -65,9 +68,11 @@ impl Shared {
     }
 }
 
-/// Binds the dashboard and serves it until `shutdown`. Returns its URL with the token.
+/// Binds the dashboard and serves it over `transport` until `shutdown`. Returns its URL
+/// with the token.
 pub fn spawn(
     config: &Config,
+    transport: &web::Transport,
     registry: Arc<Registry>,
     token: String,
     shutdown: Shutdown,
@@ -80,11 +85,15 @@ pub fn spawn(
     let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let url = format!("http://{host}:{port}/?token={token}");
+    let origin = transport.origin(config.networking_mode, &host, port);
+    let url = format!("{origin}/?token={token}");
+    let tls = transport.acceptor();
+    let csp = if tls.is_some() { CSP_HTTPS } else { CSP_HTTP };
     let shared = Arc::new(Shared {
         registry,
         auth: Auth::new(token, port),
         home: files::Home::from_env(),
+        csp,
     });
     let until = async move {
         shutdown.wait().await;
@@ -92,6 +101,7 @@ pub fn spawn(
     let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
     tokio::spawn(web::listener::serve(
         listener,
+        tls,
         "dashboard".into(),
         until,
         route,
@@ -108,7 +118,7 @@ fn route(
     match web::gate(&req, ip, &shared.auth) {
         Err(reply) => *reply,
         Ok(web::Admitted::Upgrade) => upgrade(&mut req, shared, permit),
-        Ok(web::Admitted::Page) => page(),
+        Ok(web::Admitted::Page) => page(shared.csp),
     }
 }
 
@@ -120,9 +130,18 @@ fn upgrade(
     web::accept_websocket(req, permit, MAX_MESSAGE, move |ws| client::run(ws, shared))
 }
 
-/// The dashboard page. Its WebSocket is same-origin, so `'self'` plus the explicit
-/// `ws:` scheme source covers it for older Safari too.
-fn page() -> Reply {
+/// The dashboard page's CSP. Its WebSocket is same-origin, so `'self'` plus the explicit
+/// `ws:` (`wss:` over HTTPS) scheme source covers it for older Safari too.
+const CSP_HTTP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self' ws:; manifest-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+/// [`CSP_HTTP`] for a dashboard served over HTTPS.
+const CSP_HTTPS: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self' wss:; manifest-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
+/// The dashboard page, with `csp`.
+fn page(csp: &'static str) -> Reply {
     let body = Bytes::from_static(web::assets::DASHBOARD_PAGE.as_bytes());
     let mut reply = Response::new(Full::new(body));
     let headers = reply.headers_mut();
@@ -133,11 +152,7 @@ fn page() -> Reply {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self' ws:; manifest-src 'self'; base-uri 'none'; \
-             form-action 'none'; frame-ancestors 'none'",
-        ),
+        HeaderValue::from_static(csp),
     );
     secure(reply)
 }

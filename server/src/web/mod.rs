@@ -6,13 +6,14 @@
 //! when the session ends; connections already open finish on their own (phones get the
 //! rest of the output and the exit status). The accept loop is `listener`'s, shared with
 //! the dashboard. Routing lives here, authentication in `auth`, the WebSocket client loop
-//! in `phone`, the embedded files in `assets`.
+//! in `phone`, the embedded files in `assets`, HTTPS in `tls`.
 
 pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod listener;
 mod net;
 mod phone;
+pub mod tls;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use auth::{Auth, Source, Verdict};
 use listener::Permit;
 
 pub use net::{addresses, bind, Bound};
+pub use tls::Transport;
 
 /// Largest message a phone may send; larger ones close the socket with 1009.
 const MAX_MESSAGE: usize = 1 << 20;
@@ -41,6 +43,8 @@ struct Shared {
     buffer_limit: usize,
     /// `dashboardPort`, for the terminal page's link back to the dashboard.
     dashboard_port: u16,
+    /// Whether this listener serves HTTPS: the page's links and CSP then name `https`/`wss`.
+    https: bool,
 }
 
 /// Serves the session's phones on `bound` until the session ends.
@@ -50,6 +54,7 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
         auth: Auth::new(bound.token, bound.port),
         buffer_limit: config.client_buffer_limit,
         dashboard_port: config.dashboard_port,
+        https: bound.tls.is_some(),
     });
     let session = shared.session.clone();
     let name = format!("phone listener of session {}", session.id);
@@ -57,7 +62,13 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
         session.exited().await;
     };
     let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
-    tokio::spawn(listener::serve(bound.listener, name, until, route));
+    tokio::spawn(listener::serve(
+        bound.listener,
+        bound.tls,
+        name,
+        until,
+        route,
+    ));
 }
 
 /// An HTTP response with a complete body.
@@ -122,7 +133,12 @@ fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Pe
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
-    page(&shared.session.name(), host, shared.dashboard_port)
+    page(
+        &shared.session.name(),
+        host,
+        shared.dashboard_port,
+        shared.https,
+    )
 }
 
 /// Accepts an authenticated WebSocket upgrade and starts the phone's loop on it.
@@ -190,14 +206,20 @@ fn redirect(query: Option<&str>, auth: &Auth) -> Reply {
 /// The terminal page, with a CSP that allows only this origin. Styles may be inline
 /// because xterm.js injects a `<style>` element for its theme. The WebSocket's origin is
 /// named explicitly too: older Safari does not count `ws:` as `'self'`. The page links
-/// back to the dashboard on the host the phone used (its cookie holds the master token).
-fn page(title: &str, host: Option<&str>, dashboard_port: u16) -> Reply {
+/// back to the dashboard on the host the phone used (its cookie holds the master token),
+/// with this page's scheme (every web listener of a server speaks the same).
+fn page(title: &str, host: Option<&str>, dashboard_port: u16, https: bool) -> Reply {
+    let (scheme, websocket_scheme) = if https {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     let host = host.filter(|h| {
         h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
     });
     let dashboard = host
-        .map(|h| format!("http://{}:{dashboard_port}/", hostname(h)))
+        .map(|h| format!("{scheme}://{}:{dashboard_port}/", hostname(h)))
         .unwrap_or_default();
     let body = assets::terminal_page(title, &dashboard);
     let mut reply = Response::new(Full::new(Bytes::from(body)));
@@ -207,7 +229,9 @@ fn page(title: &str, host: Option<&str>, dashboard_port: u16) -> Reply {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let websocket = host.map(|h| format!(" ws://{h}")).unwrap_or_default();
+    let websocket = host
+        .map(|h| format!(" {websocket_scheme}://{h}"))
+        .unwrap_or_default();
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data:; font-src 'self'; connect-src 'self'{websocket}; \
