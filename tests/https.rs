@@ -302,4 +302,11 @@ fn an_unreadable_certificate_is_one_line_naming_the_key_and_the_file() {
         );
     }
     assert!(!hub.socket().exists(), "no server is left behind");
+
+    // A relative path is in the state directory, wherever the server is started from.
+    let hub = Home::with_config(json!({"tlsCert": "c.pem", "tlsKey": "k.pem"}));
+    let out = hub.cmd(&["server"]).current_dir("/").output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let want = format!("cannot read {}", hub.path().join("c.pem").display());
+    assert!(!out.status.success() && stderr.contains(&want), "{stderr}");
 }

@@ -75,7 +75,8 @@ pub struct Config {
     /// Whose size applies.
     pub resize_policy: ResizePolicy,
     /// The PEM certificate chain the web listeners serve HTTPS with (with `tlsKey`); a
-    /// leading `~/` is the home directory. Read once at server start.
+    /// leading `~/` is the home directory, a relative path is in the state directory. Read
+    /// once at server start.
     pub tls_cert: Option<String>,
     /// The PEM private key of `tlsCert`.
     pub tls_key: Option<String>,

@@ -53,6 +53,9 @@ impl Transport {
     /// commands, so it is called once at start, before anything is served.
     pub async fn load(config: &Config, home: &Home) -> anyhow::Result<Self> {
         if let Some((cert, key)) = config.tls_files() {
+            // A relative path is relative to the state directory, where config.json is,
+            // not to wherever the command that started the server ran.
+            let (cert, key) = (home.dir().join(cert), home.dir().join(key));
             let certificate = Certificate::load(&cert, &key)
                 .map_err(|e| anyhow!("{}: {e:#}", home.config().display()))?;
             return Ok(Self::with(certificate));
