@@ -258,6 +258,13 @@ async fn hub(action: HubAction, home: &Home) -> anyhow::Result<i32> {
                 }
                 None => println!("dashboard: not listening (see server.log)"),
             }
+            match &hub.tls {
+                Some(certificate) => println!("web: HTTPS ({certificate})"),
+                None => println!(
+                    "web: plain HTTP (connections are sealed; use HTTPS against an active \
+                     attacker on the network: see README)"
+                ),
+            }
             println!("{} session(s){}", hub.sessions.len(), names(&hub.sessions));
             Ok(0)
         }

@@ -146,7 +146,7 @@ pub use tokio_io::{read_frame_async, write_frame_async};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClientMsg, ExitStatus, ServerMsg, Size};
+    use crate::{ClientMsg, ExitStatus, HubInfo, ServerMsg, Size};
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -205,6 +205,20 @@ mod tests {
             (
                 encode_frame(&ServerMsg::Link { url: "u".into() }).unwrap(),
                 "000000030e0175",
+            ),
+            (
+                encode_frame(&ServerMsg::Hub {
+                    hub: HubInfo {
+                        pid: 7,
+                        version: "v".into(),
+                        started_at_ms: 1,
+                        dashboard_url: None,
+                        sessions: Vec::new(),
+                        tls: Some("c".into()),
+                    },
+                })
+                .unwrap(),
+                "0000000a03070176010000010163",
             ),
         ];
         for (bytes, want) in cases {

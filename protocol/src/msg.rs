@@ -98,6 +98,9 @@ pub struct HubInfo {
     pub dashboard_url: Option<String>,
     /// Every live session.
     pub sessions: Vec<SessionInfo>,
+    /// The certificate the web listeners serve HTTPS with (`certificate PATH, valid until
+    /// DATE`); `None` when they speak plain HTTP.
+    pub tls: Option<String>,
 }
 
 /// Everything needed to start a session.

@@ -6,7 +6,7 @@
 //! an error: [`Config::load_with_warnings`] returns them for the CLI to print and the
 //! server to log.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -78,6 +78,12 @@ pub struct Config {
     pub session_port_base: u16,
     /// Whose size applies.
     pub resize_policy: ResizePolicy,
+    /// The PEM certificate chain the web listeners serve HTTPS with (with `tlsKey`); a
+    /// leading `~/` is the home directory, a relative path is in the state directory. Read
+    /// once at server start.
+    pub tls_cert: Option<String>,
+    /// The PEM private key of `tlsCert`.
+    pub tls_key: Option<String>,
 }
 
 impl Default for Config {
@@ -96,6 +102,8 @@ impl Default for Config {
             api_port: 7963,
             session_port_base: 7964,
             resize_policy: ResizePolicy::Viewport,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -155,13 +163,39 @@ impl Config {
             bail!("keys `maxTerminalCols`/`maxTerminalRows` must be at least 20/5");
         }
         detach_byte(&self.detach_key).context("key `detachKey`")?;
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => bail!("key `tlsCert` needs `tlsKey` (its private key)"),
+            (None, Some(_)) => bail!("key `tlsKey` needs `tlsCert` (its certificate)"),
+            (Some(cert), Some(key)) if cert.is_empty() || key.is_empty() => {
+                bail!("keys `tlsCert`/`tlsKey` must name files")
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// `tlsCert` and `tlsKey` with `~/` expanded, when configured.
+    pub fn tls_files(&self) -> Option<(PathBuf, PathBuf)> {
+        let (cert, key) = (self.tls_cert.as_deref()?, self.tls_key.as_deref()?);
+        Some((expand_home(cert), expand_home(key)))
     }
 
     /// The byte the detach key sends.
     pub fn detach_byte(&self) -> u8 {
         // validate() checked it when the config was loaded; defaults are valid.
         detach_byte(&self.detach_key).unwrap_or(0x1c)
+    }
+}
+
+/// `~` or `~/rest` under `$HOME`; any other path as it is.
+fn expand_home(path: &str) -> PathBuf {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+    match (path.strip_prefix('~'), home) {
+        (Some(""), Some(home)) => PathBuf::from(home),
+        (Some(rest), Some(home)) if rest.starts_with('/') => {
+            PathBuf::from(home).join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(path),
     }
 }
 
@@ -238,5 +272,26 @@ mod tests {
         let config = Config::load(&path).unwrap();
         assert_eq!(config.resize_policy, ResizePolicy::Latest);
         assert_eq!(config.idle_shutdown_secs, 0);
+        std::fs::write(&path, r#"{"tlsCert": "/c.pem"}"#).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("config.json") && err.contains("`tlsCert` needs `tlsKey`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tls_paths_expand_the_home_directory() {
+        let home = std::env::var("HOME").unwrap();
+        let config = Config {
+            tls_cert: Some("~/certs/c.pem".into()),
+            tls_key: Some("/etc/k.pem".into()),
+            ..Config::default()
+        };
+        let (cert, key) = config.tls_files().unwrap();
+        assert_eq!(cert, Path::new(&home).join("certs/c.pem"));
+        assert_eq!(key, Path::new("/etc/k.pem"));
+        assert_eq!(expand_home("~other/x"), Path::new("~other/x"));
+        assert!(Config::default().tls_files().is_none());
     }
 }

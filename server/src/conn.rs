@@ -40,6 +40,8 @@ pub struct Shared {
     pub started_at_ms: u64,
     /// The dashboard, when it listens: its link and master key.
     pub dashboard: Option<crate::dashboard::Handle>,
+    /// The certificate in force, for `hub info` (`web::Transport::describe`).
+    pub tls: Option<String>,
 }
 
 /// The write half, sending whole frames.
@@ -210,6 +212,7 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                     started_at_ms: ctx.started_at_ms,
                     dashboard_url: ctx.dashboard.as_ref().and_then(|d| d.link()),
                     sessions: registry.list().iter().map(|s| s.info()).collect(),
+                    tls: ctx.tls.clone(),
                 },
             },
             ClientMsg::Link {

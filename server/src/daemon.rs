@@ -16,7 +16,7 @@ use itwillsync_protocol::seal::Key;
 
 use itwillsync_protocol::text::escape;
 
-use crate::{session::now_ms, Config, Home, Shutdown};
+use crate::{session::now_ms, Config, Home, Shutdown, Transport};
 
 /// How long a second server waits for the first one's socket before giving up.
 const PEER_READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +53,13 @@ fn start(
         }
         return Ok(());
     };
+    init_logging(home)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // Before the socket exists: a bad certificate is the starting command's error, and the
+    // Tailscale commands run before anything is served.
+    let transport = runtime
+        .block_on(Transport::load(config, home))
+        .inspect_err(|e| tracing::error!("cannot start: {e:#}"))?;
     // We hold the lock, so whatever socket or pid file is there was left by a dead server.
     let _ = std::fs::remove_file(home.socket());
     let listener = std::os::unix::net::UnixListener::bind(home.socket())
@@ -60,7 +67,6 @@ fn start(
     std::fs::set_permissions(home.socket(), std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
     write_hub_files(home, config)?;
-    init_logging(home)?;
     tracing::info!(pid = std::process::id(), dir = %home.dir().display(), "server started");
     for warning in warnings {
         tracing::warn!("{}", escape(warning));
@@ -71,12 +77,11 @@ fn start(
         std::io::stdout().flush()?;
         detach_stdio()?;
     }
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
         let shutdown = Shutdown::default();
         tokio::spawn(on_signals(shutdown.clone()));
         let listener = tokio::net::UnixListener::from_std(listener)?;
-        crate::run(config.clone(), home.clone(), listener, shutdown).await
+        crate::run(config.clone(), home.clone(), transport, listener, shutdown).await
     });
     for path in [home.socket(), home.hub_json(), home.hub_pid()] {
         let _ = std::fs::remove_file(path);

@@ -126,6 +126,11 @@ impl Home {
         self.dir.join("hub.pid")
     }
 
+    /// Where the Tailscale certificate and its key (0600) are kept.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.join("tls")
+    }
+
     /// Held with `flock` by the running server.
     pub fn lock(&self) -> PathBuf {
         self.dir.join("server.lock")

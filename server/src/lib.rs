@@ -36,6 +36,7 @@ pub use process::resident_kib;
 pub use pty::{open_pair as open_pty, resolve_program, take_stdin_as_terminal};
 pub use session::now_ms;
 pub use shutdown::Shutdown;
+pub use web::Transport;
 
 use crate::registry::Registry;
 
@@ -44,18 +45,22 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves local clients on `listener` until `shutdown` is triggered (by a client, a
 /// signal or the idle timer), then hangs up every session and waits for them to end.
+/// Every web listener speaks `transport` (plain HTTP or HTTPS).
 pub async fn run(
     config: Config,
     home: Home,
+    transport: Transport,
     listener: UnixListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     output_log::prune(&home.logs_dir(), config.log_retention_days);
-    let registry = Registry::new(config.clone(), home.logs_dir());
+    let tls = transport.describe();
+    let registry = Registry::new(config.clone(), transport.clone(), home.logs_dir());
     let started_at_ms = session::now_ms();
     let dashboard = match daemon::master_key(&home).and_then(|key| {
         dashboard::spawn(
             &config,
+            &transport,
             registry.clone(),
             key,
             home.clone(),
@@ -82,6 +87,7 @@ pub async fn run(
         shutdown: shutdown.clone(),
         started_at_ms,
         dashboard,
+        tls,
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),

@@ -21,11 +21,14 @@ use crate::config::Config;
 use crate::output_log::OutputLog;
 use crate::session::{Parts, Session};
 use crate::size::Clients;
+use crate::web::Transport;
 
 /// The live sessions, oldest first.
 pub struct Registry {
     sessions: Mutex<Vec<Arc<Session>>>,
     config: Config,
+    /// HTTP or HTTPS, for the sessions' phone listeners.
+    transport: Transport,
     logs_dir: PathBuf,
     /// Bumped on every add and remove, for the idle-shutdown timer and listeners.
     changes: watch::Sender<u64>,
@@ -38,10 +41,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Registry {
     /// An empty registry.
-    pub fn new(config: Config, logs_dir: PathBuf) -> Arc<Self> {
+    pub fn new(config: Config, transport: Transport, logs_dir: PathBuf) -> Arc<Self> {
         Arc::new(Self {
             sessions: Mutex::new(Vec::new()),
             config,
+            transport,
             logs_dir,
             changes: watch::channel(0).0,
         })
@@ -118,7 +122,8 @@ impl Registry {
         }
         let program = spec.command.first().context("no command given")?;
         let resolved = crate::pty::resolve_program(program, &spec.env, cwd)?;
-        let web = crate::web::bind(&self.config, spec.port, spec.networking.as_deref())?;
+        let networking = spec.networking.as_deref();
+        let web = crate::web::bind(&self.config, &self.transport, spec.port, networking)?;
         let mut sessions = lock(&self.sessions);
         if sessions.len() >= self.config.max_sessions {
             bail!(

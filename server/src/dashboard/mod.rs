@@ -2,7 +2,8 @@
 //! networking mode like the session listeners, it serves the dashboard page, its static
 //! files and its WebSocket (on `/ws` and `/`), sealed with the master key exactly like a
 //! session's (`web::sealed`: the key is proved inside the WebSocket; per-address failure
-//! limit; Origin check). The master key survives restarts (`master.token`, 0600) until
+//! limit; Origin check), over the server's transport (HTTPS when a certificate is in
+//! force, `web::tls`). The master key survives restarts (`master.token`, 0600) until
 //! `itwillsync hub rotate` replaces it through [`Handle::rotate`].
 //!
 //! `lib.rs` calls [`spawn`] once at start; the accept loop (`web::listener`, shared with
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     auth: Auth,
     /// The boundary for the folder browser and new sessions' directories.
     home: Option<files::Home>,
+    /// The page's Content-Security-Policy, for this listener's scheme.
+    csp: &'static str,
 }
 
 impl Shared {
@@ -98,10 +101,11 @@ impl Handle {
     }
 }
 
-/// Binds the dashboard and serves it with the master key `key` (kept in `home`) until
-/// `shutdown`.
+/// Binds the dashboard and serves it over `transport` with the master key `key` (kept in
+/// `home`) until `shutdown`.
 pub fn spawn(
     config: &Config,
+    transport: &web::Transport,
     registry: Arc<Registry>,
     key: Key,
     home: Home,
@@ -115,12 +119,16 @@ pub fn spawn(
     let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let keys = Arc::new(Keys::for_dashboard(format!("http://{host}:{port}/"), key));
+    let origin = transport.origin(config.networking_mode, &host, port);
+    let keys = Arc::new(Keys::for_dashboard(format!("{origin}/"), key));
+    let tls = transport.acceptor();
+    let csp = if tls.is_some() { CSP_HTTPS } else { CSP_HTTP };
     let shared = Arc::new(Shared {
         registry,
         keys: keys.clone(),
         auth: Auth::new(),
         home: files::Home::from_env(),
+        csp,
     });
     let until = async move {
         shutdown.wait().await;
@@ -128,6 +136,7 @@ pub fn spawn(
     let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
     tokio::spawn(web::listener::serve(
         listener,
+        tls,
         "dashboard".into(),
         until,
         route,
@@ -144,7 +153,7 @@ fn route(
     match web::gate(&req) {
         Err(reply) => *reply,
         Ok(web::Admitted::Upgrade) => upgrade(&mut req, ip, shared, permit),
-        Ok(web::Admitted::Page) => page(),
+        Ok(web::Admitted::Page) => page(shared.csp),
     }
 }
 
@@ -162,9 +171,18 @@ fn upgrade(
     })
 }
 
-/// The dashboard page. Its WebSocket is same-origin, so `'self'` plus the explicit
-/// `ws:` scheme source covers it for older Safari too.
-fn page() -> Reply {
+/// The dashboard page's CSP. Its WebSocket is same-origin, so `'self'` plus the explicit
+/// `ws:` (`wss:` over HTTPS) scheme source covers it for older Safari too.
+const CSP_HTTP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self' ws:; manifest-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+/// [`CSP_HTTP`] for a dashboard served over HTTPS.
+const CSP_HTTPS: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self' wss:; manifest-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
+/// The dashboard page, with `csp`.
+fn page(csp: &'static str) -> Reply {
     let body = Bytes::from_static(web::assets::DASHBOARD_PAGE.as_bytes());
     let mut reply = Response::new(Full::new(body));
     let headers = reply.headers_mut();
@@ -175,11 +193,7 @@ fn page() -> Reply {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self' ws:; manifest-src 'self'; base-uri 'none'; \
-             form-action 'none'; frame-ancestors 'none'",
-        ),
+        HeaderValue::from_static(csp),
     );
     secure(reply)
 }

@@ -7,7 +7,7 @@
 //! rest of the output and the exit status). The accept loop is `listener`'s, shared with
 //! the dashboard. Routing lives here; the keys in `keys`; the failure limit and Origin
 //! check in `auth`; the handshake and sealed messages in `sealed`; the phone's loop in
-//! `phone`; the embedded files in `assets`. Every page and file is public: nothing is
+//! `phone`; the embedded files in `assets`; HTTPS in `tls`. Every page and file is public: nothing is
 //! given before a key is proved inside the WebSocket.
 
 pub(crate) mod assets;
@@ -17,6 +17,7 @@ pub(crate) mod listener;
 mod net;
 mod phone;
 pub(crate) mod sealed;
+pub mod tls;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use keys::Keys;
 use listener::Permit;
 
 pub use net::{addresses, bind, Bound};
+pub use tls::Transport;
 
 /// Largest message a phone may send; larger ones close the socket with 1009.
 const MAX_MESSAGE: usize = 1 << 20;
@@ -49,6 +51,8 @@ struct Shared {
     buffer_limit: usize,
     /// `dashboardPort`, for the terminal page's link back to the dashboard.
     dashboard_port: u16,
+    /// Whether this listener serves HTTPS: the page's links and CSP then name `https`/`wss`.
+    https: bool,
 }
 
 /// Serves the session's phones on `bound` until the session ends.
@@ -59,6 +63,7 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
         auth: Auth::new(),
         buffer_limit: config.client_buffer_limit,
         dashboard_port: config.dashboard_port,
+        https: bound.tls.is_some(),
     });
     let session = shared.session.clone();
     let name = format!("phone listener of session {}", session.id);
@@ -66,7 +71,13 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
         session.exited().await;
     };
     let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
-    tokio::spawn(listener::serve(bound.listener, name, until, route));
+    tokio::spawn(listener::serve(
+        bound.listener,
+        bound.tls,
+        name,
+        until,
+        route,
+    ));
 }
 
 /// An HTTP response with a complete body.
@@ -154,7 +165,7 @@ fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Pe
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
-    page(host)
+    page(host, shared.https)
 }
 
 /// Accepts a same-origin WebSocket upgrade; the phone's loop runs once it proves a key.
@@ -209,8 +220,9 @@ where
 /// The terminal page, the same static file for everyone (the session's name arrives
 /// inside the seal), with a CSP that allows only this origin. Styles may be inline
 /// because xterm.js injects a `<style>` element for its theme. The WebSocket's origin is
-/// named explicitly too: older Safari does not count `ws:` as `'self'`.
-fn page(host: Option<&str>) -> Reply {
+/// named explicitly too (`wss:` over HTTPS): older Safari does not count it as `'self'`.
+fn page(host: Option<&str>, https: bool) -> Reply {
+    let websocket_scheme = if https { "wss" } else { "ws" };
     let host = host.filter(|h| {
         h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
@@ -223,7 +235,9 @@ fn page(host: Option<&str>) -> Reply {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let websocket = host.map(|h| format!(" ws://{h}")).unwrap_or_default();
+    let websocket = host
+        .map(|h| format!(" {websocket_scheme}://{h}"))
+        .unwrap_or_default();
     let csp = format!(
         "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data:; font-src 'self'; connect-src 'self'{websocket}; \

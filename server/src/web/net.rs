@@ -4,7 +4,9 @@
 //! falls back to `local`, with a warning, when that fails).
 //!
 //! The port is the one asked for (an error when taken) or the first free one from
-//! `sessionPortBase` up, skipping the dashboard's and the API's ports.
+//! `sessionPortBase` up, skipping the dashboard's and the API's ports. The scheme and the
+//! host a link names are the transport's (`tls`): `https` and a name the certificate
+//! covers when a certificate is in force.
 
 use std::net::{IpAddr, Ipv4Addr, TcpListener, UdpSocket};
 use std::str::FromStr;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use super::keys::Keys;
+use super::tls::Transport;
 use crate::config::{Config, NetworkingMode};
 
 /// Ports tried above `sessionPortBase`: room for far more than `maxSessions`.
@@ -23,6 +26,8 @@ const PORT_SCAN: u16 = 200;
 pub struct Bound {
     /// The listening socket.
     pub(super) listener: tokio::net::TcpListener,
+    /// The TLS acceptor when the server speaks HTTPS.
+    pub(super) tls: Option<tokio_rustls::TlsAcceptor>,
     /// Its port.
     pub port: u16,
     /// The session's keys and base URL `http://HOST:PORT/`.
@@ -32,13 +37,19 @@ pub struct Bound {
 }
 
 /// Binds a session's phone listener (inside the Tokio runtime): on `port` when given, else the next free port.
-/// `networking` overrides the configured mode.
-pub fn bind(config: &Config, port: Option<u16>, networking: Option<&str>) -> anyhow::Result<Bound> {
+/// `networking` overrides the configured mode; `transport` is the server's.
+pub fn bind(
+    config: &Config,
+    transport: &Transport,
+    port: Option<u16>,
+    networking: Option<&str>,
+) -> anyhow::Result<Bound> {
     let mode = match networking {
         Some(mode) => NetworkingMode::from_str(mode)?,
         None => config.networking_mode,
     };
     let (bind_ip, host, warning) = addresses(mode);
+    let warning = join(warning, transport.warning());
     let listener = match port {
         Some(port) => TcpListener::bind((bind_ip, port))
             .with_context(|| format!("cannot listen on port {port} (is it taken?)"))?,
@@ -53,13 +64,23 @@ pub fn bind(config: &Config, port: Option<u16>, networking: Option<&str>) -> any
         .context("cannot configure the phone listener")?;
     let listener = tokio::net::TcpListener::from_std(listener)
         .context("cannot register the phone listener")?;
-    let keys = Arc::new(Keys::for_session(format!("http://{host}:{port}/")));
+    let origin = transport.origin(mode, &host, port);
+    let keys = Arc::new(Keys::for_session(format!("{origin}/")));
     Ok(Bound {
         listener,
+        tls: transport.acceptor(),
         port,
         keys,
         warning,
     })
+}
+
+/// Both warnings, when there are two, in one line.
+fn join(first: Option<String>, second: Option<&str>) -> Option<String> {
+    match (first, second) {
+        (Some(first), Some(second)) => Some(format!("{first}; {second}")),
+        (first, second) => first.or(second.map(str::to_string)),
+    }
 }
 
 fn scan(config: &Config, ip: IpAddr) -> anyhow::Result<TcpListener> {
@@ -142,11 +163,12 @@ mod tests {
             session_port_base: base,
             ..Config::default()
         };
-        let bound = bind(&config, None, None).unwrap();
+        let plain = Transport::default();
+        let bound = bind(&config, &plain, None, None).unwrap();
         assert_ne!(bound.port, base);
         let link = bound.keys.link(Role::Full).unwrap();
         assert!(link.starts_with(&format!("http://127.0.0.1:{}/#k=", bound.port)));
-        assert!(bind(&config, Some(base), None).is_err());
-        assert!(bind(&config, None, Some("moon")).is_err());
+        assert!(bind(&config, &plain, Some(base), None).is_err());
+        assert!(bind(&config, &plain, None, Some("moon")).is_err());
     }
 }
