@@ -45,6 +45,11 @@ const FILES: &[(&str, Asset)] = &[
     asset!("vendor/addon-fit.js", JS),
     asset!("vendor/LICENSE.xterm", TEXT),
     asset!("vendor/LICENSE.addon-fit", TEXT),
+    asset!("vendor/noble.js", JS),
+    asset!("vendor/LICENSE.noble-ciphers", TEXT),
+    asset!("vendor/LICENSE.noble-hashes", TEXT),
+    asset!("vendor/qrcode.js", JS),
+    asset!("vendor/LICENSE.qrcode-generator", TEXT),
 ];
 
 /// The dashboard page; it holds no secrets (the token arrives in the cookie).
