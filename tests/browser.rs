@@ -1,5 +1,7 @@
 //! The web pages in a real browser: Debian's headless Chromium driven by playwright-core
-//! (`tests/browser/*.mjs`), against the real binary. `scripts/test-deps.sh` installs both.
+//! (`tests/browser/*.mjs`), against the real binary; and the pages' own scripts in Node
+//! (`tests/browser/seal.test.mjs`: the sealed protocol against its test vectors).
+//! `scripts/test-deps.sh` installs Node, Chromium and the scripts' packages.
 
 mod support;
 
@@ -20,6 +22,26 @@ fn node_script(name: &str) -> Command {
     let mut cmd = Command::new("node");
     cmd.arg(dir.join(name)).env("CHROMIUM", chromium);
     cmd
+}
+
+/// The pages' scripts under Node's test runner (no browser), or a clear failure naming the fix.
+#[test]
+fn the_pages_seal_as_the_protocol_says() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let run = Command::new("node")
+        .arg("--test")
+        .arg(dir.join("seal.test.mjs"))
+        .output();
+    let out = match run {
+        Ok(out) => out,
+        Err(e) => panic!("the page tests need Node ({e}): run scripts/test-deps.sh"),
+    };
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tests/browser/seal.test.mjs failed:\n{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs a browser script to its end: at each `STEP name` it prints, `act(name)` runs and
