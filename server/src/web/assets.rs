@@ -16,6 +16,7 @@ pub struct Asset {
 const JS: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const TEXT: &str = "text/plain; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
 
 /// A table entry: the file `server/assets/<path>` served at `/<path>`.
 macro_rules! asset {
@@ -40,6 +41,7 @@ const FILES: &[(&str, Asset)] = &[
     asset!("terminal.css", CSS),
     asset!("manifest.json", "application/manifest+json"),
     asset!("icon.svg", "image/svg+xml"),
+    asset!("expired.html", HTML),
     asset!("vendor/xterm.js", JS),
     asset!("vendor/xterm.css", CSS),
     asset!("vendor/addon-fit.js", JS),
