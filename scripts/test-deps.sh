@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the page tests need: Node and npm, Debian's Chromium, and the test scripts'
 # packages pinned in tests/browser/package-lock.json (playwright-core, which drives the
-# system Chromium and downloads no browser).
+# system Chromium and downloads no browser; jsqr, which reads the Share sheet's QR code).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()

@@ -1,7 +1,7 @@
 //! The web pages in a real browser: Debian's headless Chromium driven by playwright-core
 //! (`tests/browser/*.mjs`), against the real binary; and the pages' own scripts in Node
-//! (`tests/browser/seal.test.mjs`: the sealed protocol against its test vectors).
-//! `scripts/test-deps.sh` installs Node, Chromium and the scripts' packages.
+//! (`tests/browser/*.test.mjs`: the sealed protocol against its test vectors, the Share
+//! QR code). `scripts/test-deps.sh` installs Node, Chromium and the scripts' packages.
 
 mod support;
 
@@ -26,11 +26,16 @@ fn node_script(name: &str) -> Command {
 
 /// The pages' scripts under Node's test runner (no browser), or a clear failure naming the fix.
 #[test]
-fn the_pages_seal_as_the_protocol_says() {
+fn the_pages_seal_and_share_as_the_protocol_says() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/jsqr").exists(),
+        "the page tests need Node and jsqr: run scripts/test-deps.sh"
+    );
     let run = Command::new("node")
         .arg("--test")
         .arg(dir.join("seal.test.mjs"))
+        .arg(dir.join("share.test.mjs"))
         .output();
     let out = match run {
         Ok(out) => out,
@@ -39,7 +44,7 @@ fn the_pages_seal_as_the_protocol_says() {
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "tests/browser/seal.test.mjs failed:\n{report}{}",
+        "tests/browser/seal.test.mjs or share.test.mjs failed:\n{report}{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -35,6 +35,9 @@ macro_rules! asset {
 const FILES: &[(&str, Asset)] = &[
     asset!("chime.js", JS),
     asset!("connection.js", JS),
+    asset!("seal.js", JS),
+    asset!("key.js", JS),
+    asset!("share.js", JS),
     asset!("dashboard.js", JS),
     asset!("dashboard.css", CSS),
     asset!("terminal.js", JS),
