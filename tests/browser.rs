@@ -97,10 +97,8 @@ fn the_terminal_page_shows_output_sends_keys_and_resumes_after_a_cut() {
     std::fs::write(&script, ECHO_HEX).unwrap();
     let endpoint = home.session(&["sh", script.to_str().unwrap()]);
     let id = home.sessions()[0]["id"].as_str().unwrap().to_string();
-    let url = format!(
-        "http://127.0.0.1:{}/?token={}",
-        endpoint.port, endpoint.token
-    );
+    // The session's link: its full key (base64url) in the fragment.
+    let url = format!("http://127.0.0.1:{}/#k={}", endpoint.port, endpoint.token);
 
     let mut node = node_script("terminal.mjs");
     node.env("URL", &url);
