@@ -1,6 +1,8 @@
 //! The web pages in a real browser: Debian's headless Chromium driven by playwright-core
-//! (`tests/browser/*.mjs`), against the real binary. `scripts/test.sh`, the one test
-//! command, installs both (through `scripts/test-deps.sh`); without them these tests fail,
+//! (`tests/browser/*.mjs`), against the real binary; and the pages' own scripts in Node
+//! (`tests/browser/*.test.mjs`: the sealed protocol against its test vectors, the Share
+//! QR code). `scripts/test.sh`, the one test command, installs Node, Chromium and the
+//! scripts' packages (through `scripts/test-deps.sh`); without them these tests fail,
 //! saying so in one line, rather than skip and pass.
 
 mod support;
@@ -26,6 +28,31 @@ fn node_script(name: &str) -> Command {
     let mut cmd = Command::new("node");
     cmd.arg(dir.join(name)).env("CHROMIUM", chromium);
     cmd
+}
+
+/// The pages' scripts under Node's test runner (no browser), or a clear failure naming the fix.
+#[test]
+fn the_pages_seal_and_share_as_the_protocol_says() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/jsqr").exists(),
+        "the page tests need Node and jsqr: run scripts/test.sh"
+    );
+    let run = Command::new("node")
+        .arg("--test")
+        .arg(dir.join("seal.test.mjs"))
+        .arg(dir.join("share.test.mjs"))
+        .output();
+    let out = match run {
+        Ok(out) => out,
+        Err(e) => panic!("the page tests need Node ({e}): run scripts/test.sh"),
+    };
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tests/browser/seal.test.mjs or share.test.mjs failed:\n{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs a browser script to its end: at each `STEP name` it prints, `act(name)` runs and
@@ -76,6 +103,7 @@ fn the_terminal_page_shows_output_sends_keys_and_resumes_after_a_cut() {
     std::fs::write(&script, ECHO_HEX).unwrap();
     let endpoint = home.session(&["sh", script.to_str().unwrap()]);
     let id = home.sessions()[0]["id"].as_str().unwrap().to_string();
+    // The session's link: its full key (base64url) in the fragment.
     let url = format!("http://127.0.0.1:{}/#k={}", endpoint.port, endpoint.key);
 
     let mut node = node_script("terminal.mjs");

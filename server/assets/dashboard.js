@@ -1,6 +1,7 @@
-// itwillsync dashboard: every session as a card, over the dashboard WebSocket.
+// itwillsync dashboard: every session as a card, over the dashboard's sealed WebSocket.
 //
-// Protocol (JSON text frames; seed 004 plus DESIGN.md "Dashboard"):
+// A public static page: the master key comes from the link's fragment (#k=KEY) or local
+// storage (key.js). Messages (sealed JSON; seed 004 plus DESIGN.md "Dashboard"):
 //   server -> phone  sessions {sessions: SessionInfo[], home}   (on connect: the full list)
 //                    session-added {session} · session-updated {session} · session-removed {sessionId}
 //                    preview {sessionId, lines}                  (last 5 non-empty screen lines)
@@ -10,8 +11,10 @@
 //                    session-creating {tool, cwd} · session-create-error {error} · session-created {session}
 //   phone -> server  stop-session {sessionId} · rename-session {sessionId, name} · get-metadata {sessionId}
 //                    clear-attention {sessionId} · create-session {tool, cwd} · list-dir {path}
-// SessionInfo: {id, name, port, token, agent, cwd, pid, connectedAt, lastSeen,
-//               status: "active"|"idle"|"attention", command, clients, cols, rows, url}
+// SessionInfo: {id, name, port, key, agent, cwd, pid, connectedAt, lastSeen,
+//               status: "active"|"idle"|"attention", command, clients, clientKinds?, cols, rows}
+//   key: the session's full key (base64url); Open goes to http://HOST:port/#k=key.
+//   clientKinds: {terminal, phone, readOnly} counts, shown instead of clients when present.
 // Every server string goes into the DOM through textContent only.
 "use strict";
 
@@ -166,11 +169,26 @@
     q(s, ".cwd").title = i.cwd || "";
     const extra = [];
     if (i.cols && i.rows) extra.push(`${i.cols}×${i.rows}`);
-    if (typeof i.clients === "number") extra.push(i.clients === 1 ? "1 client" : `${i.clients} clients`);
+    const clients = clientsText(i);
+    if (clients) extra.push(clients);
     q(s, ".extra").textContent = extra.join(" · ");
     q(s, ".confirm-name").textContent = i.name || i.id;
     q(s, ".preview").textContent = s.preview.join("\n");
     tickUptime(s);
+  }
+
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  function clientsText(i) {
+    const k = i.clientKinds;
+    if (k && typeof k === "object") {
+      const parts = [];
+      const count = (v) => (Number.isInteger(v) && v > 0 ? v : 0);
+      if (count(k.terminal)) parts.push(plural(count(k.terminal), "terminal", "terminals"));
+      if (count(k.phone)) parts.push(plural(count(k.phone), "phone", "phones"));
+      if (count(k.readOnly)) parts.push(`${count(k.readOnly)} read-only`);
+      return parts.length ? parts.join(" · ") : "no clients";
+    }
+    return typeof i.clients === "number" ? plural(i.clients, "client", "clients") : "";
   }
 
   function tickUptime(s) {
@@ -230,20 +248,13 @@
   }
 
   // ---- card actions -------------------------------------------------------------------
+  // The session's page on the host this dashboard was reached by. The key travels in the
+  // fragment, which no server sees; ?from=dashboard lets the page show a back link.
   function sessionUrl(info) {
-    let url = info.url;
-    if (!url && info.port) {
-      url = `${location.protocol}//${location.hostname}:${info.port}/`;
-      if (info.token) url += `?token=${encodeURIComponent(info.token)}`;
-    }
-    if (!url) return null;
-    try {
-      const u = new URL(url, location.href);
-      u.searchParams.set("from", "dashboard"); // lets the terminal page show a back link
-      return u.href;
-    } catch (_) {
-      return null;
-    }
+    const port = Number(info.port);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) return null;
+    if (!window.itwillsyncSeal.decodeKey(info.key)) return null;
+    return `${location.protocol}//${location.hostname}:${port}/?from=dashboard#k=${info.key}`;
   }
 
   function openSession(s) {
@@ -561,9 +572,40 @@
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && sheetOpen()) closeSheet(); });
 
   // ---- start ---------------------------------------------------------------------------
-  conn = window.itwillsyncConnect({
-    onOpen: () => { if (sheetOpen()) listDir(browsePath || home); },
-    onMessage: handle,
-    onStatus: setStatus,
-  });
+  // A page-level message; `commands` in it are shown as code.
+  function showNotice(text) {
+    const el = $("notice");
+    el.replaceChildren(...(text || "").split("`").map((part, i) => {
+      if (i % 2 === 0) return part;
+      const code = document.createElement("code");
+      code.textContent = part;
+      return code;
+    }));
+    el.hidden = !text;
+  }
+
+  const pageKey = window.itwillsyncKey.load({ allowReadOnly: false });
+  if (pageKey.error) {
+    setStatus("unauthorised", "no key");
+    showNotice({
+      missing: "This page needs its link: open the dashboard link that `itwillsync hub info` prints, or scan its QR code.",
+      damaged: "This link is damaged: copy the whole link again, or scan the QR code of `itwillsync hub info`.",
+      "read-only": "That is a read-only session link; the dashboard opens with its own link from `itwillsync hub info`.",
+    }[pageKey.error]);
+    $("new").disabled = true;
+  } else {
+    conn = window.itwillsyncConnect({
+      key: pageKey.bytes,
+      onOpen: () => { showNotice(""); if (sheetOpen()) listDir(browsePath || home); },
+      onMessage: handle,
+      onStatus: setStatus,
+      onUnauthorised: (code) => {
+        window.itwillsyncKey.forget();
+        $("new").disabled = true;
+        showNotice(code === 4002
+          ? "This dashboard link was replaced by a new one (`itwillsync hub rotate`). Open the new link from `itwillsync hub info`, or scan its QR code."
+          : "This dashboard link is not accepted any more. Open the link from `itwillsync hub info` again, or scan its QR code.");
+      },
+    });
+  }
 })();

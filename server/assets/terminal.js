@@ -1,13 +1,18 @@
-// itwillsync terminal page: one session in xterm.js, over the session's WebSocket.
+// itwillsync terminal page: one session in xterm.js, over the session's sealed WebSocket.
 //
-// Protocol (JSON text frames, see DESIGN.md "Phone protocol"):
+// A public static page: the key comes from the link's fragment or local storage
+// (key.js), everything about the session from the server once the key is proved.
+// Messages (sealed JSON, docs/PROTOCOL.md "Messages inside the seal: a session port"):
 //   client -> server  {"type":"input","data":S}
 //                     {"type":"resize","cols":C,"rows":R,"force":B}
 //                     {"type":"resume","lastSeq":N}      (N = -1: send everything)
 //                     {"type":"ack","seq":N}
 //   server -> client  {"type":"resize","cols":C,"rows":R} (first, and on every change)
+//                     {"type":"session","name":S,"readOnly":B,"dashboardPort":P,"readKey":K}
 //                     {"type":"data","data":S,"seq":N}   (seq = PTY bytes after this chunk)
 //                     {"type":"exit","code":N}
+// A read-only page (an #r= link, or the server says readOnly) never sends input or
+// resize: no keyboard, no key bar, no Fit.
 "use strict";
 
 (() => {
@@ -28,32 +33,71 @@
   const statusEl = $("status");
   const titleEl = $("title");
 
-  // ---- title and back link (substituted by the server) ------------------------
-  const placeholder = (s) => s.includes("{{");
-  let baseTitle = placeholder(document.title) || !document.title ? "itwillsync" : document.title;
-  document.title = baseTitle;
-  titleEl.textContent = baseTitle;
+  // ---- the key (from the link or storage) -------------------------------------
+  const pageKey = window.itwillsyncKey.load({ allowReadOnly: true });
+  let readOnly = pageKey.readOnly === true; // the link's kind until the server says
 
-  (function setupBackLink() {
-    const meta = document.querySelector('meta[name="itwillsync-dashboard"]');
-    const dash = meta ? meta.content.trim() : "";
-    if (!dash || placeholder(dash)) return;
-    let dashUrl;
-    try { dashUrl = new URL(dash, location.href); } catch (_) { return; }
-    let fromDashboard = new URLSearchParams(location.search).get("from") === "dashboard";
-    if (!fromDashboard && document.referrer) {
-      try {
-        const ref = new URL(document.referrer);
-        // Cross-port navigation sends only the origin as referrer.
-        fromDashboard = ref.origin === dashUrl.origin ||
-          (ref.port === dashUrl.port && ref.port !== location.port);
-      } catch (_) { /* ignore */ }
-    }
-    if (!fromDashboard) return;
+  // A page-level message; `commands` in it are shown as code.
+  function showNotice(text) {
+    const el = $("notice");
+    el.replaceChildren(...(text || "").split("`").map((part, i) => {
+      if (i % 2 === 0) return part;
+      const code = document.createElement("code");
+      code.textContent = part;
+      return code;
+    }));
+    el.hidden = !text;
+  }
+
+  // ---- what the server tells about the session --------------------------------
+  let baseTitle = "itwillsync";
+
+  function setTitle(name) {
+    baseTitle = typeof name === "string" && name ? name : "itwillsync";
+    titleEl.textContent = baseTitle;
+    if (!flashTimer) document.title = baseTitle;
+  }
+
+  // The back link shows where the page was opened from the dashboard (it adds
+  // ?from=dashboard: the pages send no referrer); it leads to the dashboard's port on the
+  // host this page was reached by, where the dashboard uses its own stored key.
+  const fromDashboard = new URLSearchParams(location.search).get("from") === "dashboard";
+  function setDashboardPort(port) {
     const back = $("back");
-    back.href = dashUrl.href;
+    if (!fromDashboard || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      back.hidden = true;
+      return;
+    }
+    back.href = `${location.protocol}//${location.hostname}:${port}/`;
     back.hidden = false;
-  })();
+  }
+
+  function setReadOnly(on) {
+    readOnly = on;
+    document.body.classList.toggle("read-only", on);
+    $("read-only").hidden = !on;
+    $("fit").hidden = on;
+    $("keys").hidden = on;
+    term.options.disableStdin = on || exited;
+    // No soft keyboard for a page that cannot type.
+    if (term.textarea) term.textarea.setAttribute("inputmode", on ? "none" : "text");
+    if (on) clearMods();
+    fitViewport();
+  }
+
+  // No key, or the server refused it: nothing to type into or resize.
+  function refused() {
+    document.body.classList.add("refused");
+    fitViewport();
+  }
+
+  function onSession(msg) {
+    setTitle(msg.name);
+    if (typeof msg.readOnly === "boolean") setReadOnly(msg.readOnly);
+    setDashboardPort(msg.dashboardPort);
+    const readKey = !readOnly && window.itwillsyncSeal.decodeKey(msg.readKey) ? msg.readKey : null;
+    window.itwillsyncShare.setLink(readKey ? `${location.protocol}//${location.host}/#r=${readKey}` : null);
+  }
 
   // ---- xterm ------------------------------------------------------------------
   const term = new Terminal({
@@ -100,19 +144,27 @@
     openedAt = Date.now();
     ackedSeq = -1;
     unackedBytes = 0;
+    showNotice("");
     // Delta resume: the server sends exactly what we missed, or a redraw that
     // starts with a terminal reset. Never clear the screen ourselves.
     send({ type: "resume", lastSeq: recvSeq });
     // This page's preferred size; the server uses it only when no local
     // terminal is attached (DESIGN.md "Sizes when several clients watch").
+    sendResize(false);
+  }
+
+  // Input and sizes only ever leave a page that may type.
+  function sendResize(force) {
+    if (readOnly) return;
     const p = proposeSize();
-    if (p) send({ type: "resize", cols: p.cols, rows: p.rows, force: false });
+    if (p) send({ type: "resize", cols: p.cols, rows: p.rows, force });
   }
 
   function onMessage(msg) {
     switch (msg.type) {
       case "data": onData(msg); break;
       case "resize": onServerResize(msg.cols, msg.rows); break;
+      case "session": onSession(msg); break;
       case "exit": onExit(msg.code); break;
       default: break; // unknown messages are ignored (forward compatibility)
     }
@@ -268,8 +320,7 @@
   $("fit").addEventListener("mousedown", (e) => e.preventDefault()); // keep the keyboard open
   $("fit").addEventListener("click", () => {
     // Explicit request: this screen's size wins even over a local terminal.
-    const p = proposeSize();
-    if (p) send({ type: "resize", cols: p.cols, rows: p.rows, force: true });
+    sendResize(true);
     if (!isTouch) term.focus();
   });
 
@@ -392,7 +443,7 @@
   }
 
   function sendInput(data) {
-    if (exited || !data) return;
+    if (exited || readOnly || !data) return;
     userTyped();
     send({ type: "input", data });
   }
@@ -488,12 +539,30 @@
   term.parser.registerOscHandler(777, () => { attention(); return false; });
 
   // ---- start --------------------------------------------------------------------
+  window.itwillsyncShare.init({ onClose: () => { if (!isTouch && !readOnly) term.focus(); } });
+  setReadOnly(readOnly);
   fitViewport();
   const start = () => {
     layout();
+    if (pageKey.error) {
+      refused();
+      setStatus("unauthorised", "no key");
+      showNotice(pageKey.error === "missing"
+        ? "This page needs its link: open the link that `itwillsync url NAME` prints, or scan its QR code (`itwillsync url NAME --qr`)."
+        : "This link is damaged: copy the whole link again, or scan the QR code of `itwillsync url NAME --qr`.");
+      return;
+    }
     conn = window.itwillsyncConnect({
+      key: pageKey.bytes,
       onOpen, onMessage, onClose,
       onStatus: (state, text) => { if (!exited) setStatus(state, text); },
+      onUnauthorised: (code) => {
+        window.itwillsyncKey.forget();
+        refused();
+        showNotice(code === 4002
+          ? "This link was replaced by a new one (`itwillsync url NAME --rotate`). Scan the new QR code or open the new link."
+          : "This link is not accepted any more. Scan the session's QR code again (`itwillsync url NAME --qr`) or open a fresh link.");
+      },
     });
   };
   if (document.fonts && document.fonts.ready) {
@@ -501,5 +570,5 @@
   } else {
     start();
   }
-  if (!isTouch) term.focus();
+  if (!isTouch && !readOnly) term.focus();
 })();

@@ -1,5 +1,5 @@
 // The dashboard page in headless Chromium, against a real server (driven by tests/browser.rs).
-// Env: URL (the dashboard link with the master token), A and B (session ids), CHROMIUM.
+// Env: URL (the dashboard link, http://HOST:PORT/#k=MASTER), A and B (session ids), CHROMIUM.
 // Talks to the Rust test on stdio: prints "STEP <name>" and waits for "go".
 import { run } from "./harness.mjs";
 
@@ -9,8 +9,10 @@ await run(async ({ page, step, progress }) => {
   const b = card(process.env.B);
 
   progress("loading the page");
+  const key = new URLSearchParams(new URL(process.env.URL).hash.slice(1)).get("k");
+  if (!/^[A-Za-z0-9_-]{43}$/.test(key || "")) throw new Error(`URL carries no #k= key: ${process.env.URL}`);
   await page.goto(process.env.URL);
-  if (page.url().includes("token=")) throw new Error(`the token stayed in the address: ${page.url()}`);
+  if (page.url().includes("#") || page.url().includes(key)) throw new Error(`the key stayed in the address: ${page.url()}`);
   await page.waitForSelector('#status[data-state="connected"]');
   await page.waitForFunction(() => document.querySelectorAll(".card").length === 2);
   await a.locator(".preview", { hasText: "first-line" }).waitFor();
@@ -33,13 +35,15 @@ await run(async ({ page, step, progress }) => {
   progress("opening");
   await a.locator('[data-action="open"]').click();
   await page.waitForFunction(() => window.term !== undefined && location.search.includes("from=dashboard"));
+  // The session's key came in the fragment; the page keeps it and clears the address.
+  if (page.url().includes("#")) throw new Error(`the session key stayed in the address: ${page.url()}`);
   await page.waitForFunction(() => {
     const buf = window.term.buffer.active;
     for (let i = 0; i < buf.length; i++) if (buf.getLine(i).translateToString(true).includes("second-line")) return true;
     return false;
   });
 
-  progress("back to the dashboard");
+  progress("back to the dashboard (its key is the stored one: the link back carries none)");
   const back = page.locator("#back");
   await back.waitFor({ state: "visible" });
   const dashPort = new URL(process.env.URL).port;

@@ -227,8 +227,8 @@ fn page(host: Option<&str>, https: bool) -> Reply {
         h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
     });
-    let body = assets::terminal_page("itwillsync", "");
-    let mut reply = Response::new(Full::new(Bytes::from(body)));
+    let body = Bytes::from_static(assets::TERMINAL_PAGE.as_bytes());
+    let mut reply = Response::new(Full::new(body));
     let headers = reply.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
