@@ -31,6 +31,9 @@ _itwillsync() {
             itwillsync,kill)
                 cmd="itwillsync__subcmd__kill"
                 ;;
+            itwillsync,logs)
+                cmd="itwillsync__subcmd__logs"
+                ;;
             itwillsync,ls)
                 cmd="itwillsync__subcmd__ls"
                 ;;
@@ -42,6 +45,9 @@ _itwillsync() {
                 ;;
             itwillsync,server)
                 cmd="itwillsync__subcmd__server"
+                ;;
+            itwillsync,service)
+                cmd="itwillsync__subcmd__service"
                 ;;
             itwillsync,setup)
                 cmd="itwillsync__subcmd__setup"
@@ -64,6 +70,9 @@ _itwillsync() {
             itwillsync__subcmd__help,kill)
                 cmd="itwillsync__subcmd__help__subcmd__kill"
                 ;;
+            itwillsync__subcmd__help,logs)
+                cmd="itwillsync__subcmd__help__subcmd__logs"
+                ;;
             itwillsync__subcmd__help,ls)
                 cmd="itwillsync__subcmd__help__subcmd__ls"
                 ;;
@@ -75,6 +84,9 @@ _itwillsync() {
                 ;;
             itwillsync__subcmd__help,server)
                 cmd="itwillsync__subcmd__help__subcmd__server"
+                ;;
+            itwillsync__subcmd__help,service)
+                cmd="itwillsync__subcmd__help__subcmd__service"
                 ;;
             itwillsync__subcmd__help,setup)
                 cmd="itwillsync__subcmd__help__subcmd__setup"
@@ -93,6 +105,15 @@ _itwillsync() {
                 ;;
             itwillsync__subcmd__help__subcmd__hub,stop)
                 cmd="itwillsync__subcmd__help__subcmd__hub__subcmd__stop"
+                ;;
+            itwillsync__subcmd__help__subcmd__service,install)
+                cmd="itwillsync__subcmd__help__subcmd__service__subcmd__install"
+                ;;
+            itwillsync__subcmd__help__subcmd__service,status)
+                cmd="itwillsync__subcmd__help__subcmd__service__subcmd__status"
+                ;;
+            itwillsync__subcmd__help__subcmd__service,uninstall)
+                cmd="itwillsync__subcmd__help__subcmd__service__subcmd__uninstall"
                 ;;
             itwillsync__subcmd__hub,help)
                 cmd="itwillsync__subcmd__hub__subcmd__help"
@@ -124,6 +145,30 @@ _itwillsync() {
             itwillsync__subcmd__hub__subcmd__help,stop)
                 cmd="itwillsync__subcmd__hub__subcmd__help__subcmd__stop"
                 ;;
+            itwillsync__subcmd__service,help)
+                cmd="itwillsync__subcmd__service__subcmd__help"
+                ;;
+            itwillsync__subcmd__service,install)
+                cmd="itwillsync__subcmd__service__subcmd__install"
+                ;;
+            itwillsync__subcmd__service,status)
+                cmd="itwillsync__subcmd__service__subcmd__status"
+                ;;
+            itwillsync__subcmd__service,uninstall)
+                cmd="itwillsync__subcmd__service__subcmd__uninstall"
+                ;;
+            itwillsync__subcmd__service__subcmd__help,help)
+                cmd="itwillsync__subcmd__service__subcmd__help__subcmd__help"
+                ;;
+            itwillsync__subcmd__service__subcmd__help,install)
+                cmd="itwillsync__subcmd__service__subcmd__help__subcmd__install"
+                ;;
+            itwillsync__subcmd__service__subcmd__help,status)
+                cmd="itwillsync__subcmd__service__subcmd__help__subcmd__status"
+                ;;
+            itwillsync__subcmd__service__subcmd__help,uninstall)
+                cmd="itwillsync__subcmd__service__subcmd__help__subcmd__uninstall"
+                ;;
             *)
                 ;;
         esac
@@ -131,7 +176,7 @@ _itwillsync() {
 
     case "${cmd}" in
         itwillsync)
-            opts="-v -h --version --help new attach ls kill rename url hub setup server completions help"
+            opts="-v -h --version --help new attach ls kill rename url hub setup server service logs completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,7 +218,7 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help)
-            opts="new attach ls kill rename url hub setup server completions help"
+            opts="new attach ls kill rename url hub setup server service logs completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -312,6 +357,20 @@ _itwillsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        itwillsync__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         itwillsync__subcmd__help__subcmd__ls)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -357,6 +416,62 @@ _itwillsync() {
         itwillsync__subcmd__help__subcmd__server)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__service)
+            opts="install uninstall status"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__service__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__service__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__service__subcmd__uninstall)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -572,6 +687,24 @@ _itwillsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        itwillsync__subcmd__logs)
+            opts="-f -h --follow --machine --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --machine)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         itwillsync__subcmd__ls)
             opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -627,8 +760,134 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__server)
-            opts="-h --daemon --help"
+            opts="-h --daemon --stay --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__service)
+            opts="-h --help install uninstall status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__service__subcmd__help)
+            opts="install uninstall status help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__service__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__service__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__service__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__service__subcmd__help__subcmd__uninstall)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__service__subcmd__install)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__service__subcmd__status)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__service__subcmd__uninstall)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -176,6 +176,84 @@ localhost\:"127.0.0.1 only"))' \
 (server)
 _arguments "${_arguments_options[@]}" : \
 '--daemon[Report readiness on stdout, then detach stdio (used by auto-start)]' \
+'--stay[Never exit when idle (as if \`idleShutdownSecs\` were 0)\: how a service runs it]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(service)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_itwillsync__subcmd__service_commands" \
+"*::: :->service" \
+&& ret=0
+
+    case $state in
+    (service)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-service-command-$line[1]:"
+        case $line[1] in
+            (install)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(uninstall)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_itwillsync__subcmd__service__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-service-help-command-$line[1]:"
+        case $line[1] in
+            (install)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(uninstall)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(logs)
+_arguments "${_arguments_options[@]}" : \
+'--machine=[Only \`local\` (this machine) for now]:MACHINE:_default' \
+'-f[Keep printing what is added, as \`tail -f\` does]' \
+'--follow[Keep printing what is added, as \`tail -f\` does]' \
 '-h[Print help]' \
 '--help[Print help]' \
 && ret=0
@@ -263,6 +341,38 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(service)
+_arguments "${_arguments_options[@]}" : \
+":: :_itwillsync__subcmd__help__subcmd__service_commands" \
+"*::: :->service" \
+&& ret=0
+
+    case $state in
+    (service)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-help-service-command-$line[1]:"
+        case $line[1] in
+            (install)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(uninstall)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(status)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(logs)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (completions)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -292,6 +402,8 @@ _itwillsync_commands() {
 'hub:The server\: info (the default), status, stop' \
 'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
+'service:Run the server as a user service\: a systemd user unit (Linux) or a launchd agent (macOS)' \
+'logs:Print the server'\''s log' \
 'completions:Print shell completions' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -319,6 +431,8 @@ _itwillsync__subcmd__help_commands() {
 'hub:The server\: info (the default), status, stop' \
 'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
+'service:Run the server as a user service\: a systemd user unit (Linux) or a launchd agent (macOS)' \
+'logs:Print the server'\''s log' \
 'completions:Print shell completions' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -374,6 +488,11 @@ _itwillsync__subcmd__help__subcmd__kill_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync help kill commands' commands "$@"
 }
+(( $+functions[_itwillsync__subcmd__help__subcmd__logs_commands] )) ||
+_itwillsync__subcmd__help__subcmd__logs_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help logs commands' commands "$@"
+}
 (( $+functions[_itwillsync__subcmd__help__subcmd__ls_commands] )) ||
 _itwillsync__subcmd__help__subcmd__ls_commands() {
     local commands; commands=()
@@ -393,6 +512,30 @@ _itwillsync__subcmd__help__subcmd__rename_commands() {
 _itwillsync__subcmd__help__subcmd__server_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync help server commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__service_commands] )) ||
+_itwillsync__subcmd__help__subcmd__service_commands() {
+    local commands; commands=(
+'install:Write the unit (or agent), enable it and start it' \
+'uninstall:Stop it, disable it and remove the file' \
+'status:Whether it is installed and running' \
+    )
+    _describe -t commands 'itwillsync help service commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__service__subcmd__install_commands] )) ||
+_itwillsync__subcmd__help__subcmd__service__subcmd__install_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help service install commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__service__subcmd__status_commands] )) ||
+_itwillsync__subcmd__help__subcmd__service__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help service status commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__service__subcmd__uninstall_commands] )) ||
+_itwillsync__subcmd__help__subcmd__service__subcmd__uninstall_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help service uninstall commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__help__subcmd__setup_commands] )) ||
 _itwillsync__subcmd__help__subcmd__setup_commands() {
@@ -476,6 +619,11 @@ _itwillsync__subcmd__kill_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync kill commands' commands "$@"
 }
+(( $+functions[_itwillsync__subcmd__logs_commands] )) ||
+_itwillsync__subcmd__logs_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync logs commands' commands "$@"
+}
 (( $+functions[_itwillsync__subcmd__ls_commands] )) ||
 _itwillsync__subcmd__ls_commands() {
     local commands; commands=()
@@ -495,6 +643,61 @@ _itwillsync__subcmd__rename_commands() {
 _itwillsync__subcmd__server_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync server commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__service_commands] )) ||
+_itwillsync__subcmd__service_commands() {
+    local commands; commands=(
+'install:Write the unit (or agent), enable it and start it' \
+'uninstall:Stop it, disable it and remove the file' \
+'status:Whether it is installed and running' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'itwillsync service commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__service__subcmd__help_commands] )) ||
+_itwillsync__subcmd__service__subcmd__help_commands() {
+    local commands; commands=(
+'install:Write the unit (or agent), enable it and start it' \
+'uninstall:Stop it, disable it and remove the file' \
+'status:Whether it is installed and running' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'itwillsync service help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__service__subcmd__help__subcmd__help_commands] )) ||
+_itwillsync__subcmd__service__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync service help help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__service__subcmd__help__subcmd__install_commands] )) ||
+_itwillsync__subcmd__service__subcmd__help__subcmd__install_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync service help install commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__service__subcmd__help__subcmd__status_commands] )) ||
+_itwillsync__subcmd__service__subcmd__help__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync service help status commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__service__subcmd__help__subcmd__uninstall_commands] )) ||
+_itwillsync__subcmd__service__subcmd__help__subcmd__uninstall_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync service help uninstall commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__service__subcmd__install_commands] )) ||
+_itwillsync__subcmd__service__subcmd__install_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync service install commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__service__subcmd__status_commands] )) ||
+_itwillsync__subcmd__service__subcmd__status_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync service status commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__service__subcmd__uninstall_commands] )) ||
+_itwillsync__subcmd__service__subcmd__uninstall_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync service uninstall commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__setup_commands] )) ||
 _itwillsync__subcmd__setup_commands() {

@@ -96,6 +96,25 @@ pub enum Command {
         /// Report readiness on stdout, then detach stdio (used by auto-start).
         #[arg(long, hide = true)]
         daemon: bool,
+        /// Never exit when idle (as if `idleShutdownSecs` were 0): how a service runs it.
+        #[arg(long)]
+        stay: bool,
+    },
+    /// Run the server as a user service: a systemd user unit (Linux) or a launchd agent
+    /// (macOS).
+    Service {
+        /// What to do.
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+    /// Print the server's log.
+    Logs {
+        /// Keep printing what is added, as `tail -f` does.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only `local` (this machine) for now.
+        #[arg(long, value_name = "MACHINE")]
+        machine: Option<String>,
     },
     /// Print shell completions.
     Completions {
@@ -116,6 +135,17 @@ pub enum HubAction {
     /// Replace the dashboard's master key: saved dashboard links stop working and open
     /// dashboard pages are disconnected.
     Rotate,
+}
+
+/// `service` actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum ServiceAction {
+    /// Write the unit (or agent), enable it and start it.
+    Install,
+    /// Stop it, disable it and remove the file.
+    Uninstall,
+    /// Whether it is installed and running.
+    Status,
 }
 
 /// How phones reach this machine's sessions (`networkingMode` in config.json).
@@ -199,6 +229,8 @@ pub fn normalize(mut args: Vec<OsString>) -> Vec<OsString> {
         "hub",
         "setup",
         "server",
+        "service",
+        "logs",
         "completions",
         "help",
     ];

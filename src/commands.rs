@@ -86,9 +86,11 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Hub { action } => hub(action.unwrap_or(HubAction::Info), home).await,
-        Command::Server { .. } | Command::Completions { .. } | Command::Setup { .. } => {
-            bail!("handled by main")
-        }
+        Command::Server { .. }
+        | Command::Completions { .. }
+        | Command::Setup { .. }
+        | Command::Service { .. }
+        | Command::Logs { .. } => bail!("handled by main"),
     }
 }
 

@@ -3,7 +3,9 @@
 
 mod cli;
 mod commands;
+mod logs;
 mod qr;
+mod service;
 mod setup;
 mod table;
 
@@ -58,8 +60,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     // socket, config.json) is trusted; a missing one is created later, by whoever needs it.
     home.check()?;
     match cli.command {
-        Command::Server { daemon } => {
-            let (config, warnings) = itwillsync_server::Config::load_with_warnings(&home.config())?;
+        Command::Server { daemon, stay } => {
+            let (mut config, warnings) =
+                itwillsync_server::Config::load_with_warnings(&home.config())?;
+            if stay {
+                config.idle_shutdown_secs = 0;
+            }
             for warning in &warnings {
                 eprintln!("itwillsync: warning: {}", escape(warning));
             }
@@ -67,6 +73,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Setup { mode } => setup::run(mode, &home),
+        Command::Service { action } => service::run(action, &home),
+        Command::Logs { follow, machine } => logs::run(&home, follow, machine.as_deref()),
         command => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

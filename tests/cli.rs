@@ -211,3 +211,88 @@ fn short_forms_and_missing_arguments() {
     let hub = home.ok(&["hub"]);
     assert!(hub.contains("dashboard: http://") && hub.contains("1 session(s): one"));
 }
+
+#[test]
+fn service_install_writes_a_unit_systemd_accepts_and_uninstall_removes_it() {
+    let home = Home::new();
+    let user = tempfile::tempdir().unwrap();
+    let config = user.path().join("config");
+    let service = |action: &str| {
+        home.cmd(&["service", action])
+            .env("HOME", user.path())
+            .env("XDG_CONFIG_HOME", &config)
+            .output()
+            .unwrap()
+    };
+    let out = service("install");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let unit = config.join("systemd/user/itwillsync.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains(" server --stay\n"), "{text}");
+    assert!(
+        text.contains(&format!("ITWILLSYNC_HOME={}", home.path().display())),
+        "{text}"
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("loginctl enable-linger"), "{printed}");
+    // Without a user bus (a container, CI) enabling fails: a warning naming the command.
+    let err = stderr(&out);
+    assert!(err.is_empty() || err.contains("systemctl --user"), "{err}");
+    if Path::new("/usr/bin/systemd-analyze").exists() {
+        // A user manager's runtime directory of its own, so `verify` runs anywhere.
+        let runtime = user.path().join("run");
+        std::fs::create_dir(&runtime).unwrap();
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let verify = Command::new("systemd-analyze")
+            .args(["verify", "--user"])
+            .arg(&unit)
+            .env("HOME", user.path())
+            .env("XDG_CONFIG_HOME", &config)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .output()
+            .unwrap();
+        assert!(verify.status.success(), "{}", stderr(&verify));
+        assert!(
+            !stderr(&verify).contains("itwillsync.service:"),
+            "{}",
+            stderr(&verify)
+        );
+    }
+    let status = service("status");
+    assert!(String::from_utf8_lossy(&status.stdout).contains("installed"));
+    assert!(service("uninstall").status.success());
+    assert!(!unit.exists());
+    assert_eq!(service("status").status.code(), Some(3));
+}
+
+#[test]
+fn logs_prints_the_server_log_and_follows_it() {
+    let home = Home::new();
+    home.ok(&["new", "-d", "--no-qr", "--", "sleep", "60"]);
+    let out = home.ok(&["logs"]);
+    assert!(out.contains("server started"), "{out}");
+    let err = home.cmd(&["logs", "--machine", "devbox"]).output().unwrap();
+    one_line_error(&err, "no machine named \"devbox\"");
+    // -f prints what is added: here, the program's exit.
+    let mut follow = home
+        .cmd(&["logs", "-f"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("program exited"))
+    });
+    home.ok(&["kill", "sleep"]);
+    eventually("logs -f to print the exit", || lines.is_finished());
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(
+        lines.join().unwrap().is_some(),
+        "the follower saw the session end"
+    );
+}
