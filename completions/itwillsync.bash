@@ -22,6 +22,9 @@ _itwillsync() {
             itwillsync,completions)
                 cmd="itwillsync__subcmd__completions"
                 ;;
+            itwillsync,events)
+                cmd="itwillsync__subcmd__events"
+                ;;
             itwillsync,help)
                 cmd="itwillsync__subcmd__help"
                 ;;
@@ -55,11 +58,17 @@ _itwillsync() {
             itwillsync,url)
                 cmd="itwillsync__subcmd__url"
                 ;;
+            itwillsync,wait)
+                cmd="itwillsync__subcmd__wait"
+                ;;
             itwillsync__subcmd__help,attach)
                 cmd="itwillsync__subcmd__help__subcmd__attach"
                 ;;
             itwillsync__subcmd__help,completions)
                 cmd="itwillsync__subcmd__help__subcmd__completions"
+                ;;
+            itwillsync__subcmd__help,events)
+                cmd="itwillsync__subcmd__help__subcmd__events"
                 ;;
             itwillsync__subcmd__help,help)
                 cmd="itwillsync__subcmd__help__subcmd__help"
@@ -93,6 +102,9 @@ _itwillsync() {
                 ;;
             itwillsync__subcmd__help,url)
                 cmd="itwillsync__subcmd__help__subcmd__url"
+                ;;
+            itwillsync__subcmd__help,wait)
+                cmd="itwillsync__subcmd__help__subcmd__wait"
                 ;;
             itwillsync__subcmd__help__subcmd__hub,info)
                 cmd="itwillsync__subcmd__help__subcmd__hub__subcmd__info"
@@ -176,7 +188,7 @@ _itwillsync() {
 
     case "${cmd}" in
         itwillsync)
-            opts="-v -h --version --help new attach ls kill rename url hub setup server service logs completions help"
+            opts="-v -h --version --help new attach ls kill rename url hub setup server service events wait logs completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -217,8 +229,30 @@ _itwillsync() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        itwillsync__subcmd__events)
+            opts="-h --machine --session --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --machine)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --session)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         itwillsync__subcmd__help)
-            opts="new attach ls kill rename url hub setup server service logs completions help"
+            opts="new attach ls kill rename url hub setup server service events wait logs completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -246,6 +280,20 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__events)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -498,6 +546,20 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help__subcmd__url)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__wait)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -924,6 +986,28 @@ _itwillsync() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__wait)
+            opts="-h --for --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --for)
+                    COMPREPLY=($(compgen -W "exit attention" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

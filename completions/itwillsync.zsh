@@ -249,6 +249,24 @@ esac
     ;;
 esac
 ;;
+(events)
+_arguments "${_arguments_options[@]}" : \
+'--machine=[Only this machine'\''s events (\`local\` for this one)]:MACHINE:_default' \
+'--session=[Only this session'\''s events (id or name)]:SESSION:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(wait)
+_arguments "${_arguments_options[@]}" : \
+'--for=[What to wait for]:WHAT:((exit\:"The session'\''s program exits"
+attention\:"The program rings the bell or sends a notification"))' \
+'--timeout=[Give up after this many seconds]:SECONDS:_default' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+':target -- Session id, id prefix or name:_default' \
+&& ret=0
+;;
 (logs)
 _arguments "${_arguments_options[@]}" : \
 '--machine=[Only \`local\` (this machine) for now]:MACHINE:_default' \
@@ -369,6 +387,14 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(events)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(wait)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (logs)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -403,6 +429,8 @@ _itwillsync_commands() {
 'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
 'service:Run the server as a user service\: a systemd user unit (Linux) or a launchd agent (macOS)' \
+'events:Print lifecycle events as JSON lines, until the server stops' \
+'wait:Wait until a session exits or needs attention\: exit 0 then, 1 on timeout' \
 'logs:Print the server'\''s log' \
 'completions:Print shell completions' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -419,6 +447,11 @@ _itwillsync__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync completions commands' commands "$@"
 }
+(( $+functions[_itwillsync__subcmd__events_commands] )) ||
+_itwillsync__subcmd__events_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync events commands' commands "$@"
+}
 (( $+functions[_itwillsync__subcmd__help_commands] )) ||
 _itwillsync__subcmd__help_commands() {
     local commands; commands=(
@@ -432,6 +465,8 @@ _itwillsync__subcmd__help_commands() {
 'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
 'service:Run the server as a user service\: a systemd user unit (Linux) or a launchd agent (macOS)' \
+'events:Print lifecycle events as JSON lines, until the server stops' \
+'wait:Wait until a session exits or needs attention\: exit 0 then, 1 on timeout' \
 'logs:Print the server'\''s log' \
 'completions:Print shell completions' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -447,6 +482,11 @@ _itwillsync__subcmd__help__subcmd__attach_commands() {
 _itwillsync__subcmd__help__subcmd__completions_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync help completions commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__events_commands] )) ||
+_itwillsync__subcmd__help__subcmd__events_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help events commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__help__subcmd__help_commands] )) ||
 _itwillsync__subcmd__help__subcmd__help_commands() {
@@ -546,6 +586,11 @@ _itwillsync__subcmd__help__subcmd__setup_commands() {
 _itwillsync__subcmd__help__subcmd__url_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync help url commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__wait_commands] )) ||
+_itwillsync__subcmd__help__subcmd__wait_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help wait commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__hub_commands] )) ||
 _itwillsync__subcmd__hub_commands() {
@@ -708,6 +753,11 @@ _itwillsync__subcmd__setup_commands() {
 _itwillsync__subcmd__url_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync url commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__wait_commands] )) ||
+_itwillsync__subcmd__wait_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync wait commands' commands "$@"
 }
 
 if [ "$funcstack[1]" = "_itwillsync" ]; then

@@ -107,6 +107,26 @@ pub enum Command {
         #[command(subcommand)]
         action: ServiceAction,
     },
+    /// Print lifecycle events as JSON lines, until the server stops.
+    Events {
+        /// Only this machine's events (`local` for this one).
+        #[arg(long, value_name = "MACHINE")]
+        machine: Option<String>,
+        /// Only this session's events (id or name).
+        #[arg(long, value_name = "SESSION")]
+        session: Option<String>,
+    },
+    /// Wait until a session exits or needs attention: exit 0 then, 1 on timeout.
+    Wait {
+        /// Session id, id prefix or name.
+        target: String,
+        /// What to wait for.
+        #[arg(long = "for", value_enum)]
+        what: WaitFor,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+    },
     /// Print the server's log.
     Logs {
         /// Keep printing what is added, as `tail -f` does.
@@ -135,6 +155,15 @@ pub enum HubAction {
     /// Replace the dashboard's master key: saved dashboard links stop working and open
     /// dashboard pages are disconnected.
     Rotate,
+}
+
+/// What `wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WaitFor {
+    /// The session's program exits.
+    Exit,
+    /// The program rings the bell or sends a notification.
+    Attention,
 }
 
 /// `service` actions.
@@ -231,6 +260,8 @@ pub fn normalize(mut args: Vec<OsString>) -> Vec<OsString> {
         "server",
         "service",
         "logs",
+        "events",
+        "wait",
         "completions",
         "help",
     ];

@@ -85,6 +85,14 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             println!("{}", escape(&url));
             Ok(0)
         }
+        Command::Events { machine, session } => {
+            crate::events::print(home, machine.as_deref(), session.as_deref()).await
+        }
+        Command::Wait {
+            target,
+            what,
+            timeout,
+        } => crate::events::wait(home, &target, what, timeout).await,
         Command::Hub { action } => hub(action.unwrap_or(HubAction::Info), home).await,
         Command::Server { .. }
         | Command::Completions { .. }

@@ -146,7 +146,7 @@ pub use tokio_io::{read_frame_async, write_frame_async};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClientMsg, ExitStatus, HubInfo, ServerMsg, Size};
+    use crate::{ClientMsg, Event, EventKind, ExitStatus, HubInfo, ServerMsg, Size};
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -201,6 +201,25 @@ mod tests {
             (
                 encode_frame(&ClientMsg::RotateMaster).unwrap(),
                 "000000010b",
+            ),
+            (encode_frame(&ClientMsg::Subscribe).unwrap(), "000000010c"),
+            (
+                encode_frame(&ServerMsg::Event {
+                    event: Event {
+                        kind: EventKind::SessionExited,
+                        at_ms: 1,
+                        machine: "m".into(),
+                        session: Some("s".into()),
+                        name: None,
+                        message: None,
+                        status: Some(ExitStatus {
+                            code: 3,
+                            signal: None,
+                        }),
+                    },
+                })
+                .unwrap(),
+                "0000000d100101016d0101730000010600",
             ),
             (
                 encode_frame(&ServerMsg::Link { url: "u".into() }).unwrap(),

@@ -20,7 +20,8 @@ pub mod text;
 
 pub use codec::{decode, encode_frame, FrameError, MAX_FRAME_LEN};
 pub use msg::{
-    ClientCounts, ClientMsg, ExitStatus, HubInfo, NewSession, ServerMsg, SessionInfo, Size, Status,
+    ClientCounts, ClientMsg, Event, EventKind, ExitStatus, HubInfo, NewSession, ServerMsg,
+    SessionInfo, Size, Status,
 };
 
 /// Protocol version carried in the preamble. Bump on any change to the message enums.

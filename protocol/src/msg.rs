@@ -193,6 +193,9 @@ pub enum ClientMsg {
     /// Replace the dashboard's master key, disconnecting every dashboard page. Reply:
     /// `Link` (the new dashboard link) or `Error`.
     RotateMaster,
+    /// Stream lifecycle events. Reply: `Subscribed`, then an `Event` for each until the
+    /// client closes the connection.
+    Subscribe,
 }
 
 /// Server to client.
@@ -274,4 +277,90 @@ pub enum ServerMsg {
         /// The link.
         url: String,
     },
+    /// The `Subscribe` request was accepted: events follow.
+    Subscribed,
+    /// Something happened to a session, a client or a machine.
+    Event {
+        /// What.
+        event: Event,
+    },
+}
+
+/// What kind of lifecycle event (DESIGN.md "Events and hooks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A session was created.
+    SessionStarted,
+    /// A session's program exited and its output is delivered; `status` says how.
+    SessionExited,
+    /// A session was renamed; `name` is the new name, `message` the old one.
+    SessionRenamed,
+    /// The program rang the bell or sent a notification; `message` is its text.
+    AttentionRaised,
+    /// Someone typed or cleared the attention.
+    AttentionCleared,
+    /// A terminal or phone attached.
+    ClientAttached,
+    /// A terminal or phone left.
+    ClientDetached,
+    /// A machine's link came up.
+    MachineOnline,
+    /// A machine's link went down.
+    MachineOffline,
+}
+
+impl EventKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [EventKind; 9] = [
+        EventKind::SessionStarted,
+        EventKind::SessionExited,
+        EventKind::SessionRenamed,
+        EventKind::AttentionRaised,
+        EventKind::AttentionCleared,
+        EventKind::ClientAttached,
+        EventKind::ClientDetached,
+        EventKind::MachineOnline,
+        EventKind::MachineOffline,
+    ];
+
+    /// The name in `itwillsync events` output, `config.json` `hooks` and
+    /// `ITWILLSYNC_EVENT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::SessionStarted => "session-started",
+            EventKind::SessionExited => "session-exited",
+            EventKind::SessionRenamed => "session-renamed",
+            EventKind::AttentionRaised => "attention",
+            EventKind::AttentionCleared => "attention-cleared",
+            EventKind::ClientAttached => "client-attached",
+            EventKind::ClientDetached => "client-detached",
+            EventKind::MachineOnline => "machine-online",
+            EventKind::MachineOffline => "machine-offline",
+        }
+    }
+
+    /// The kind named `name` ([`EventKind::as_str`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// One lifecycle event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The machine it happened on (`local` for this one).
+    pub machine: String,
+    /// The session's id, for session and client events.
+    pub session: Option<String>,
+    /// The session's name (the new one for a rename).
+    pub name: Option<String>,
+    /// A notification's text, the old name of a renamed session, or what kind of client
+    /// attached or left (`terminal`, `phone`, `read-only`).
+    pub message: Option<String>,
+    /// How the program ended, for `SessionExited`.
+    pub status: Option<ExitStatus>,
 }

@@ -6,9 +6,11 @@
 //! an error: [`Config::load_with_warnings`] returns them for the CLI to print and the
 //! server to log.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use itwillsync_protocol::EventKind;
 use serde::Deserialize;
 use serde_path_to_error::Segment;
 
@@ -84,6 +86,9 @@ pub struct Config {
     pub tls_cert: Option<String>,
     /// The PEM private key of `tlsCert`.
     pub tls_key: Option<String>,
+    /// A shell command per event kind (`attention`, `session-exited`, ...), run with
+    /// `sh -c` and the event in `ITWILLSYNC_*` variables (`hooks.rs`).
+    pub hooks: BTreeMap<String, String>,
 }
 
 impl Default for Config {
@@ -104,6 +109,7 @@ impl Default for Config {
             resize_policy: ResizePolicy::Viewport,
             tls_cert: None,
             tls_key: None,
+            hooks: BTreeMap::new(),
         }
     }
 }
@@ -171,7 +177,28 @@ impl Config {
             }
             _ => {}
         }
+        self.hook_commands()?;
         Ok(())
+    }
+
+    /// `hooks` by event kind; an unknown kind is an error naming it.
+    pub fn hook_commands(&self) -> anyhow::Result<HashMap<EventKind, String>> {
+        self.hooks
+            .iter()
+            .map(|(name, command)| {
+                let Some(kind) = EventKind::from_name(name) else {
+                    let kinds: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                    bail!(
+                        "key `hooks.{name}`: not an event kind (one of {})",
+                        kinds.join(", ")
+                    );
+                };
+                if command.trim().is_empty() {
+                    bail!("key `hooks.{name}`: the command is empty");
+                }
+                Ok((kind, command.clone()))
+            })
+            .collect()
     }
 
     /// `tlsCert` and `tlsKey` with `~/` expanded, when configured.

@@ -13,7 +13,7 @@ use itwillsync_protocol::{preamble, ClientMsg, HubInfo, NewSession, ServerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::attach;
 use crate::registry::Registry;
@@ -42,6 +42,8 @@ pub struct Shared {
     pub dashboard: Option<crate::dashboard::Handle>,
     /// The certificate in force, for `hub info` (`web::Transport::describe`).
     pub tls: Option<String>,
+    /// Lifecycle events, for `Subscribe`.
+    pub events: Arc<crate::events::Events>,
 }
 
 /// The write half, sending whole frames.
@@ -140,6 +142,7 @@ async fn requests(
                 }
                 created.map(|s| (s, false, size))
             }
+            ClientMsg::Subscribe => return subscribe(incoming, out, ctx).await,
             ClientMsg::Shutdown => {
                 tracing::info!("shutdown requested by a client");
                 out.send(&ServerMsg::Done).await?;
@@ -166,6 +169,37 @@ async fn requests(
         }
     }
     Ok(())
+}
+
+/// Streams lifecycle events until the client closes the connection or the server stops.
+/// A client that reads too slowly loses the oldest events and is told how many.
+async fn subscribe(
+    incoming: &mut mpsc::Receiver<Incoming>,
+    out: &mut Writer,
+    ctx: &Shared,
+) -> anyhow::Result<()> {
+    let mut events = ctx.events.subscribe();
+    out.send(&ServerMsg::Subscribed).await?;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(event) => out.send(&ServerMsg::Event { event }).await?,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let message = format!("{n} events were lost: this client read too slowly");
+                    out.send(&ServerMsg::Warning { message }).await?;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            msg = incoming.recv() => if msg.is_none() {
+                return Ok(()); // the client went away; anything else it sends is ignored
+            },
+            _ = ctx.shutdown.wait() => {
+                let reason = "the server is stopping".to_string();
+                out.send(&ServerMsg::Closing { reason }).await?;
+                return Ok(());
+            }
+        }
+    }
 }
 
 fn create(ctx: &Shared, spec: NewSession) -> anyhow::Result<Arc<Session>> {
@@ -249,7 +283,10 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {
                 anyhow::bail!("not attached to a session")
             }
-            ClientMsg::Attach { .. } | ClientMsg::New { .. } | ClientMsg::Shutdown => {
+            ClientMsg::Attach { .. }
+            | ClientMsg::New { .. }
+            | ClientMsg::Shutdown
+            | ClientMsg::Subscribe => {
                 anyhow::bail!("attach, new and shutdown are handled by the request loop")
             }
         })

@@ -12,7 +12,9 @@ pub mod config;
 mod conn;
 pub mod daemon;
 mod dashboard;
+mod events;
 pub mod home;
+mod hooks;
 mod inhibit;
 mod output_log;
 mod process;
@@ -55,7 +57,14 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     output_log::prune(&home.logs_dir(), config.log_retention_days);
     let tls = transport.describe();
-    let registry = Registry::new(config.clone(), transport.clone(), home.logs_dir());
+    let events = Arc::new(events::Events::default());
+    hooks::spawn(&events, config.hook_commands()?, shutdown.clone());
+    let registry = Registry::new(
+        config.clone(),
+        transport.clone(),
+        home.logs_dir(),
+        events.clone(),
+    );
     let started_at_ms = session::now_ms();
     let dashboard = match daemon::master_key(&home).and_then(|key| {
         dashboard::spawn(
@@ -88,6 +97,7 @@ pub async fn run(
         started_at_ms,
         dashboard,
         tls,
+        events,
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),

@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{bail, Context};
 use itwillsync_protocol::text::{check_name, name_from};
-use itwillsync_protocol::{NewSession, Size};
+use itwillsync_protocol::{EventKind, NewSession, Size};
 use rand::RngExt;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::events::Events;
 use crate::output_log::OutputLog;
 use crate::session::{Parts, Session};
 use crate::size::Clients;
@@ -32,6 +33,9 @@ pub struct Registry {
     logs_dir: PathBuf,
     /// Bumped on every add and remove, for the idle-shutdown timer and listeners.
     changes: watch::Sender<u64>,
+    /// Lifecycle events: sessions started, renamed, exited (and, through each session,
+    /// attention and clients).
+    events: Arc<Events>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -41,13 +45,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Registry {
     /// An empty registry.
-    pub fn new(config: Config, transport: Transport, logs_dir: PathBuf) -> Arc<Self> {
+    pub fn new(
+        config: Config,
+        transport: Transport,
+        logs_dir: PathBuf,
+        events: Arc<Events>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             sessions: Mutex::new(Vec::new()),
             config,
             transport,
             logs_dir,
             changes: watch::channel(0).0,
+            events,
         })
     }
 
@@ -107,9 +117,14 @@ impl Registry {
         {
             bail!("a session named {name:?} already exists");
         }
-        session.set_name(name);
+        let old = session.name();
+        session.set_name(name.clone());
         drop(sessions);
         self.changes.send_modify(|n| *n += 1);
+        if old != name {
+            let renamed = EventKind::SessionRenamed;
+            self.events.session(renamed, &session.id, &name, Some(old));
+        }
         Ok(session)
     }
 
@@ -166,6 +181,7 @@ impl Registry {
             clients,
             web: Some((web.port, web.keys.clone())),
             network_warning: web.warning.clone(),
+            events: self.events.clone(),
         });
         sessions.push(session.clone());
         drop(sessions);
@@ -187,11 +203,15 @@ impl Registry {
         let registry = self.clone();
         let watched = session.clone();
         tokio::spawn(async move {
-            watched.exited().await;
+            let status = watched.exited().await;
             lock(&registry.sessions).retain(|s| s.id != watched.id);
             registry.changes.send_modify(|n| *n += 1);
+            registry.events.exited(&watched.id, &watched.name(), status);
         });
         self.changes.send_modify(|n| *n += 1);
+        let started = EventKind::SessionStarted;
+        self.events
+            .session(started, &session.id, &session.name(), None);
         Ok(session)
     }
 }

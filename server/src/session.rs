@@ -22,9 +22,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use itwillsync_protocol::{ExitStatus, SessionInfo, Size, Status};
+use itwillsync_protocol::{EventKind, ExitStatus, SessionInfo, Size, Status};
 use tokio::sync::{mpsc, watch};
 
+use crate::events::Events;
 use crate::ring::{Behind, Ring};
 use crate::size::{Claim, Clients, Kind};
 use crate::term::Term;
@@ -116,6 +117,8 @@ pub struct Session {
     web: Option<(u16, Arc<Keys>)>,
     /// Why the phone URL is not in the networking mode asked for, if it is not.
     pub network_warning: Option<String>,
+    /// Lifecycle events: attention raised and cleared, clients attached and detached.
+    events: Arc<Events>,
     /// The current name, watched by phones (their title).
     name: watch::Sender<String>,
     /// The last `scrollbackBufferSize` bytes of output. Writer: the actor.
@@ -173,6 +176,8 @@ pub(crate) struct Parts {
     /// The phone listener's port and keys.
     pub web: Option<(u16, Arc<Keys>)>,
     pub network_warning: Option<String>,
+    /// Where attention and client events go.
+    pub events: Arc<Events>,
 }
 
 impl Session {
@@ -189,6 +194,7 @@ impl Session {
             started_at_ms: now,
             web: parts.web,
             network_warning: parts.network_warning,
+            events: parts.events,
             name: watch::channel(parts.name).0,
             ring: Mutex::new(Ring::new(parts.ring_capacity)),
             head: watch::channel(0).0,
@@ -280,7 +286,15 @@ impl Session {
 
     /// Answers pending attention without typing (the dashboard's `clear-attention`).
     pub fn clear_attention(&self) {
-        lock(&self.activity).attention = false;
+        let was = std::mem::take(&mut lock(&self.activity).attention);
+        if was {
+            self.emit(EventKind::AttentionCleared, None);
+        }
+    }
+
+    /// Emits an event about this session.
+    fn emit(&self, kind: EventKind, message: Option<String>) {
+        self.events.session(kind, &self.id, &self.name(), message);
     }
 
     /// The last `count` non-empty lines of the screen (the alternate one while a
@@ -429,9 +443,12 @@ impl Session {
                 let _ = self.commands.try_send(Command::Input(hooks.replies));
             }
             if hooks.alerts > 0 {
-                let mut activity = lock(&self.activity);
-                activity.attention = true;
-                activity.alerts += u64::from(hooks.alerts);
+                {
+                    let mut activity = lock(&self.activity);
+                    activity.attention = true;
+                    activity.alerts += u64::from(hooks.alerts);
+                }
+                self.emit(EventKind::AttentionRaised, None);
             }
             if seq > parsed && seq < *self.head.borrow() {
                 // More is waiting (beyond a sequence held back at the end, if any).
@@ -509,6 +526,8 @@ impl Session {
     pub fn join(&self, kind: Kind, read_only: bool, size: Option<Size>) -> u64 {
         let id = lock(&self.clients).join(kind, read_only, size);
         self.apply_size();
+        let what = Clients::describe(kind, read_only);
+        self.emit(EventKind::ClientAttached, Some(what.into()));
         id
     }
 
@@ -516,8 +535,11 @@ impl Session {
     pub fn leave(&self, client: u64) {
         lock(&self.readers).remove(&client);
         self.progress.send_replace(());
-        lock(&self.clients).leave(client);
+        let what = lock(&self.clients).leave(client);
         self.apply_size();
+        if let Some(what) = what {
+            self.emit(EventKind::ClientDetached, Some(what.into()));
+        }
     }
 
     /// A client reported a size (or forced it).
@@ -533,10 +555,13 @@ impl Session {
             return;
         }
         self.claim(client, Claim::Typed);
-        {
+        let answered = {
             let mut activity = lock(&self.activity);
-            activity.attention = false;
             activity.last_seen_ms = now_ms();
+            std::mem::take(&mut activity.attention)
+        };
+        if answered {
+            self.emit(EventKind::AttentionCleared, None);
         }
         let _ = self.commands.send(Command::Input(data)).await;
     }

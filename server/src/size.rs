@@ -88,9 +88,19 @@ impl Clients {
         id
     }
 
-    /// Forgets a client.
-    pub fn leave(&mut self, id: u64) {
-        self.clients.remove(&id);
+    /// Forgets a client; what kind it was (see [`Clients::describe`]).
+    pub fn leave(&mut self, id: u64) -> Option<&'static str> {
+        let client = self.clients.remove(&id)?;
+        Some(Self::describe(client.kind, client.read_only))
+    }
+
+    /// What kind of client this is, in events: `terminal`, `phone` or `read-only`.
+    pub fn describe(kind: Kind, read_only: bool) -> &'static str {
+        match (read_only, kind) {
+            (true, _) => "read-only",
+            (false, Kind::Local) => "terminal",
+            (false, Kind::Phone) => "phone",
+        }
     }
 
     /// Records what a client did.
