@@ -19,6 +19,9 @@ _itwillsync() {
             itwillsync,attach)
                 cmd="itwillsync__subcmd__attach"
                 ;;
+            itwillsync,bridge)
+                cmd="itwillsync__subcmd__bridge"
+                ;;
             itwillsync,completions)
                 cmd="itwillsync__subcmd__completions"
                 ;;
@@ -39,6 +42,9 @@ _itwillsync() {
                 ;;
             itwillsync,ls)
                 cmd="itwillsync__subcmd__ls"
+                ;;
+            itwillsync,machine)
+                cmd="itwillsync__subcmd__machine"
                 ;;
             itwillsync,new)
                 cmd="itwillsync__subcmd__new"
@@ -64,6 +70,9 @@ _itwillsync() {
             itwillsync__subcmd__help,attach)
                 cmd="itwillsync__subcmd__help__subcmd__attach"
                 ;;
+            itwillsync__subcmd__help,bridge)
+                cmd="itwillsync__subcmd__help__subcmd__bridge"
+                ;;
             itwillsync__subcmd__help,completions)
                 cmd="itwillsync__subcmd__help__subcmd__completions"
                 ;;
@@ -84,6 +93,9 @@ _itwillsync() {
                 ;;
             itwillsync__subcmd__help,ls)
                 cmd="itwillsync__subcmd__help__subcmd__ls"
+                ;;
+            itwillsync__subcmd__help,machine)
+                cmd="itwillsync__subcmd__help__subcmd__machine"
                 ;;
             itwillsync__subcmd__help,new)
                 cmd="itwillsync__subcmd__help__subcmd__new"
@@ -117,6 +129,15 @@ _itwillsync() {
                 ;;
             itwillsync__subcmd__help__subcmd__hub,stop)
                 cmd="itwillsync__subcmd__help__subcmd__hub__subcmd__stop"
+                ;;
+            itwillsync__subcmd__help__subcmd__machine,add)
+                cmd="itwillsync__subcmd__help__subcmd__machine__subcmd__add"
+                ;;
+            itwillsync__subcmd__help__subcmd__machine,ls)
+                cmd="itwillsync__subcmd__help__subcmd__machine__subcmd__ls"
+                ;;
+            itwillsync__subcmd__help__subcmd__machine,rm)
+                cmd="itwillsync__subcmd__help__subcmd__machine__subcmd__rm"
                 ;;
             itwillsync__subcmd__help__subcmd__service,install)
                 cmd="itwillsync__subcmd__help__subcmd__service__subcmd__install"
@@ -157,6 +178,30 @@ _itwillsync() {
             itwillsync__subcmd__hub__subcmd__help,stop)
                 cmd="itwillsync__subcmd__hub__subcmd__help__subcmd__stop"
                 ;;
+            itwillsync__subcmd__machine,add)
+                cmd="itwillsync__subcmd__machine__subcmd__add"
+                ;;
+            itwillsync__subcmd__machine,help)
+                cmd="itwillsync__subcmd__machine__subcmd__help"
+                ;;
+            itwillsync__subcmd__machine,ls)
+                cmd="itwillsync__subcmd__machine__subcmd__ls"
+                ;;
+            itwillsync__subcmd__machine,rm)
+                cmd="itwillsync__subcmd__machine__subcmd__rm"
+                ;;
+            itwillsync__subcmd__machine__subcmd__help,add)
+                cmd="itwillsync__subcmd__machine__subcmd__help__subcmd__add"
+                ;;
+            itwillsync__subcmd__machine__subcmd__help,help)
+                cmd="itwillsync__subcmd__machine__subcmd__help__subcmd__help"
+                ;;
+            itwillsync__subcmd__machine__subcmd__help,ls)
+                cmd="itwillsync__subcmd__machine__subcmd__help__subcmd__ls"
+                ;;
+            itwillsync__subcmd__machine__subcmd__help,rm)
+                cmd="itwillsync__subcmd__machine__subcmd__help__subcmd__rm"
+                ;;
             itwillsync__subcmd__service,help)
                 cmd="itwillsync__subcmd__service__subcmd__help"
                 ;;
@@ -188,7 +233,7 @@ _itwillsync() {
 
     case "${cmd}" in
         itwillsync)
-            opts="-v -h --version --help new attach ls kill rename url hub setup server service events wait logs completions help"
+            opts="-v -h --version --help new attach ls kill rename url hub setup server service machine bridge events wait logs completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -203,6 +248,20 @@ _itwillsync() {
             ;;
         itwillsync__subcmd__attach)
             opts="-h --read-only --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__bridge)
+            opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -252,7 +311,7 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help)
-            opts="new attach ls kill rename url hub setup server service events wait logs completions help"
+            opts="new attach ls kill rename url hub setup server service machine bridge events wait logs completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -266,6 +325,20 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help__subcmd__attach)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__bridge)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -422,6 +495,62 @@ _itwillsync() {
         itwillsync__subcmd__help__subcmd__ls)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__machine)
+            opts="add ls rm"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__machine__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__machine__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__machine__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -770,6 +899,132 @@ _itwillsync() {
         itwillsync__subcmd__ls)
             opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__machine)
+            opts="-h --help add ls rm help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__machine__subcmd__add)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__machine__subcmd__help)
+            opts="add ls rm help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__machine__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__machine__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__machine__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__machine__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__machine__subcmd__ls)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__machine__subcmd__rm)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -249,6 +249,83 @@ esac
     ;;
 esac
 ;;
+(machine)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_itwillsync__subcmd__machine_commands" \
+"*::: :->machine" \
+&& ret=0
+
+    case $state in
+    (machine)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-machine-command-$line[1]:"
+        case $line[1] in
+            (add)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':name -- A short name (letters, digits, `-_.`):_default' \
+':dest -- Anything `ssh` accepts as a destination:_default' \
+&& ret=0
+;;
+(ls)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(rm)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':name -- Its name:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_itwillsync__subcmd__machine__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-machine-help-command-$line[1]:"
+        case $line[1] in
+            (add)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(ls)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(rm)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
+(bridge)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (events)
 _arguments "${_arguments_options[@]}" : \
 '--machine=[Only this machine'\''s events (\`local\` for this one)]:MACHINE:_default' \
@@ -387,6 +464,38 @@ _arguments "${_arguments_options[@]}" : \
     ;;
 esac
 ;;
+(machine)
+_arguments "${_arguments_options[@]}" : \
+":: :_itwillsync__subcmd__help__subcmd__machine_commands" \
+"*::: :->machine" \
+&& ret=0
+
+    case $state in
+    (machine)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-help-machine-command-$line[1]:"
+        case $line[1] in
+            (add)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(ls)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(rm)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(bridge)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (events)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -429,6 +538,8 @@ _itwillsync_commands() {
 'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
 'service:Run the server as a user service\: a systemd user unit (Linux) or a launchd agent (macOS)' \
+'machine:Other machines, reached over ssh' \
+'bridge:Join stdin/stdout to this machine'\''s server (starting it if needed); other machines run it over ssh' \
 'events:Print lifecycle events as JSON lines, until the server stops' \
 'wait:Wait until a session exits or needs attention\: exit 0 then, 1 on timeout' \
 'logs:Print the server'\''s log' \
@@ -441,6 +552,11 @@ _itwillsync_commands() {
 _itwillsync__subcmd__attach_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync attach commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__bridge_commands] )) ||
+_itwillsync__subcmd__bridge_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync bridge commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__completions_commands] )) ||
 _itwillsync__subcmd__completions_commands() {
@@ -465,6 +581,8 @@ _itwillsync__subcmd__help_commands() {
 'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
 'server:Run the server in the foreground (normally started automatically)' \
 'service:Run the server as a user service\: a systemd user unit (Linux) or a launchd agent (macOS)' \
+'machine:Other machines, reached over ssh' \
+'bridge:Join stdin/stdout to this machine'\''s server (starting it if needed); other machines run it over ssh' \
 'events:Print lifecycle events as JSON lines, until the server stops' \
 'wait:Wait until a session exits or needs attention\: exit 0 then, 1 on timeout' \
 'logs:Print the server'\''s log' \
@@ -477,6 +595,11 @@ _itwillsync__subcmd__help_commands() {
 _itwillsync__subcmd__help__subcmd__attach_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync help attach commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__bridge_commands] )) ||
+_itwillsync__subcmd__help__subcmd__bridge_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help bridge commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__help__subcmd__completions_commands] )) ||
 _itwillsync__subcmd__help__subcmd__completions_commands() {
@@ -537,6 +660,30 @@ _itwillsync__subcmd__help__subcmd__logs_commands() {
 _itwillsync__subcmd__help__subcmd__ls_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync help ls commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__machine_commands] )) ||
+_itwillsync__subcmd__help__subcmd__machine_commands() {
+    local commands; commands=(
+'add:Remember a machine\: NAME for commands, DEST for ssh (\`user@host\`, a \`~/.ssh/config\` alias...)' \
+'ls:The machines, whether each answers, and its session count' \
+'rm:Forget a machine' \
+    )
+    _describe -t commands 'itwillsync help machine commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__machine__subcmd__add_commands] )) ||
+_itwillsync__subcmd__help__subcmd__machine__subcmd__add_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help machine add commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__machine__subcmd__ls_commands] )) ||
+_itwillsync__subcmd__help__subcmd__machine__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help machine ls commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__machine__subcmd__rm_commands] )) ||
+_itwillsync__subcmd__help__subcmd__machine__subcmd__rm_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help machine rm commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__help__subcmd__new_commands] )) ||
 _itwillsync__subcmd__help__subcmd__new_commands() {
@@ -673,6 +820,61 @@ _itwillsync__subcmd__logs_commands() {
 _itwillsync__subcmd__ls_commands() {
     local commands; commands=()
     _describe -t commands 'itwillsync ls commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__machine_commands] )) ||
+_itwillsync__subcmd__machine_commands() {
+    local commands; commands=(
+'add:Remember a machine\: NAME for commands, DEST for ssh (\`user@host\`, a \`~/.ssh/config\` alias...)' \
+'ls:The machines, whether each answers, and its session count' \
+'rm:Forget a machine' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'itwillsync machine commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__machine__subcmd__add_commands] )) ||
+_itwillsync__subcmd__machine__subcmd__add_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync machine add commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__machine__subcmd__help_commands] )) ||
+_itwillsync__subcmd__machine__subcmd__help_commands() {
+    local commands; commands=(
+'add:Remember a machine\: NAME for commands, DEST for ssh (\`user@host\`, a \`~/.ssh/config\` alias...)' \
+'ls:The machines, whether each answers, and its session count' \
+'rm:Forget a machine' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'itwillsync machine help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__machine__subcmd__help__subcmd__add_commands] )) ||
+_itwillsync__subcmd__machine__subcmd__help__subcmd__add_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync machine help add commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__machine__subcmd__help__subcmd__help_commands] )) ||
+_itwillsync__subcmd__machine__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync machine help help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__machine__subcmd__help__subcmd__ls_commands] )) ||
+_itwillsync__subcmd__machine__subcmd__help__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync machine help ls commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__machine__subcmd__help__subcmd__rm_commands] )) ||
+_itwillsync__subcmd__machine__subcmd__help__subcmd__rm_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync machine help rm commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__machine__subcmd__ls_commands] )) ||
+_itwillsync__subcmd__machine__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync machine ls commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__machine__subcmd__rm_commands] )) ||
+_itwillsync__subcmd__machine__subcmd__rm_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync machine rm commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__new_commands] )) ||
 _itwillsync__subcmd__new_commands() {

@@ -107,6 +107,15 @@ pub enum Command {
         #[command(subcommand)]
         action: ServiceAction,
     },
+    /// Other machines, reached over ssh.
+    Machine {
+        /// What to do.
+        #[command(subcommand)]
+        action: MachineAction,
+    },
+    /// Join stdin/stdout to this machine's server (starting it if needed); other machines
+    /// run it over ssh.
+    Bridge,
     /// Print lifecycle events as JSON lines, until the server stops.
     Events {
         /// Only this machine's events (`local` for this one).
@@ -155,6 +164,26 @@ pub enum HubAction {
     /// Replace the dashboard's master key: saved dashboard links stop working and open
     /// dashboard pages are disconnected.
     Rotate,
+}
+
+/// `machine` actions.
+#[derive(Debug, Subcommand)]
+pub enum MachineAction {
+    /// Remember a machine: NAME for commands, DEST for ssh (`user@host`, a `~/.ssh/config`
+    /// alias...).
+    Add {
+        /// A short name (letters, digits, `-_.`).
+        name: String,
+        /// Anything `ssh` accepts as a destination.
+        dest: String,
+    },
+    /// The machines, whether each answers, and its session count.
+    Ls,
+    /// Forget a machine.
+    Rm {
+        /// Its name.
+        name: String,
+    },
 }
 
 /// What `wait` waits for.
@@ -262,6 +291,8 @@ pub fn normalize(mut args: Vec<OsString>) -> Vec<OsString> {
         "logs",
         "events",
         "wait",
+        "machine",
+        "bridge",
         "completions",
         "help",
     ];

@@ -85,6 +85,12 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             println!("{}", escape(&url));
             Ok(0)
         }
+        Command::Machine { action } => crate::machines::run(action, home).await,
+        Command::Bridge => {
+            let exe = std::env::current_exe().context("cannot find this program's path")?;
+            itwillsync_client::bridge(&home.socket(), &exe).await?;
+            Ok(0)
+        }
         Command::Events { machine, session } => {
             crate::events::print(home, machine.as_deref(), session.as_deref()).await
         }

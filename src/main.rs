@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod events;
 mod logs;
+mod machines;
 mod qr;
 mod service;
 mod setup;

@@ -33,7 +33,7 @@ fn port(s: &SessionInfo) -> String {
 }
 
 /// Lays out rows under a header, every cell escaped, columns padded to their widest cell.
-fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
+pub fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|row| row.iter().map(|c| escape(c).into_owned()).collect())

@@ -5,8 +5,10 @@
 //! executable as `itwillsync server --daemon`.
 
 mod attach;
+mod bridge;
 mod connection;
 mod raw;
 
 pub use attach::{attach, terminal_size, wait_for_key, Outcome, Proceed};
+pub use bridge::bridge;
 pub use connection::{connect, connect_or_start, Connection};
