@@ -464,3 +464,75 @@ fn a_flood_that_outruns_the_terminal_state_leaves_the_session_responsive_and_exa
     term.send(b"ok\r");
     term.wait_text("after-ok");
 }
+
+/// Attaches a raw client to `target` and writes `bytes` of input in 1 KiB frames (as a
+/// paste arrives) on a thread, then `Detach`; returns the connection for reading.
+fn paste_into(home: &Home, target: &str, bytes: usize) -> support::Raw {
+    let mut raw = home.connect();
+    let ServerMsg::Attached { .. } = raw.request(&ClientMsg::Attach {
+        target: Some(target.into()),
+        read_only: false,
+        size: SIZE,
+    }) else {
+        panic!("not attached")
+    };
+    let mut writer = raw.stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let frame = itwillsync_protocol::codec::encode_frame(&ClientMsg::Input {
+            data: vec![b'x'; 1024],
+        })
+        .unwrap();
+        for _ in 0..bytes / 1024 {
+            if writer.write_all(&frame).is_err() {
+                return;
+            }
+        }
+        let detach = itwillsync_protocol::codec::encode_frame(&ClientMsg::Detach).unwrap();
+        let _ = writer.write_all(&detach);
+    });
+    raw
+}
+
+#[test]
+fn a_paste_into_a_program_that_is_not_reading_never_blocks_detach_kill_or_hub_stop() {
+    use std::time::{Duration, Instant};
+    let home = Home::new();
+    // Ignores SIGHUP, so only the SIGKILL after the grace period ends it.
+    // Raw mode: the terminal stops taking input once its buffer is full (in canonical mode
+    // the kernel would discard the overflow instead).
+    let stubborn = ["--", "sh", "-c", "trap '' HUP; stty raw -echo; sleep 600"];
+    let mut args = vec!["--name", "jam"];
+    args.extend_from_slice(&stubborn);
+    home.new_detached(&args);
+
+    // Detach is answered while 2 MB of input waits for a program that never reads it.
+    let mut raw = paste_into(&home, "jam", 2 << 20);
+    loop {
+        match raw.recv().expect("the server answers detach") {
+            ServerMsg::Detached => break,
+            ServerMsg::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+
+    // Kill returns at once, and the session is gone within the grace period plus a second.
+    let started = Instant::now();
+    let out = home
+        .run_within(&["kill", "jam"], Duration::from_secs(2))
+        .expect("kill returns promptly");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually("the session to end", || home.sessions().is_empty());
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+
+    // Hub stop, with a paste stuck in a fresh session and its client still attached.
+    home.new_detached(&args);
+    let _raw = paste_into(&home, "jam", 2 << 20);
+    let started = Instant::now();
+    let out = home
+        .run_within(&["hub", "stop"], Duration::from_secs(6))
+        .expect("hub stop returns");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The kill grace period (2 s) plus a second, plus the CLI's own start on a busy machine.
+    assert!(started.elapsed() < Duration::from_millis(3500), "{:?}", started.elapsed());
+}
