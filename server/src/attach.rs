@@ -14,6 +14,7 @@ use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 use tokio::sync::mpsc;
 
 use crate::conn::{Incoming, Writer};
+use crate::input::{Offered, Pending};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::size::{Claim, Kind};
@@ -75,10 +76,14 @@ async fn stream(
     let mut size = *watches.size.borrow_and_update();
     out.send(&ServerMsg::Size { size }).await?;
     let mut chunk = Vec::with_capacity(CHUNK);
+    let mut typing = Typing {
+        pending: Pending::new(session.input_queue()),
+        warned: false,
+    };
     loop {
         // Keystrokes first, so typing stays responsive under heavy output.
         while let Ok(msg) = incoming.try_recv() {
-            if let Some(end) = handle(session, client, read_only, msg, out).await? {
+            if let Some(end) = handle(session, client, read_only, msg, out, &mut typing).await? {
                 return Ok(end);
             }
         }
@@ -114,7 +119,7 @@ async fn stream(
         }
         tokio::select! {
             msg = incoming.recv() => match msg {
-                Some(msg) => if let Some(end) = handle(session, client, read_only, msg, out).await? {
+                Some(msg) => if let Some(end) = handle(session, client, read_only, msg, out, &mut typing).await? {
                     return Ok(end);
                 },
                 None => return Ok(End::Closed),
@@ -122,8 +127,18 @@ async fn stream(
             _ = watches.head.changed() => {}
             _ = watches.size.changed() => {}
             _ = watches.exit.changed() => {}
+            _ = typing.pending.flush(session.input_queue()), if !typing.pending.is_empty() => {}
         }
     }
+}
+
+/// This client's input on its way to the program.
+struct Typing {
+    /// What the session could not take yet.
+    pending: Pending,
+    /// The client was told its input is being dropped, and has not had input accepted
+    /// since.
+    warned: bool,
 }
 
 /// Handles one client message while attached; `Some` ends the attachment.
@@ -133,6 +148,7 @@ async fn handle(
     read_only: bool,
     msg: Incoming,
     out: &mut Writer,
+    typing: &mut Typing,
 ) -> anyhow::Result<Option<End>> {
     let msg = match msg {
         Ok(msg) => msg,
@@ -142,7 +158,17 @@ async fn handle(
         }
     };
     match msg {
-        ClientMsg::Input { data } if !read_only => session.input(client, data).await,
+        ClientMsg::Input { data } if !read_only => {
+            match session.input(client, &data, &mut typing.pending) {
+                Offered::Accepted => typing.warned = false,
+                Offered::Dropped if !typing.warned => {
+                    typing.warned = true;
+                    let message = "the program is not reading its input: input dropped".into();
+                    out.send(&ServerMsg::Warning { message }).await?;
+                }
+                Offered::Dropped => {}
+            }
+        }
         ClientMsg::Input { .. } => {}
         ClientMsg::Resize { size } if !read_only => session.claim(client, Claim::Resized(size)),
         ClientMsg::Resize { .. } => {}

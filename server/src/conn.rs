@@ -120,7 +120,7 @@ async fn requests(
             }
             ClientMsg::New { spec, attach } => {
                 let size = spec.size;
-                let created = create(ctx, spec);
+                let created = create(ctx, spec).await;
                 if let Some(message) = created
                     .as_ref()
                     .ok()
@@ -168,11 +168,11 @@ async fn requests(
     Ok(())
 }
 
-fn create(ctx: &Shared, spec: NewSession) -> anyhow::Result<Arc<Session>> {
+async fn create(ctx: &Shared, spec: NewSession) -> anyhow::Result<Arc<Session>> {
     if ctx.shutdown.is_triggered() {
         anyhow::bail!("the server is stopping");
     }
-    ctx.registry.create(spec)
+    ctx.registry.create(spec).await
 }
 
 fn error(e: anyhow::Error) -> ServerMsg {
@@ -192,8 +192,8 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             ClientMsg::Kill { target, signal } => {
                 let session = registry.find(&target)?;
                 match signal {
-                    Some(signal) => session.signal(signal).await,
-                    None => session.terminate().await,
+                    Some(signal) => session.signal(signal)?,
+                    None => session.terminate()?,
                 }
                 ServerMsg::Done
             }

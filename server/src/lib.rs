@@ -14,8 +14,10 @@ pub mod daemon;
 mod dashboard;
 pub mod home;
 mod inhibit;
+mod input;
 mod output_log;
 mod process;
+mod program;
 mod pty;
 mod registry;
 mod ring;
@@ -40,8 +42,9 @@ pub use web::Transport;
 
 use crate::registry::Registry;
 
-/// How long `run` waits for hung-up programs beyond their SIGKILL grace.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `run` waits for hung-up programs beyond their SIGKILL grace: a killed
+/// program's session publishes its exit within `actor::DRAIN_GRACE_HUNG_UP` of it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves local clients on `listener` until `shutdown` is triggered (by a client, a
 /// signal or the idle timer), then hangs up every session and waits for them to end.
@@ -129,14 +132,15 @@ pub async fn run(
 async fn stop_sessions(registry: &Registry) {
     let sessions = registry.list();
     for session in &sessions {
-        session.terminate().await;
+        // Gone: it has exited already and is only draining.
+        let _ = session.terminate();
     }
     let all = async {
         for session in &sessions {
             session.exited().await;
         }
     };
-    if tokio::time::timeout(actor::HANGUP_GRACE + STOP_TIMEOUT, all)
+    if tokio::time::timeout(program::HANGUP_GRACE + STOP_TIMEOUT, all)
         .await
         .is_err()
     {

@@ -23,8 +23,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use itwillsync_protocol::{ExitStatus, SessionInfo, Size, Status};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
+use crate::input::{self, Offered, Pending};
+use crate::program::{Gone, Program, HANGUP_GRACE};
 use crate::ring::{Behind, Ring};
 use crate::size::{Claim, Clients, Kind};
 use crate::term::Term;
@@ -36,17 +38,6 @@ const IDLE_AFTER_MS: u64 = 30_000;
 /// Most bytes the follower parses under one hold of the `term` lock (~0.4 ms at vt100's
 /// speed), so a redraw request hardly ever waits.
 const PARSE_CHUNK: usize = 16 << 10;
-
-/// What the actor is asked to do.
-#[derive(Debug)]
-pub enum Command {
-    /// Write bytes to the program.
-    Input(Vec<u8>),
-    /// Send a signal to the program's process group.
-    Signal(i32),
-    /// Hang up: SIGHUP to the process group, SIGKILL after a grace period.
-    Terminate,
-}
 
 /// A reading client's position in the output, and how fast it drains a backlog.
 #[derive(Debug, Clone, Copy)]
@@ -110,6 +101,10 @@ pub struct Session {
     pub cwd: String,
     /// The program's pid.
     pub pid: u32,
+    /// The program as a process: signals and reaping.
+    program: Program,
+    /// Input waiting for the program, bounded in bytes.
+    input: input::Queue,
     /// Milliseconds since the epoch when it started.
     pub started_at_ms: u64,
     /// The phone listener's port and keys, when it has one.
@@ -135,16 +130,9 @@ pub struct Session {
     progress: watch::Sender<()>,
     /// Set once when the program has exited and all its output is in the ring.
     exit: watch::Sender<Option<ExitStatus>>,
-    /// The actor's inbox.
-    commands: mpsc::Sender<Command>,
     activity: Mutex<Activity>,
 }
 
-/// The receiving ends the actor needs.
-pub(crate) struct ActorEnds {
-    pub commands: mpsc::Receiver<Command>,
-    pub size: watch::Receiver<Size>,
-}
 
 /// Locks a mutex, recovering from poisoning: every critical section here leaves the data
 /// consistent at each step, so a panic elsewhere does not invalidate it.
@@ -166,7 +154,7 @@ pub(crate) struct Parts {
     pub name: String,
     pub command: Vec<String>,
     pub cwd: String,
-    pub pid: u32,
+    pub program: Program,
     pub size: Size,
     pub ring_capacity: usize,
     pub clients: Clients,
@@ -176,16 +164,17 @@ pub(crate) struct Parts {
 }
 
 impl Session {
-    /// A session handle and the receiving ends for its actor.
-    pub(crate) fn new(parts: Parts) -> (Arc<Self>, ActorEnds) {
-        let (commands, commands_rx) = mpsc::channel(64);
+    /// A session handle and the size watch for its actor.
+    pub(crate) fn new(parts: Parts) -> (Arc<Self>, watch::Receiver<Size>) {
         let (size, size_rx) = watch::channel(parts.size);
         let now = now_ms();
         let session = Arc::new(Self {
             id: parts.id,
             command: parts.command,
             cwd: parts.cwd,
-            pid: parts.pid,
+            pid: parts.program.pid,
+            program: parts.program,
+            input: input::Queue::default(),
             started_at_ms: now,
             web: parts.web,
             network_warning: parts.network_warning,
@@ -198,18 +187,13 @@ impl Session {
             clients: Mutex::new(parts.clients),
             size,
             exit: watch::channel(None).0,
-            commands,
             activity: Mutex::new(Activity {
                 last_seen_ms: now,
                 attention: false,
                 alerts: 0,
             }),
         });
-        let ends = ActorEnds {
-            commands: commands_rx,
-            size: size_rx,
-        };
-        (session, ends)
+        (session, size_rx)
     }
 
     /// The current name.
@@ -425,8 +409,8 @@ impl Session {
                 (term.seq(), term.take_hooks())
             };
             if !hooks.replies.is_empty() && !lock(&self.clients).has_local() {
-                // Dropped if the inbox is full: a flood of queries needs no flood of answers.
-                let _ = self.commands.try_send(Command::Input(hooks.replies));
+                // Dropped if the queue is full: a flood of queries needs no flood of answers.
+                self.input.offer(&hooks.replies);
             }
             if hooks.alerts > 0 {
                 let mut activity = lock(&self.activity);
@@ -526,11 +510,13 @@ impl Session {
         self.apply_size();
     }
 
-    /// Sends a client's keystrokes to the program, in arrival order with everyone else's.
-    /// Typing answers any pending attention.
-    pub async fn input(&self, client: u64, data: Vec<u8>) {
+    /// Sends a client's keystrokes to the program, in arrival order with everyone else's;
+    /// what the session cannot take yet waits in the client's `pending`, which the client
+    /// flushes (`Pending::flush`) while it goes on serving. Never waits. Typing answers any
+    /// pending attention.
+    pub fn input(&self, client: u64, data: &[u8], pending: &mut Pending) -> Offered {
         if data.is_empty() {
-            return;
+            return Offered::Accepted;
         }
         self.claim(client, Claim::Typed);
         {
@@ -538,17 +524,40 @@ impl Session {
             activity.attention = false;
             activity.last_seen_ms = now_ms();
         }
-        let _ = self.commands.send(Command::Input(data)).await;
+        pending.offer(&self.input, data)
     }
 
-    /// Signals the program's process group.
-    pub async fn signal(&self, signal: i32) {
-        let _ = self.commands.send(Command::Signal(signal)).await;
+    /// The session's input queue (for the actor, and for clients' `Pending`).
+    pub fn input_queue(&self) -> &input::Queue {
+        &self.input
     }
 
-    /// Hangs the program up (SIGHUP, then SIGKILL after a grace period).
-    pub async fn terminate(&self) {
-        let _ = self.commands.send(Command::Terminate).await;
+    /// Signals the program's process group at once; an error once it has been reaped.
+    pub fn signal(&self, signal: i32) -> Result<(), Gone> {
+        self.program.signal(signal)
+    }
+
+    /// Hangs the program up at once: SIGHUP, then SIGKILL if it has not exited within
+    /// [`HANGUP_GRACE`]. An error once it has been reaped.
+    pub fn terminate(self: &Arc<Self>) -> Result<(), Gone> {
+        if self.program.hang_up()? {
+            let session = self.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = session.exited() => {}
+                    _ = tokio::time::sleep(HANGUP_GRACE) => {
+                        tracing::info!(session = %session.id, "no exit after SIGHUP: SIGKILL");
+                        let _ = session.program.signal(libc::SIGKILL);
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// The program as a process (for the actor).
+    pub(crate) fn program(&self) -> &Program {
+        &self.program
     }
 
     /// Waits until the program has exited and its output is in the ring.

@@ -55,7 +55,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Starts `tool` (a bare name resolved on the server's `PATH`) in `cwd` (inside home),
     /// directly, without a shell.
-    fn create(&self, tool: &str, cwd: &str) -> anyhow::Result<Arc<Session>> {
+    async fn create(&self, tool: &str, cwd: &str) -> anyhow::Result<Arc<Session>> {
         if !files::valid_tool(tool) {
             bail!("{tool:?} is not a program name (letters, digits and ._+- only)");
         }
@@ -73,6 +73,7 @@ impl Shared {
             port: None,
             networking: None,
         })
+        .await
     }
 }
 

@@ -33,6 +33,7 @@ use tokio::time::Instant;
 
 use super::keys::{Keys, Revocation, Role};
 use super::sealed::{self, Connection, Received, Receiver, Sender};
+use crate::input::{Offered, Pending};
 use crate::session::{Session, Watches};
 use crate::size::{Claim, Kind};
 
@@ -154,8 +155,14 @@ async fn read(
         acks,
         heard,
     } = ends;
+    // Input the session cannot take yet waits here; the reader goes on reading meanwhile
+    // (acks, resumes), so a program that is not reading never stalls this phone's output.
+    let mut pending = Pending::new(session.input_queue());
     loop {
-        let received = receiver.next().await;
+        let received = tokio::select! {
+            received = receiver.next() => received,
+            _ = pending.flush(session.input_queue()), if !pending.is_empty() => continue,
+        };
         heard.send_replace(Instant::now());
         let text = match received {
             Received::Message(text) => text,
@@ -184,7 +191,7 @@ async fn read(
             tracing::debug!(session = %session.id, client, "ignored input from a read-only key");
             continue;
         }
-        if !handle_incoming(msg, &session, client, &events, &acks).await {
+        if !handle_incoming(msg, &session, client, &events, &acks, &mut pending).await {
             return;
         }
     }
@@ -197,9 +204,14 @@ async fn handle_incoming(
     client: u64,
     events: &mpsc::Sender<Event>,
     acks: &watch::Sender<Option<u64>>,
+    pending: &mut Pending,
 ) -> bool {
     match msg {
-        Incoming::Input { data } => session.input(client, data.into_bytes()).await,
+        Incoming::Input { data } => {
+            if session.input(client, data.as_bytes(), pending) == Offered::Dropped {
+                tracing::debug!(session = %session.id, client, "input dropped: the program is not reading");
+            }
+        }
         Incoming::Resize { cols, rows, force } => {
             if cols <= 0 || rows <= 0 {
                 return true;
