@@ -110,6 +110,7 @@ async fn stream(
             }
             continue;
         }
+        crate::test_hooks::pause("client-caught-up", &session.id).await;
         let exit = *watches.exit.borrow();
         if let Some(status) = exit {
             // The actor publishes the exit only after the last output, so cursor == head

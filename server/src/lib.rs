@@ -25,6 +25,9 @@ mod session;
 pub mod shutdown;
 mod size;
 mod term;
+mod test_hooks;
+#[cfg(test)]
+mod tests;
 mod web;
 
 use std::sync::Arc;
