@@ -14,6 +14,7 @@ use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 use tokio::sync::mpsc;
 
 use crate::conn::{Incoming, Writer};
+use crate::feed::{Cut, Feed, Paint, Step};
 use crate::input::{Offered, Pending};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
@@ -56,67 +57,50 @@ pub async fn run(
 }
 
 async fn stream(
-    session: &Session,
+    session: &Arc<Session>,
     client: u64,
     read_only: bool,
     incoming: &mut mpsc::Receiver<Incoming>,
     out: &mut Writer,
 ) -> anyhow::Result<End> {
-    let mut watches = session.watch();
+    let mut size_rx = session.watch().size;
+    let mut feed = Feed::new(session.clone(), client, Cut::Anywhere);
     out.send(&ServerMsg::Attached {
         session: session.info(),
     })
     .await?;
-    let (mut cursor, redraw) = session.redraw();
-    out.send(&ServerMsg::Redraw {
-        seq: cursor,
-        data: redraw,
-    })
-    .await?;
-    let mut size = *watches.size.borrow_and_update();
-    out.send(&ServerMsg::Size { size }).await?;
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut step = feed.repaint(Paint::Screen);
+    let mut size = *size_rx.borrow_and_update();
     let mut typing = Typing {
         pending: Pending::new(session.input_queue()),
         warned: false,
     };
+    let mut size_sent = false;
     loop {
+        match step {
+            Step::Output { seq, data } => out.send(&ServerMsg::Output { seq, data }).await?,
+            Step::Repaint { seq, data } => out.send(&ServerMsg::Redraw { seq, data }).await?,
+            Step::Exit(status) => {
+                out.send(&ServerMsg::Exit { status }).await?;
+                return Ok(End::Closed);
+            }
+            Step::Idle => {}
+        }
+        feed.delivered();
+        if !size_sent || *size_rx.borrow() != size {
+            size = *size_rx.borrow_and_update();
+            out.send(&ServerMsg::Size { size }).await?;
+            size_sent = true;
+        }
         // Keystrokes first, so typing stays responsive under heavy output.
         while let Ok(msg) = incoming.try_recv() {
             if let Some(end) = handle(session, client, read_only, msg, out, &mut typing).await? {
                 return Ok(end);
             }
         }
-        if *watches.size.borrow() != size {
-            size = *watches.size.borrow_and_update();
-            out.send(&ServerMsg::Size { size }).await?;
-        }
-        let head = *watches.head.borrow_and_update();
-        if cursor < head {
-            chunk.clear();
-            match session.read_output(cursor, CHUNK, &mut chunk) {
-                Ok(n) => {
-                    cursor += n as u64;
-                    let data = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                    out.send(&ServerMsg::Output { seq: cursor, data }).await?;
-                    session.reader_progressed(client, cursor);
-                }
-                Err(_behind) => {
-                    let (seq, data) = session.redraw();
-                    cursor = seq;
-                    out.send(&ServerMsg::Redraw { seq, data }).await?;
-                    session.reader_repainted(client, cursor);
-                }
-            }
+        step = feed.next(CHUNK);
+        if !matches!(step, Step::Idle) {
             continue;
-        }
-        crate::test_hooks::pause("client-caught-up", &session.id).await;
-        let exit = *watches.exit.borrow();
-        if let Some(status) = exit {
-            // The actor publishes the exit only after the last output, so cursor == head
-            // here means everything was delivered.
-            out.send(&ServerMsg::Exit { status }).await?;
-            return Ok(End::Closed);
         }
         tokio::select! {
             msg = incoming.recv() => match msg {
@@ -125,9 +109,8 @@ async fn stream(
                 },
                 None => return Ok(End::Closed),
             },
-            _ = watches.head.changed() => {}
-            _ = watches.size.changed() => {}
-            _ = watches.exit.changed() => {}
+            _ = feed.changed() => {}
+            _ = size_rx.changed() => {}
             _ = typing.pending.flush(session.input_queue()), if !typing.pending.is_empty() => {}
         }
     }

@@ -12,6 +12,7 @@ pub mod config;
 mod conn;
 pub mod daemon;
 mod dashboard;
+mod feed;
 pub mod home;
 mod inhibit;
 mod input;

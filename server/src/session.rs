@@ -91,6 +91,35 @@ struct Activity {
     alerts: u64,
 }
 
+/// The ring and the exit status, under one lock.
+struct Output {
+    ring: Ring,
+    ended: Option<ExitStatus>,
+}
+
+impl std::ops::Deref for Output {
+    type Target = Ring;
+    fn deref(&self) -> &Ring {
+        &self.ring
+    }
+}
+
+impl std::ops::DerefMut for Output {
+    fn deref_mut(&mut self) -> &mut Ring {
+        &mut self.ring
+    }
+}
+
+/// What [`Session::read_for`] found.
+pub(crate) struct Read {
+    /// Bytes copied.
+    pub n: usize,
+    /// The head when they were.
+    pub head: u64,
+    /// The exit status, when the program had ended by then.
+    pub ended: Option<ExitStatus>,
+}
+
 /// The shared handle of a session.
 pub struct Session {
     /// 16 lowercase hex characters.
@@ -113,8 +142,10 @@ pub struct Session {
     pub network_warning: Option<String>,
     /// The current name, watched by phones (their title).
     name: watch::Sender<String>,
-    /// The last `scrollbackBufferSize` bytes of output. Writer: the actor.
-    ring: Mutex<Ring>,
+    /// The last `scrollbackBufferSize` bytes of output, and the exit status once the
+    /// program has ended: one lock, so a reader sees the status only together with the
+    /// head it follows (see `read_for`). Writer: the actor.
+    ring: Mutex<Output>,
     /// The ring's head, published after every append.
     head: watch::Sender<u64>,
     /// The terminal state. Writer: the follower.
@@ -179,7 +210,10 @@ impl Session {
             web: parts.web,
             network_warning: parts.network_warning,
             name: watch::channel(parts.name).0,
-            ring: Mutex::new(Ring::new(parts.ring_capacity)),
+            ring: Mutex::new(Output {
+                ring: Ring::new(parts.ring_capacity),
+                ended: None,
+            }),
             head: watch::channel(0).0,
             term: Mutex::new(Term::new(parts.size)),
             readers: Mutex::new(HashMap::new()),
@@ -346,6 +380,7 @@ impl Session {
 
     /// Marks the session as ended; called by the actor after the last output is pushed.
     pub(crate) fn set_exited(&self, status: ExitStatus) {
+        lock(&self.ring).ended = Some(status);
         self.exit.send_replace(Some(status));
     }
 
@@ -445,9 +480,23 @@ impl Session {
         }
     }
 
-    /// Copies up to `max` output bytes from seq `from` into `out`.
-    pub fn read_output(&self, from: u64, max: usize, out: &mut Vec<u8>) -> Result<usize, Behind> {
-        lock(&self.ring).read_into(from, max, out)
+    /// Copies up to `max` output bytes from seq `from` into `out`, and tells, under the
+    /// same lock, the head and whether the program has ended: a reader that finds itself at
+    /// that head with an exit status has everything (the actor pushes the last output
+    /// before it sets the status).
+    pub(crate) fn read_for(
+        &self,
+        from: u64,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Read, Behind> {
+        let output = lock(&self.ring);
+        let n = output.ring.read_into(from, max, out)?;
+        Ok(Read {
+            n,
+            head: output.ring.head(),
+            ended: output.ended,
+        })
     }
 
     /// A repaint of the current terminal state and the output position it corresponds to
