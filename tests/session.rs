@@ -536,3 +536,30 @@ fn a_paste_into_a_program_that_is_not_reading_never_blocks_detach_kill_or_hub_st
     // The kill grace period (2 s) plus a second, plus the CLI's own start on a busy machine.
     assert!(started.elapsed() < Duration::from_millis(3500), "{:?}", started.elapsed());
 }
+
+#[test]
+fn a_background_child_holding_the_pty_does_not_keep_an_ended_session_alive() {
+    use std::time::Duration;
+    let home = Home::new();
+    let pidfile = home.path().join("bg.pid");
+    // The leader leaves a child in a session of its own that keeps writing to the PTY
+    // (until the PTY is hung up), then exits 3.
+    let script = format!(
+        "setsid sh -c 'echo $$ > {}; while echo bg; do sleep 0.05; done' & while [ ! -s {} ]; do :; done; exit 3",
+        pidfile.display(),
+        pidfile.display()
+    );
+    let out = home
+        .run_within(
+            &["new", "--name", "leaver", "--", "sh", "-c", &script],
+            Duration::from_secs(10),
+        )
+        .expect("the session ends within its grace period");
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    eventually("ls to stop showing it", || home.sessions().is_empty());
+    let out = home.run(&["kill", "leaver"]);
+    assert!(!out.status.success(), "kill of an ended session is an error");
+    // The child was hung up with the session.
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    eventually("the background child to end", || !alive(pid));
+}
