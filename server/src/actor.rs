@@ -206,6 +206,7 @@ impl Actor {
                 false
             }
             Ok(n) => {
+                crate::test_hooks::panic_point("actor-read", &self.session.id);
                 self.session.push_output(&self.buf[..n]);
                 self.log.write(&self.buf[..n]);
                 if let Some((_, quiet, _)) = &mut self.exited {

@@ -203,7 +203,10 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             ClientMsg::Info {
                 target: Some(target),
             } => ServerMsg::Session {
-                session: registry.find(&target)?.info(),
+                session: {
+                    crate::test_hooks::panic_point("info-request", &target);
+                    registry.find(&target)?.info()
+                },
             },
             ClientMsg::Info { target: None } => ServerMsg::Hub {
                 hub: HubInfo {

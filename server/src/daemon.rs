@@ -172,6 +172,9 @@ fn init_logging(home: &Home) -> anyhow::Result<()> {
     for quiet in QUIET_LOGS {
         filter = filter.add_directive(quiet.parse().expect("a valid directive"));
     }
+    // Panics are caught per session and per connection; what they said goes to the log
+    // (stderr is /dev/null once the server runs).
+    std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

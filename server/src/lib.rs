@@ -31,9 +31,11 @@ mod test_hooks;
 mod tests;
 mod web;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::net::UnixListener;
 
 pub use config::Config;
@@ -114,7 +116,14 @@ pub async fn run(
                 };
                 match stream.peer_cred() {
                     Ok(cred) if cred.uid() == uid.as_raw() => {
-                        tokio::spawn(conn::serve(stream, ctx.clone()));
+                        let ctx = ctx.clone();
+                        tokio::spawn(async move {
+                            // A panic ends this connection only.
+                            let served = AssertUnwindSafe(conn::serve(stream, ctx)).catch_unwind();
+                            if let Err(panic) = served.await {
+                                tracing::error!("a connection failed: {}", panic_message(&panic));
+                            }
+                        });
                     }
                     Ok(cred) => tracing::warn!(uid = cred.uid(), "refused a connection from another user"),
                     Err(e) => tracing::warn!("cannot check a peer's credentials: {e}"),
@@ -173,5 +182,16 @@ async fn idle_shutdown(registry: Arc<Registry>, shutdown: Shutdown, secs: u64) {
         } else if changes.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// The text a panic carried, for the log.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
     }
 }

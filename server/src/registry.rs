@@ -11,7 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use std::panic::AssertUnwindSafe;
+
 use anyhow::{bail, Context};
+use futures_util::FutureExt;
 use itwillsync_protocol::text::{check_name, name_from};
 use itwillsync_protocol::{NewSession, Size};
 use rand::RngExt;
@@ -162,12 +165,16 @@ impl Registry {
         tracing::info!(session = %id, pid, "session started");
 
         let log = OutputLog::open(&self.logs_dir, &id);
-        tokio::spawn(crate::actor::run(
-            session.clone(),
-            spawned.master,
-            size_rx,
-            log,
-        ));
+        let actor = crate::actor::run(session.clone(), spawned.master, size_rx, log);
+        let supervised = session.clone();
+        tokio::spawn(async move {
+            // A panic ends this session only: its program is killed and its clients told.
+            if let Err(panic) = AssertUnwindSafe(actor).catch_unwind().await {
+                let why = crate::panic_message(&panic);
+                tracing::error!(session = %supervised.id, "the session failed: {why}");
+                supervised.fail().await;
+            }
+        });
         if let Err(e) = session.spawn_follower() {
             // Without a follower the session still runs; redraws show a blank screen.
             tracing::error!(session = %id, "cannot start the terminal-state thread: {e}");

@@ -394,7 +394,15 @@ impl Session {
             .name(format!("term-{}", &self.id[..8]))
             .spawn(move || {
                 lower_priority();
-                runtime.block_on(session.follow_output());
+                let follow = std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(session.clone().follow_output())
+                });
+                if let Err(panic) = std::panic::catch_unwind(follow) {
+                    // Without its terminal state the session cannot serve redraws: end it.
+                    let why = crate::panic_message(&panic);
+                    tracing::error!(session = %session.id, "the terminal state failed: {why}");
+                    let _ = session.terminate_on(&runtime);
+                }
             })
             .map(drop)
     }
@@ -429,6 +437,7 @@ impl Session {
                 self.skip_unparsed();
                 continue;
             }
+            crate::test_hooks::panic_point("follower-parse", &self.id);
             let (seq, hooks) = {
                 let mut term = lock(&self.term);
                 if term.seq() != parsed {
@@ -589,9 +598,13 @@ impl Session {
     /// Hangs the program up at once: SIGHUP, then SIGKILL if it has not exited within
     /// [`HANGUP_GRACE`]. An error once it has been reaped.
     pub fn terminate(self: &Arc<Self>) -> Result<(), Gone> {
+        self.terminate_on(&tokio::runtime::Handle::current())
+    }
+
+    fn terminate_on(self: &Arc<Self>, runtime: &tokio::runtime::Handle) -> Result<(), Gone> {
         if self.program.hang_up()? {
             let session = self.clone();
-            tokio::spawn(async move {
+            runtime.spawn(async move {
                 tokio::select! {
                     _ = session.exited() => {}
                     _ = tokio::time::sleep(HANGUP_GRACE) => {
@@ -602,6 +615,27 @@ impl Session {
             });
         }
         Ok(())
+    }
+
+    /// Ends a session whose actor failed: kills the program, reaps it off the async
+    /// workers, and publishes its status so clients and the registry let go.
+    pub(crate) async fn fail(&self) {
+        let _ = self.program.signal(libc::SIGKILL);
+        let reaped = async {
+            loop {
+                if let Some(status) = self.program.try_reap() {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let status = tokio::time::timeout(HANGUP_GRACE, reaped)
+            .await
+            .unwrap_or(ExitStatus {
+                code: 1,
+                signal: None,
+            });
+        self.set_exited(status);
     }
 
     /// The program as a process (for the actor).

@@ -6,9 +6,11 @@
 //! with [`arm`]; the first task to reach it with that key stops there, reports that it
 //! arrived, and waits until the test releases it.
 //!
-//! Points: `client-caught-up` (a client loop has sent everything up to the head it saw and
-//! is about to look for the exit status), `session-output` (the follower is about to
-//! parse output; armed with [`arm_panic`] it panics there).
+//! Points (the key is a session id unless said otherwise): `client-caught-up` (a client's
+//! feed has sent everything up to the head it saw and is about to wait), and, armed with
+//! [`arm_panic`] to panic there, `actor-read` (the actor read output), `follower-parse`
+//! (the follower is about to parse output) and `info-request` (a connection answers
+//! `Info` for this target).
 
 #[cfg(test)]
 pub use imp::{arm, arm_panic, pause, panic_point, Gate};

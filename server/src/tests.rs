@@ -172,3 +172,61 @@ async fn the_exit_status_follows_the_last_byte() {
         String::from_utf8_lossy(&output)
     );
 }
+
+/// A panic in one session's actor, in one session's terminal state, or in one connection
+/// ends only that session or connection; the server and every other session carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_ends_only_its_session_or_connection() {
+    let server = Server::start().await;
+    let doomed = server.new_session("read x; echo never; sleep 60").await;
+    let healthy = server.new_session("read x; echo still-$x; exit 4").await;
+    test_hooks::arm_panic("actor-read", &doomed);
+    let mut client = server.connect().await;
+    client.attach(&doomed, false).await;
+    client
+        .send(&ClientMsg::Input {
+            data: b"go\r".to_vec(),
+        })
+        .await;
+    let (_, code) = client.until_exit().await;
+    assert_ne!(code, 0, "the failed session reports a failure");
+
+    // The same in the terminal-state follower: the session is hung up.
+    let doomed = server.new_session("read x; echo never; sleep 60").await;
+    test_hooks::arm_panic("follower-parse", &doomed);
+    let mut client = server.connect().await;
+    client.attach(&doomed, false).await;
+    client
+        .send(&ClientMsg::Input {
+            data: b"go\r".to_vec(),
+        })
+        .await;
+    let (_, code) = client.until_exit().await;
+    assert_ne!(code, 0, "the failed session reports a failure");
+
+    // A connection that panics is closed; the next one is served.
+    let mut client = server.connect().await;
+    test_hooks::arm_panic("info-request", "boom");
+    client
+        .send(&ClientMsg::Info {
+            target: Some("boom".into()),
+        })
+        .await;
+    assert!(client.recv().await.is_none(), "the connection is closed");
+
+    let mut client = server.connect().await;
+    let ServerMsg::Sessions { sessions } = client.request(&ClientMsg::List).await else {
+        panic!("no list")
+    };
+    let ids: Vec<_> = sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, [healthy.as_str()], "only the failed session is gone");
+    client.attach(&healthy, false).await;
+    client
+        .send(&ClientMsg::Input {
+            data: b"ok\r".to_vec(),
+        })
+        .await;
+    let (output, code) = client.until_exit().await;
+    assert!(String::from_utf8_lossy(&output).contains("still-ok"));
+    assert_eq!(code, 4);
+}
