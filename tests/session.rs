@@ -563,3 +563,38 @@ fn a_background_child_holding_the_pty_does_not_keep_an_ended_session_alive() {
     let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
     eventually("the background child to end", || !alive(pid));
 }
+
+#[test]
+fn running_out_of_file_descriptors_neither_spins_nor_floods_the_log() {
+    use std::os::unix::process::CommandExt;
+    let home = Home::new();
+    // The server inherits the starting command's limits: a hard limit of 96 open files.
+    let mut new = home.cmd(&["new", "-d", "--", "sleep", "60"]);
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        new.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 96,
+                rlim_max: 96,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    assert!(new.status().unwrap().success());
+    // Idle connections until accept fails, and then some.
+    let idle: Vec<_> = (0..150)
+        .map(|_| std::os::unix::net::UnixStream::connect(home.socket()).unwrap())
+        .collect();
+    let log = home.path().join("server.log");
+    // Observed over a second: a loop retrying at once would write megabytes in that time.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size < 16 << 10, "server.log grew to {size} bytes");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("accept failed"), "{text}");
+    drop(idle);
+    eventually("the server to serve again", || home.sessions().len() == 1);
+}

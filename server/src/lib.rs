@@ -16,6 +16,7 @@ mod feed;
 pub mod home;
 mod inhibit;
 mod input;
+mod log_file;
 mod output_log;
 mod process;
 mod program;
@@ -29,6 +30,7 @@ mod term;
 mod test_hooks;
 #[cfg(test)]
 mod tests;
+mod throttle;
 mod web;
 
 use std::panic::AssertUnwindSafe;
@@ -47,6 +49,13 @@ pub use shutdown::Shutdown;
 pub use web::Transport;
 
 use crate::registry::Registry;
+
+/// After a failed accept the loop waits this long, doubling up to the maximum while
+/// accepts keep failing (out of file descriptors, say), so it never spins.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+static ACCEPT_FAILED: throttle::Throttle = throttle::Throttle::new();
+static REFUSED: throttle::Throttle = throttle::Throttle::new();
 
 /// How long `run` waits for hung-up programs beyond their SIGKILL grace: a killed
 /// program's session publishes its exit within `actor::DRAIN_GRACE_HUNG_UP` of it.
@@ -104,13 +113,20 @@ pub async fn run(
         config.idle_shutdown_secs,
     ));
     let uid = rustix::process::getuid();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok((stream, _)) => {
+                        backoff = ACCEPT_BACKOFF_MIN;
+                        stream
+                    }
                     Err(e) => {
-                        tracing::warn!("accept failed: {e}");
+                        // Usually out of file descriptors: retrying at once would spin.
+                        ACCEPT_FAILED.hit(|more| tracing::warn!("accept failed: {e} ({more} more)"));
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                         continue;
                     }
                 };
@@ -125,8 +141,8 @@ pub async fn run(
                             }
                         });
                     }
-                    Ok(cred) => tracing::warn!(uid = cred.uid(), "refused a connection from another user"),
-                    Err(e) => tracing::warn!("cannot check a peer's credentials: {e}"),
+                    Ok(cred) => REFUSED.hit(|more| tracing::warn!(uid = cred.uid(), "refused a connection from another user ({more} more)")),
+                    Err(e) => REFUSED.hit(|more| tracing::warn!("cannot check a peer's credentials: {e} ({more} more)")),
                 }
             }
             reason = shutdown.wait() => {
