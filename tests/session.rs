@@ -521,9 +521,17 @@ fn a_paste_into_a_program_that_is_not_reading_never_blocks_detach_kill_or_hub_st
     let out = home
         .run_within(&["kill", "jam"], Duration::from_secs(2))
         .expect("kill returns promptly");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eventually("the session to end", || home.sessions().is_empty());
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Hub stop, with a paste stuck in a fresh session and its client still attached.
     home.new_detached(&args);
@@ -532,9 +540,17 @@ fn a_paste_into_a_program_that_is_not_reading_never_blocks_detach_kill_or_hub_st
     let out = home
         .run_within(&["hub", "stop"], Duration::from_secs(6))
         .expect("hub stop returns");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The kill grace period (2 s) plus a second, plus the CLI's own start on a busy machine.
-    assert!(started.elapsed() < Duration::from_millis(3500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(3500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -555,12 +571,24 @@ fn a_background_child_holding_the_pty_does_not_keep_an_ended_session_alive() {
             Duration::from_secs(10),
         )
         .expect("the session ends within its grace period");
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eventually("ls to stop showing it", || home.sessions().is_empty());
     let out = home.run(&["kill", "leaver"]);
-    assert!(!out.status.success(), "kill of an ended session is an error");
+    assert!(
+        !out.status.success(),
+        "kill of an ended session is an error"
+    );
     // The child was hung up with the session.
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     eventually("the background child to end", || !alive(pid));
 }
 

@@ -134,9 +134,11 @@ impl Registry {
         let spec = NewSession { size, ..spec };
         let (config, transport) = (self.config.clone(), self.transport.clone());
         let (started_id, started_spec) = (id.clone(), spec.clone());
-        let (web, spawned) = tokio::task::spawn_blocking(move || start(&config, &transport, &started_spec, &started_id))
-            .await
-            .context("the session's start-up failed")??;
+        let (web, spawned) = tokio::task::spawn_blocking(move || {
+            start(&config, &transport, &started_spec, &started_id)
+        })
+        .await
+        .context("the session's start-up failed")??;
         let program = Program::new(spawned.child);
         let mut sessions = lock(&self.sessions);
         let name = match self.admit_locked(&sessions, spec.name.as_deref()) {

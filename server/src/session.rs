@@ -9,14 +9,16 @@
 //! following costs little CPU. When a flood still outruns it by more than the ring, it
 //! keeps its state (modes, alternate screen, colours) and continues from the oldest byte
 //! still held; the screen is then exact again once the flood's last screenful is parsed.
-//! Clients never wait on each other: each keeps its own cursor into the ring and is woken
-//! by the `head` watch when the ring grows. Clients that read pace the PTY (see
-//! `paced_by_readers`).
+//! Clients never wait on each other: each keeps its own cursor into the ring (`feed.rs`)
+//! and is woken by the `head` watch when the ring grows. Clients that read pace the PTY
+//! (see `paced_by_readers`). Input goes through a byte-bounded queue (`input.rs`), signals
+//! straight to the program (`program.rs`): neither ever waits for the other.
 //!
-//! Locks: `ring`, `term`, `clients` and `activity` are `std::sync::Mutex`es guarding
-//! in-memory state for microseconds; none is held across an `.await`, and none is taken
-//! while another is held, except `term` inside `clients` in `apply_size` (the only nesting,
-//! so no lock-order cycle exists).
+//! Locks: `ring` (with the exit status), `term`, `clients`, `readers` and `activity` are
+//! `std::sync::Mutex`es guarding in-memory state for microseconds; none is held across an
+//! `.await`. Nestings, each one way only, so no lock-order cycle exists: `term` inside
+//! `clients` (`apply_size`), `ring` inside `readers` (`paced_by_readers`), and the name
+//! watch inside `activity` (`info`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -163,7 +165,6 @@ pub struct Session {
     exit: watch::Sender<Option<ExitStatus>>,
     activity: Mutex<Activity>,
 }
-
 
 /// Locks a mutex, recovering from poisoning: every critical section here leaves the data
 /// consistent at each step, so a panic elsewhere does not invalidate it.

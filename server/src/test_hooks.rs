@@ -13,7 +13,7 @@
 //! `Info` for this target).
 
 #[cfg(test)]
-pub use imp::{arm, arm_panic, pause, panic_point, Gate};
+pub use imp::{arm, arm_panic, panic_point, pause};
 
 #[cfg(not(test))]
 /// Pauses here when a test armed `point` for `key` (tests only; empty otherwise).

@@ -46,7 +46,13 @@ impl Server {
         };
         let listener = UnixListener::bind(home.socket()).unwrap();
         let shutdown = Shutdown::default();
-        let run = crate::run(config, home, Transport::default(), listener, shutdown.clone());
+        let run = crate::run(
+            config,
+            home,
+            Transport::default(),
+            listener,
+            shutdown.clone(),
+        );
         tokio::spawn(run);
         Self { dir, shutdown }
     }
@@ -74,7 +80,13 @@ impl Server {
             port: None,
             networking: None,
         };
-        match client.request(&ClientMsg::New { spec, attach: false }).await {
+        match client
+            .request(&ClientMsg::New {
+                spec,
+                attach: false,
+            })
+            .await
+        {
             ServerMsg::Created { session } => session.id,
             other => panic!("not created: {other:?}"),
         }
@@ -145,7 +157,9 @@ impl Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_exit_status_follows_the_last_byte() {
     let server = Server::start().await;
-    let id = server.new_session("read x; printf LAST-BYTES; exit 3").await;
+    let id = server
+        .new_session("read x; printf LAST-BYTES; exit 3")
+        .await;
     let gate = test_hooks::arm("client-caught-up", &id);
     let mut watcher = server.connect().await;
     watcher.attach(&id, true).await;

@@ -64,16 +64,17 @@ impl Shared {
             .as_ref()
             .context("the server has no home directory")?;
         let cwd = home.resolve(cwd)?;
-        self.registry.create(NewSession {
-            name: None,
-            command: vec![tool.to_string()],
-            cwd: cwd.to_string_lossy().into_owned(),
-            env: std::env::vars().collect(),
-            size: NEW_SIZE,
-            port: None,
-            networking: None,
-        })
-        .await
+        self.registry
+            .create(NewSession {
+                name: None,
+                command: vec![tool.to_string()],
+                cwd: cwd.to_string_lossy().into_owned(),
+                env: std::env::vars().collect(),
+                size: NEW_SIZE,
+                port: None,
+                networking: None,
+            })
+            .await
     }
 }
 
