@@ -464,3 +464,165 @@ fn a_flood_that_outruns_the_terminal_state_leaves_the_session_responsive_and_exa
     term.send(b"ok\r");
     term.wait_text("after-ok");
 }
+
+/// Attaches a raw client to `target` and writes `bytes` of input in 1 KiB frames (as a
+/// paste arrives) on a thread, then `Detach`; returns the connection for reading.
+fn paste_into(home: &Home, target: &str, bytes: usize) -> support::Raw {
+    let mut raw = home.connect();
+    let ServerMsg::Attached { .. } = raw.request(&ClientMsg::Attach {
+        target: Some(target.into()),
+        read_only: false,
+        size: SIZE,
+    }) else {
+        panic!("not attached")
+    };
+    let mut writer = raw.stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let frame = itwillsync_protocol::codec::encode_frame(&ClientMsg::Input {
+            data: vec![b'x'; 1024],
+        })
+        .unwrap();
+        for _ in 0..bytes / 1024 {
+            if writer.write_all(&frame).is_err() {
+                return;
+            }
+        }
+        let detach = itwillsync_protocol::codec::encode_frame(&ClientMsg::Detach).unwrap();
+        let _ = writer.write_all(&detach);
+    });
+    raw
+}
+
+#[test]
+fn a_paste_into_a_program_that_is_not_reading_never_blocks_detach_kill_or_hub_stop() {
+    use std::time::{Duration, Instant};
+    let home = Home::new();
+    // Ignores SIGHUP, so only the SIGKILL after the grace period ends it.
+    // Raw mode: the terminal stops taking input once its buffer is full (in canonical mode
+    // the kernel would discard the overflow instead).
+    let stubborn = ["--", "sh", "-c", "trap '' HUP; stty raw -echo; sleep 600"];
+    let mut args = vec!["--name", "jam"];
+    args.extend_from_slice(&stubborn);
+    home.new_detached(&args);
+
+    // Detach is answered while 2 MB of input waits for a program that never reads it.
+    let mut raw = paste_into(&home, "jam", 2 << 20);
+    loop {
+        match raw.recv().expect("the server answers detach") {
+            ServerMsg::Detached => break,
+            ServerMsg::Error { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+
+    // Kill returns at once, and the session is gone within the grace period plus a second.
+    let started = Instant::now();
+    let out = home
+        .run_within(&["kill", "jam"], Duration::from_secs(2))
+        .expect("kill returns promptly");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("the session to end", || home.sessions().is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Hub stop, with a paste stuck in a fresh session and its client still attached.
+    home.new_detached(&args);
+    let _raw = paste_into(&home, "jam", 2 << 20);
+    let started = Instant::now();
+    let out = home
+        .run_within(&["hub", "stop"], Duration::from_secs(6))
+        .expect("hub stop returns");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The kill grace period (2 s) plus a second, plus the CLI's own start on a busy machine.
+    assert!(
+        started.elapsed() < Duration::from_millis(3500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_background_child_holding_the_pty_does_not_keep_an_ended_session_alive() {
+    use std::time::Duration;
+    let home = Home::new();
+    let pidfile = home.path().join("bg.pid");
+    // The leader leaves a child in a session of its own that keeps writing to the PTY
+    // (until the PTY is hung up), then exits 3.
+    let script = format!(
+        "setsid sh -c 'echo $$ > {}; while echo bg; do sleep 0.05; done' & while [ ! -s {} ]; do :; done; exit 3",
+        pidfile.display(),
+        pidfile.display()
+    );
+    let out = home
+        .run_within(
+            &["new", "--name", "leaver", "--", "sh", "-c", &script],
+            Duration::from_secs(10),
+        )
+        .expect("the session ends within its grace period");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("ls to stop showing it", || home.sessions().is_empty());
+    let out = home.run(&["kill", "leaver"]);
+    assert!(
+        !out.status.success(),
+        "kill of an ended session is an error"
+    );
+    // The child was hung up with the session.
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    eventually("the background child to end", || !alive(pid));
+}
+
+#[test]
+fn running_out_of_file_descriptors_neither_spins_nor_floods_the_log() {
+    use std::os::unix::process::CommandExt;
+    let home = Home::new();
+    // The server inherits the starting command's limits: a hard limit of 96 open files.
+    let mut new = home.cmd(&["new", "-d", "--", "sleep", "60"]);
+    // SAFETY: setrlimit is async-signal-safe.
+    unsafe {
+        new.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 96,
+                rlim_max: 96,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    assert!(new.status().unwrap().success());
+    // Idle connections until accept fails, and then some.
+    let idle: Vec<_> = (0..150)
+        .map(|_| std::os::unix::net::UnixStream::connect(home.socket()).unwrap())
+        .collect();
+    let log = home.path().join("server.log");
+    // Observed over a second: a loop retrying at once would write megabytes in that time.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size < 16 << 10, "server.log grew to {size} bytes");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("accept failed"), "{text}");
+    drop(idle);
+    eventually("the server to serve again", || home.sessions().len() == 1);
+}

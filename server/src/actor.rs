@@ -2,11 +2,15 @@
 //!
 //! It reads output into the ring, never waiting for the terminal-state follower or a
 //! stalled or slow client (only clients that are reading fast enough pace it, as a plain
-//! terminal would), queues input so a program that stops reading never blocks output,
-//! applies the size the policy picks, delivers signals, flushes the output log, and reaps
-//! the program. After the program exits it drains what is left in the PTY (until EIO, or
-//! until it has been quiet briefly when a background process keeps the PTY open) before
-//! publishing the exit status, so every byte is in the ring first.
+//! terminal would), writes the input the session's queue holds (`input.rs`) without ever
+//! blocking on a program that does not read, applies the size the policy picks, flushes
+//! the output log, and reaps the program (`program.rs`; signals never pass through here).
+//!
+//! After the program exits it drains what is left in the PTY until EIO, until it has been
+//! quiet briefly, or at the latest [`DRAIN_GRACE`] after the exit (a background process
+//! that keeps the PTY open and writing cannot keep a dead session alive), then publishes
+//! the exit status, so every byte is in the ring first. Dropping the master then hangs up
+//! the PTY for any process still holding it.
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
@@ -15,166 +19,240 @@ use std::time::Duration;
 
 use itwillsync_protocol::{ExitStatus, Size};
 use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
 use crate::output_log::OutputLog;
-use crate::session::{ActorEnds, Command, Session};
+use crate::session::Session;
 
 /// Largest single read from the PTY (Linux delivers at most a few KiB per read anyway).
 const READ_SIZE: usize = 64 << 10;
-/// Input queued for the program beyond which new input waits (bounds memory).
-const MAX_PENDING_INPUT: usize = 1 << 20;
+/// Input the actor takes out of the session's queue at once to write.
+const WRITE_CHUNK: usize = 64 << 10;
 /// How often buffered log output reaches the file.
 const LOG_FLUSH: Duration = Duration::from_millis(100);
 /// While paced by a reading terminal, how often to check whether it has stalled.
 const PACE_RECHECK: Duration = Duration::from_millis(50);
-/// After SIGHUP, how long a program may take to exit before SIGKILL.
-pub const HANGUP_GRACE: Duration = Duration::from_secs(2);
+/// How often to look for the program's exit besides SIGCHLD (a signal that arrived before
+/// the actor listened for it).
+const REAP_POLL: Duration = Duration::from_secs(1);
 /// After the program exits, how long a PTY that a background process still holds open may
 /// stay quiet before the session is declared over.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
+/// The longest the PTY is drained after the program exits, however much a background
+/// process still writes.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// The same for a program that was hung up (killed, or the server stopping), so that a
+/// stop takes at most the hang-up grace period plus a second.
+const DRAIN_GRACE_HUNG_UP: Duration = Duration::from_millis(500);
+
+/// The actor's state between events.
+struct Actor {
+    session: Arc<Session>,
+    fd: AsyncFd<OwnedFd>,
+    buf: Vec<u8>,
+    /// Input taken from the session's queue, not yet written.
+    pending: VecDeque<u8>,
+    pty_closed: bool,
+    /// The program's status once reaped, and until when to drain.
+    exited: Option<(ExitStatus, Instant, Instant)>,
+    log: OutputLog,
+    /// The log holds unwritten output and its flush timer is armed.
+    flush_armed: bool,
+}
 
 /// Runs the actor until the program has exited and its output is drained.
 pub(crate) async fn run(
     session: Arc<Session>,
     master: OwnedFd,
-    mut child: tokio::process::Child,
-    mut ends: ActorEnds,
-    mut log: OutputLog,
+    mut size: watch::Receiver<Size>,
+    log: OutputLog,
 ) {
+    let mut sigchld = match signal(SignalKind::child()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(session = %session.id, "no SIGCHLD, polling for the exit: {e}");
+            None
+        }
+    };
     // SAFETY: `master` is an open fd owned by the AsyncFd for its whole life.
     let fd = match unsafe { AsyncFd::register(master) } {
         Ok(fd) => fd,
         Err(e) => {
             tracing::error!(session = %session.id, "cannot poll the PTY: {}", e);
-            let _ = child.start_kill();
-            let status = wait_status(child.wait().await);
+            let _ = session.program().signal(libc::SIGKILL);
+            let status = loop {
+                if let Some(status) = session.program().try_reap() {
+                    break status;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
             session.set_exited(status);
             return;
         }
     };
-    let pid = session.pid as i32;
-    let mut buf = vec![0u8; READ_SIZE];
-    let mut pending: VecDeque<u8> = VecDeque::new();
-    let mut pty_closed = false;
-    let mut status: Option<ExitStatus> = None;
-    let mut drain_until = Instant::now();
-    let mut kill_at: Option<Instant> = None;
+    let mut actor = Actor {
+        session: session.clone(),
+        fd,
+        buf: vec![0u8; READ_SIZE],
+        pending: VecDeque::new(),
+        pty_closed: false,
+        exited: None,
+        log,
+        flush_armed: false,
+    };
     let mut progress = session.progress();
     // Armed only while the log holds unwritten output, so an idle session wakes nobody; one
     // timer, reset rather than recreated at every read.
     let flush = tokio::time::sleep(LOG_FLUSH);
     tokio::pin!(flush);
-    let mut flush_armed = false;
+    actor.reap();
 
-    loop {
-        if status.is_some() && (pty_closed || Instant::now() >= drain_until) {
-            break;
-        }
-        let paced = !pty_closed && session.paced_by_readers(READ_SIZE);
+    while !actor.done() {
+        actor.take_input();
+        let paced = !actor.pty_closed && session.paced_by_readers(READ_SIZE);
+        let reading = !actor.pty_closed && !paced;
+        let writing = !actor.pending.is_empty() && !actor.pty_closed;
+        let drain_until = actor.exited.map(|(_, quiet, cap)| quiet.min(cap));
         tokio::select! {
-            ready = fd.readable(), if !pty_closed && !paced => {
-                let Ok(mut guard) = ready else { pty_closed = true; continue };
-                match guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf[..]).map_err(Into::into)) {
-                    Ok(Ok(0)) | Ok(Err(_)) => pty_closed = true, // EIO: every slave fd is closed
-                    Ok(Ok(n)) => {
-                        session.push_output(&buf[..n]);
-                        log.write(&buf[..n]);
-                        if !flush_armed {
-                            flush.as_mut().reset(Instant::now() + LOG_FLUSH);
-                            flush_armed = true;
-                        }
-                        if status.is_some() {
-                            drain_until = Instant::now() + DRAIN_AFTER_EXIT;
-                        }
+            ready = actor.fd.readable(), if reading => {
+                let Ok(mut guard) = ready else { actor.pty_closed = true; continue };
+                let buf = &mut actor.buf;
+                let read = guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf[..]).map_err(Into::into));
+                drop(guard);
+                if let Ok(read) = read {
+                    if actor.on_read(read) && !actor.flush_armed {
+                        flush.as_mut().reset(Instant::now() + LOG_FLUSH);
+                        actor.flush_armed = true;
                     }
-                    Err(_would_block) => {}
                 }
             }
-            ready = fd.writable(), if !pending.is_empty() && !pty_closed => {
-                let Ok(mut guard) = ready else { pending.clear(); continue };
-                let (front, _) = pending.as_slices();
-                match guard.try_io(|fd| rustix::io::write(fd.get_ref(), front).map_err(Into::into)) {
-                    Ok(Ok(n)) => { pending.drain(..n); }
-                    Ok(Err(e)) => {
-                        tracing::debug!(session = %session.id, "PTY write failed: {e}");
-                        pending.clear();
-                    }
-                    Err(_would_block) => {}
+            ready = actor.fd.writable(), if writing => {
+                let Ok(mut guard) = ready else { actor.pending.clear(); continue };
+                let (front, _) = actor.pending.as_slices();
+                let written = guard.try_io(|fd| rustix::io::write(fd.get_ref(), front).map_err(Into::into));
+                drop(guard);
+                if let Ok(written) = written {
+                    actor.on_written(written);
                 }
             }
-            cmd = ends.commands.recv(), if pending.len() < MAX_PENDING_INPUT => match cmd {
-                Some(Command::Input(data)) => pending.extend(data),
-                Some(Command::Signal(sig)) => signal_group(pid, sig),
-                Some(Command::Terminate) => {
-                    signal_group(pid, libc::SIGHUP);
-                    kill_at.get_or_insert(Instant::now() + HANGUP_GRACE);
-                }
-                None => {}
-            },
-            changed = ends.size.changed() => {
+            _ = session.input_queue().arrived(), if actor.pending.len() < WRITE_CHUNK => {}
+            changed = size.changed() => {
                 if changed.is_ok() {
-                    let size: Size = *ends.size.borrow_and_update();
-                    if let Err(e) = crate::pty::set_size(fd.get_ref(), size) {
+                    let size: Size = *size.borrow_and_update();
+                    if let Err(e) = crate::pty::set_size(actor.fd.get_ref(), size) {
                         tracing::debug!(session = %session.id, "{e:#}");
                     }
                 }
             }
-            exit = child.wait(), if status.is_none() => {
-                status = Some(wait_status(exit));
-                drain_until = Instant::now() + DRAIN_AFTER_EXIT;
-            }
-            _ = sleep_until(drain_until), if status.is_some() => {}
-            _ = sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() => {
-                signal_group(pid, libc::SIGKILL);
-                kill_at = None;
-            }
+            _ = child_signal(&mut sigchld), if actor.exited.is_none() => actor.reap(),
+            _ = tokio::time::sleep(REAP_POLL), if actor.exited.is_none() => actor.reap(),
+            _ = sleep_until(drain_until.unwrap_or_else(Instant::now)), if drain_until.is_some() => {}
             // A reading terminal caught up, or may have stalled meanwhile: look again.
             _ = progress.changed(), if paced => {}
             _ = tokio::time::sleep(PACE_RECHECK), if paced => {}
-            _ = &mut flush, if flush_armed => {
-                log.flush();
-                flush_armed = false;
+            _ = &mut flush, if actor.flush_armed => {
+                actor.log.flush();
+                actor.flush_armed = false;
             }
         }
     }
-    log.flush();
-    if let Some(status) = status {
-        tracing::info!(session = %session.id, code = status.code, "program exited");
-        session.set_exited(status);
+    actor.finish();
+}
+
+/// The next SIGCHLD, or never when there is no listener.
+async fn child_signal(sigchld: &mut Option<Signal>) {
+    match sigchld {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
-/// Signals the process group `pid` leads; falls back to the process itself.
-fn signal_group(pid: i32, signal: i32) {
-    // SAFETY: kill(2) with a plain pid and signal number has no memory-safety conditions.
-    unsafe {
-        if libc::kill(-pid, signal) != 0 {
-            libc::kill(pid, signal);
+impl Actor {
+    /// The program has exited and the PTY is drained (or the drain is over).
+    fn done(&self) -> bool {
+        match self.exited {
+            Some((_, quiet, cap)) => {
+                let now = Instant::now();
+                self.pty_closed || now >= quiet || now >= cap
+            }
+            None => false,
         }
     }
-}
 
-fn wait_status(result: std::io::Result<std::process::ExitStatus>) -> ExitStatus {
-    use std::os::unix::process::ExitStatusExt;
-    match result {
-        Ok(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => ExitStatus { code, signal: None },
-            (None, Some(sig)) => ExitStatus {
-                code: 128 + sig,
-                signal: Some(sig),
-            },
-            (None, None) => ExitStatus {
-                code: 1,
-                signal: None,
-            },
-        },
-        Err(e) => {
-            tracing::error!("cannot wait for the program: {e}");
-            ExitStatus {
-                code: 1,
-                signal: None,
+    /// Refills the write buffer from the session's queue; once the PTY is gone, empties the
+    /// queue so no client waits for room forever.
+    fn take_input(&mut self) {
+        let input = self.session.input_queue();
+        if self.pty_closed {
+            self.pending.clear();
+            if !input.is_empty() {
+                input.clear();
             }
+        } else if self.pending.len() < WRITE_CHUNK {
+            input.take(WRITE_CHUNK - self.pending.len(), &mut self.pending);
+        }
+    }
+
+    /// Handles a read; true when output went into the log.
+    fn on_read(&mut self, read: std::io::Result<usize>) -> bool {
+        match read {
+            // EIO: every slave fd is closed.
+            Ok(0) | Err(_) => {
+                self.pty_closed = true;
+                false
+            }
+            Ok(n) => {
+                crate::test_hooks::panic_point("actor-read", &self.session.id);
+                self.session.push_output(&self.buf[..n]);
+                self.log.write(&self.buf[..n]);
+                if let Some((_, quiet, _)) = &mut self.exited {
+                    *quiet = Instant::now() + DRAIN_AFTER_EXIT;
+                }
+                true
+            }
+        }
+    }
+
+    fn on_written(&mut self, written: std::io::Result<usize>) {
+        match written {
+            Ok(n) => {
+                self.pending.drain(..n);
+            }
+            Err(e) => {
+                tracing::debug!(session = %self.session.id, "PTY write failed: {e}");
+                self.pending.clear();
+            }
+        }
+    }
+
+    /// Reaps the program if it has exited, and starts the drain.
+    fn reap(&mut self) {
+        if self.exited.is_some() {
+            return;
+        }
+        let program = self.session.program();
+        if let Some(status) = program.try_reap() {
+            let now = Instant::now();
+            let grace = if program.was_hung_up() {
+                DRAIN_GRACE_HUNG_UP
+            } else {
+                DRAIN_GRACE
+            };
+            self.exited = Some((status, now + DRAIN_AFTER_EXIT, now + grace));
+        }
+    }
+
+    /// Publishes the exit; dropping the master hangs up whatever still holds the PTY.
+    fn finish(mut self) {
+        self.log.flush();
+        self.session.input_queue().clear();
+        if let Some((status, ..)) = self.exited {
+            tracing::info!(session = %self.session.id, code = status.code, "program exited");
+            self.session.set_exited(status);
         }
     }
 }

@@ -14,6 +14,8 @@ use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 use tokio::sync::mpsc;
 
 use crate::conn::{Incoming, Writer};
+use crate::feed::{Cut, Feed, Paint, Step};
+use crate::input::{Offered, Pending};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::size::{Claim, Kind};
@@ -55,75 +57,72 @@ pub async fn run(
 }
 
 async fn stream(
-    session: &Session,
+    session: &Arc<Session>,
     client: u64,
     read_only: bool,
     incoming: &mut mpsc::Receiver<Incoming>,
     out: &mut Writer,
 ) -> anyhow::Result<End> {
-    let mut watches = session.watch();
+    let mut size_rx = session.watch().size;
+    let mut feed = Feed::new(session.clone(), client, Cut::Anywhere);
     out.send(&ServerMsg::Attached {
         session: session.info(),
     })
     .await?;
-    let (mut cursor, redraw) = session.redraw();
-    out.send(&ServerMsg::Redraw {
-        seq: cursor,
-        data: redraw,
-    })
-    .await?;
-    let mut size = *watches.size.borrow_and_update();
-    out.send(&ServerMsg::Size { size }).await?;
-    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut step = feed.repaint(Paint::Screen);
+    let mut size = *size_rx.borrow_and_update();
+    let mut typing = Typing {
+        pending: Pending::new(session.input_queue()),
+        warned: false,
+    };
+    let mut size_sent = false;
     loop {
+        match step {
+            Step::Output { seq, data } => out.send(&ServerMsg::Output { seq, data }).await?,
+            Step::Repaint { seq, data } => out.send(&ServerMsg::Redraw { seq, data }).await?,
+            Step::Exit(status) => {
+                out.send(&ServerMsg::Exit { status }).await?;
+                return Ok(End::Closed);
+            }
+            Step::Idle => {}
+        }
+        feed.delivered();
+        if !size_sent || *size_rx.borrow() != size {
+            size = *size_rx.borrow_and_update();
+            out.send(&ServerMsg::Size { size }).await?;
+            size_sent = true;
+        }
         // Keystrokes first, so typing stays responsive under heavy output.
         while let Ok(msg) = incoming.try_recv() {
-            if let Some(end) = handle(session, client, read_only, msg, out).await? {
+            if let Some(end) = handle(session, client, read_only, msg, out, &mut typing).await? {
                 return Ok(end);
             }
         }
-        if *watches.size.borrow() != size {
-            size = *watches.size.borrow_and_update();
-            out.send(&ServerMsg::Size { size }).await?;
-        }
-        let head = *watches.head.borrow_and_update();
-        if cursor < head {
-            chunk.clear();
-            match session.read_output(cursor, CHUNK, &mut chunk) {
-                Ok(n) => {
-                    cursor += n as u64;
-                    let data = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                    out.send(&ServerMsg::Output { seq: cursor, data }).await?;
-                    session.reader_progressed(client, cursor);
-                }
-                Err(_behind) => {
-                    let (seq, data) = session.redraw();
-                    cursor = seq;
-                    out.send(&ServerMsg::Redraw { seq, data }).await?;
-                    session.reader_repainted(client, cursor);
-                }
-            }
+        step = feed.next(CHUNK);
+        if !matches!(step, Step::Idle) {
             continue;
-        }
-        let exit = *watches.exit.borrow();
-        if let Some(status) = exit {
-            // The actor publishes the exit only after the last output, so cursor == head
-            // here means everything was delivered.
-            out.send(&ServerMsg::Exit { status }).await?;
-            return Ok(End::Closed);
         }
         tokio::select! {
             msg = incoming.recv() => match msg {
-                Some(msg) => if let Some(end) = handle(session, client, read_only, msg, out).await? {
+                Some(msg) => if let Some(end) = handle(session, client, read_only, msg, out, &mut typing).await? {
                     return Ok(end);
                 },
                 None => return Ok(End::Closed),
             },
-            _ = watches.head.changed() => {}
-            _ = watches.size.changed() => {}
-            _ = watches.exit.changed() => {}
+            _ = feed.changed() => {}
+            _ = size_rx.changed() => {}
+            _ = typing.pending.flush(session.input_queue()), if !typing.pending.is_empty() => {}
         }
     }
+}
+
+/// This client's input on its way to the program.
+struct Typing {
+    /// What the session could not take yet.
+    pending: Pending,
+    /// The client was told its input is being dropped, and has not had input accepted
+    /// since.
+    warned: bool,
 }
 
 /// Handles one client message while attached; `Some` ends the attachment.
@@ -133,6 +132,7 @@ async fn handle(
     read_only: bool,
     msg: Incoming,
     out: &mut Writer,
+    typing: &mut Typing,
 ) -> anyhow::Result<Option<End>> {
     let msg = match msg {
         Ok(msg) => msg,
@@ -142,7 +142,17 @@ async fn handle(
         }
     };
     match msg {
-        ClientMsg::Input { data } if !read_only => session.input(client, data).await,
+        ClientMsg::Input { data } if !read_only => {
+            match session.input(client, &data, &mut typing.pending) {
+                Offered::Accepted => typing.warned = false,
+                Offered::Dropped if !typing.warned => {
+                    typing.warned = true;
+                    let message = "the program is not reading its input: input dropped".into();
+                    out.send(&ServerMsg::Warning { message }).await?;
+                }
+                Offered::Dropped => {}
+            }
+        }
         ClientMsg::Input { .. } => {}
         ClientMsg::Resize { size } if !read_only => session.claim(client, Claim::Resized(size)),
         ClientMsg::Resize { .. } => {}

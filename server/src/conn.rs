@@ -122,7 +122,7 @@ async fn requests(
             }
             ClientMsg::New { spec, attach } => {
                 let size = spec.size;
-                let created = create(ctx, spec);
+                let created = create(ctx, spec).await;
                 if let Some(message) = created
                     .as_ref()
                     .ok()
@@ -202,11 +202,11 @@ async fn subscribe(
     }
 }
 
-fn create(ctx: &Shared, spec: NewSession) -> anyhow::Result<Arc<Session>> {
+async fn create(ctx: &Shared, spec: NewSession) -> anyhow::Result<Arc<Session>> {
     if ctx.shutdown.is_triggered() {
         anyhow::bail!("the server is stopping");
     }
-    ctx.registry.create(spec)
+    ctx.registry.create(spec).await
 }
 
 fn error(e: anyhow::Error) -> ServerMsg {
@@ -226,8 +226,8 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             ClientMsg::Kill { target, signal } => {
                 let session = registry.find(&target)?;
                 match signal {
-                    Some(signal) => session.signal(signal).await,
-                    None => session.terminate().await,
+                    Some(signal) => session.signal(signal)?,
+                    None => session.terminate()?,
                 }
                 ServerMsg::Done
             }
@@ -237,7 +237,10 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             ClientMsg::Info {
                 target: Some(target),
             } => ServerMsg::Session {
-                session: registry.find(&target)?.info(),
+                session: {
+                    crate::test_hooks::panic_point("info-request", &target);
+                    registry.find(&target)?.info()
+                },
             },
             ClientMsg::Info { target: None } => ServerMsg::Hub {
                 hub: HubInfo {

@@ -54,6 +54,7 @@ fn start(
         return Ok(());
     };
     init_logging(home)?;
+    raise_fd_limit();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     // Before the socket exists: a bad certificate is the starting command's error, and the
     // Tailscale commands run before anything is served.
@@ -159,11 +160,22 @@ const QUIET_LOGS: &[&str] = &[
     "hyper_tungstenite=debug",
 ];
 
+/// Raises the soft limit on open files to the hard limit: every session, phone and
+/// terminal costs descriptors, and the default soft limit (1024) is soon reached.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return;
+    }
+    limit.current = limit.maximum;
+    if let Err(e) = setrlimit(Resource::Nofile, limit) {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
+}
+
 fn init_logging(home: &Home) -> anyhow::Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.server_log())
+    let file = crate::log_file::LogFile::open(home.server_log())
         .with_context(|| format!("cannot open {}", home.server_log().display()))?;
     let mut filter = tracing_subscriber::EnvFilter::try_from_env("ITWILLSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -172,6 +184,9 @@ fn init_logging(home: &Home) -> anyhow::Result<()> {
     for quiet in QUIET_LOGS {
         filter = filter.add_directive(quiet.parse().expect("a valid directive"));
     }
+    // Panics are caught per session and per connection; what they said goes to the log
+    // (stderr is /dev/null once the server runs).
+    std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

@@ -13,11 +13,15 @@ mod conn;
 pub mod daemon;
 mod dashboard;
 mod events;
+mod feed;
 pub mod home;
 mod hooks;
 mod inhibit;
+mod input;
+mod log_file;
 mod output_log;
 mod process;
+mod program;
 mod pty;
 mod registry;
 mod ring;
@@ -25,11 +29,17 @@ mod session;
 pub mod shutdown;
 mod size;
 mod term;
+mod test_hooks;
+#[cfg(test)]
+mod tests;
+mod throttle;
 mod web;
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::net::UnixListener;
 
 pub use config::Config;
@@ -42,8 +52,16 @@ pub use web::Transport;
 
 use crate::registry::Registry;
 
-/// How long `run` waits for hung-up programs beyond their SIGKILL grace.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a failed accept the loop waits this long, doubling up to the maximum while
+/// accepts keep failing (out of file descriptors, say), so it never spins.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+static ACCEPT_FAILED: throttle::Throttle = throttle::Throttle::new();
+static REFUSED: throttle::Throttle = throttle::Throttle::new();
+
+/// How long `run` waits for hung-up programs beyond their SIGKILL grace: a killed
+/// program's session publishes its exit within `actor::DRAIN_GRACE_HUNG_UP` of it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves local clients on `listener` until `shutdown` is triggered (by a client, a
 /// signal or the idle timer), then hangs up every session and waits for them to end.
@@ -105,22 +123,36 @@ pub async fn run(
         config.idle_shutdown_secs,
     ));
     let uid = rustix::process::getuid();
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok((stream, _)) => {
+                        backoff = ACCEPT_BACKOFF_MIN;
+                        stream
+                    }
                     Err(e) => {
-                        tracing::warn!("accept failed: {e}");
+                        // Usually out of file descriptors: retrying at once would spin.
+                        ACCEPT_FAILED.hit(|more| tracing::warn!("accept failed: {e} ({more} more)"));
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                         continue;
                     }
                 };
                 match stream.peer_cred() {
                     Ok(cred) if cred.uid() == uid.as_raw() => {
-                        tokio::spawn(conn::serve(stream, ctx.clone()));
+                        let ctx = ctx.clone();
+                        tokio::spawn(async move {
+                            // A panic ends this connection only.
+                            let served = AssertUnwindSafe(conn::serve(stream, ctx)).catch_unwind();
+                            if let Err(panic) = served.await {
+                                tracing::error!("a connection failed: {}", panic_message(&panic));
+                            }
+                        });
                     }
-                    Ok(cred) => tracing::warn!(uid = cred.uid(), "refused a connection from another user"),
-                    Err(e) => tracing::warn!("cannot check a peer's credentials: {e}"),
+                    Ok(cred) => REFUSED.hit(|more| tracing::warn!(uid = cred.uid(), "refused a connection from another user ({more} more)")),
+                    Err(e) => REFUSED.hit(|more| tracing::warn!("cannot check a peer's credentials: {e} ({more} more)")),
                 }
             }
             reason = shutdown.wait() => {
@@ -139,14 +171,15 @@ pub async fn run(
 async fn stop_sessions(registry: &Registry) {
     let sessions = registry.list();
     for session in &sessions {
-        session.terminate().await;
+        // Gone: it has exited already and is only draining.
+        let _ = session.terminate();
     }
     let all = async {
         for session in &sessions {
             session.exited().await;
         }
     };
-    if tokio::time::timeout(actor::HANGUP_GRACE + STOP_TIMEOUT, all)
+    if tokio::time::timeout(program::HANGUP_GRACE + STOP_TIMEOUT, all)
         .await
         .is_err()
     {
@@ -175,5 +208,16 @@ async fn idle_shutdown(registry: Arc<Registry>, shutdown: Shutdown, secs: u64) {
         } else if changes.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// The text a panic carried, for the log.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
     }
 }

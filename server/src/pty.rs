@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -20,10 +21,9 @@ const TERM: &str = "xterm-256color";
 pub struct Spawned {
     /// Non-blocking PTY master.
     pub master: OwnedFd,
-    /// The program; waiting on it reaps it.
-    pub child: tokio::process::Child,
-    /// Its pid, also its process group and session id.
-    pub pid: u32,
+    /// The program (its pid is also its process group and session id); reaped only by
+    /// `program::Program`.
+    pub child: std::process::Child,
 }
 
 /// Finds the program the way a shell would, using the `PATH` of the caller's environment,
@@ -98,7 +98,8 @@ pub fn take_stdin_as_terminal() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Opens a PTY of `spec.size` and starts `program` (already resolved) on it.
+/// Opens a PTY of `spec.size` and starts `program` (already resolved) on it. Blocking
+/// (fork and exec): async callers run it with `spawn_blocking`.
 pub fn spawn(
     program: &Path,
     spec: &NewSession,
@@ -107,7 +108,7 @@ pub fn spawn(
     let (master, slave) = open_pair()?;
     set_size(&master, spec.size)?;
 
-    let mut cmd = tokio::process::Command::new(program);
+    let mut cmd = std::process::Command::new(program);
     cmd.arg0(&spec.command[0])
         .args(&spec.command[1..])
         .current_dir(&spec.cwd)
@@ -130,11 +131,8 @@ pub fn spawn(
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", spec.command[0]))?;
-    let pid = child
-        .id()
-        .context("the program exited before it could be tracked")?;
     rustix::io::ioctl_fionbio(&master, true).context("cannot make the PTY non-blocking")?;
-    Ok(Spawned { master, child, pid })
+    Ok(Spawned { master, child })
 }
 
 /// Sets the PTY's window size; the kernel sends SIGWINCH to the foreground group.

@@ -11,7 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use std::panic::AssertUnwindSafe;
+
 use anyhow::{bail, Context};
+use futures_util::FutureExt;
 use itwillsync_protocol::text::{check_name, name_from};
 use itwillsync_protocol::{EventKind, NewSession, Size};
 use rand::RngExt;
@@ -20,6 +23,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::events::Events;
 use crate::output_log::OutputLog;
+use crate::program::Program;
 use crate::session::{Parts, Session};
 use crate::size::Clients;
 use crate::web::Transport;
@@ -129,39 +133,13 @@ impl Registry {
     }
 
     /// Starts a session. The command is resolved before anything is created, so a missing
-    /// program is an error that leaves no trace.
-    pub fn create(self: &Arc<Self>, spec: NewSession) -> anyhow::Result<Arc<Session>> {
-        let cwd = Path::new(&spec.cwd);
-        if !cwd.is_dir() {
-            bail!("no such directory: {}", spec.cwd);
-        }
-        let program = spec.command.first().context("no command given")?;
-        let resolved = crate::pty::resolve_program(program, &spec.env, cwd)?;
-        let networking = spec.networking.as_deref();
-        let web = crate::web::bind(&self.config, &self.transport, spec.port, networking)?;
-        let mut sessions = lock(&self.sessions);
-        if sessions.len() >= self.config.max_sessions {
-            bail!(
-                "the server already runs {} sessions (maxSessions)",
-                sessions.len()
-            );
-        }
-        let name = match &spec.name {
-            Some(name) => {
-                let name = check_name(name)?.to_string();
-                if sessions.iter().any(|s| s.name() == name) {
-                    bail!("a session named {name:?} already exists");
-                }
-                name
-            }
-            None => unique_name(&sessions, program),
-        };
-        let id = loop {
-            let id = format!("{:016x}", rand::rng().random::<u64>());
-            if !sessions.iter().any(|s| s.id == id) {
-                break id;
-            }
-        };
+    /// program is an error that leaves no trace. Resolving, binding the phone listener
+    /// (which may ask `tailscale` for an address) and fork/exec run on a blocking thread,
+    /// with no lock held; the name and the session limit are checked again before the
+    /// session is added (a program started for a name taken meanwhile is killed).
+    pub async fn create(self: &Arc<Self>, spec: NewSession) -> anyhow::Result<Arc<Session>> {
+        self.admit(spec.name.as_deref())?;
+        let id = format!("{:016x}", rand::rng().random::<u64>());
         let max = Size {
             cols: self.config.max_terminal_cols,
             rows: self.config.max_terminal_rows,
@@ -169,13 +147,30 @@ impl Registry {
         let clients = Clients::new(self.config.resize_policy, max);
         let size = clients.clamp(spec.size);
         let spec = NewSession { size, ..spec };
-        let spawned = crate::pty::spawn(&resolved, &spec, &[("ITWILLSYNC_SESSION", &id)])?;
-        let (session, ends) = Session::new(Parts {
+        let (config, transport) = (self.config.clone(), self.transport.clone());
+        let (started_id, started_spec) = (id.clone(), spec.clone());
+        let (web, spawned) = tokio::task::spawn_blocking(move || {
+            start(&config, &transport, &started_spec, &started_id)
+        })
+        .await
+        .context("the session's start-up failed")??;
+        let program = Program::new(spawned.child);
+        let mut sessions = lock(&self.sessions);
+        let name = match self.admit_locked(&sessions, spec.name.as_deref()) {
+            Ok(name) => name.unwrap_or_else(|| unique_name(&sessions, &spec.command[0])),
+            Err(e) => {
+                drop(sessions);
+                discard(program);
+                return Err(e);
+            }
+        };
+        let pid = program.pid;
+        let (session, size_rx) = Session::new(Parts {
             id: id.clone(),
             name,
             command: spec.command.clone(),
             cwd: spec.cwd.clone(),
-            pid: spawned.pid,
+            program,
             size,
             ring_capacity: self.config.scrollback_buffer_size,
             clients,
@@ -185,16 +180,19 @@ impl Registry {
         });
         sessions.push(session.clone());
         drop(sessions);
-        tracing::info!(session = %id, pid = spawned.pid, "session started");
+        tracing::info!(session = %id, pid, "session started");
 
         let log = OutputLog::open(&self.logs_dir, &id);
-        tokio::spawn(crate::actor::run(
-            session.clone(),
-            spawned.master,
-            spawned.child,
-            ends,
-            log,
-        ));
+        let actor = crate::actor::run(session.clone(), spawned.master, size_rx, log);
+        let supervised = session.clone();
+        tokio::spawn(async move {
+            // A panic ends this session only: its program is killed and its clients told.
+            if let Err(panic) = AssertUnwindSafe(actor).catch_unwind().await {
+                let why = crate::panic_message(&panic);
+                tracing::error!(session = %supervised.id, "the session failed: {why}");
+                supervised.fail().await;
+            }
+        });
         if let Err(e) = session.spawn_follower() {
             // Without a follower the session still runs; redraws show a blank screen.
             tracing::error!(session = %id, "cannot start the terminal-state thread: {e}");
@@ -214,6 +212,60 @@ impl Registry {
             .session(started, &session.id, &session.name(), None);
         Ok(session)
     }
+
+    /// Whether a session named `name` (checked; automatic when `None`) may start now.
+    fn admit(&self, name: Option<&str>) -> anyhow::Result<()> {
+        self.admit_locked(&lock(&self.sessions), name).map(drop)
+    }
+
+    fn admit_locked(
+        &self,
+        sessions: &[Arc<Session>],
+        name: Option<&str>,
+    ) -> anyhow::Result<Option<String>> {
+        if sessions.len() >= self.config.max_sessions {
+            bail!(
+                "the server already runs {} sessions (maxSessions)",
+                sessions.len()
+            );
+        }
+        let Some(name) = name else { return Ok(None) };
+        let name = check_name(name)?.to_string();
+        if sessions.iter().any(|s| s.name() == name) {
+            bail!("a session named {name:?} already exists");
+        }
+        Ok(Some(name))
+    }
+}
+
+/// The blocking part of starting a session: the directory and program checks, the phone
+/// listener, fork and exec.
+fn start(
+    config: &Config,
+    transport: &Transport,
+    spec: &NewSession,
+    id: &str,
+) -> anyhow::Result<(crate::web::Bound, crate::pty::Spawned)> {
+    let cwd = Path::new(&spec.cwd);
+    if !cwd.is_dir() {
+        bail!("no such directory: {}", spec.cwd);
+    }
+    let program = spec.command.first().context("no command given")?;
+    let resolved = crate::pty::resolve_program(program, &spec.env, cwd)?;
+    let networking = spec.networking.as_deref();
+    let web = crate::web::bind(config, transport, spec.port, networking)?;
+    let spawned = crate::pty::spawn(&resolved, spec, &[("ITWILLSYNC_SESSION", id)])?;
+    Ok((web, spawned))
+}
+
+/// Kills and reaps a program that will not become a session, off the async workers.
+fn discard(program: Program) {
+    let _ = program.signal(libc::SIGKILL);
+    tokio::task::spawn_blocking(move || {
+        while program.try_reap().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    });
 }
 
 /// The program's base name, with `-2`, `-3`... when taken. A base name that is not a valid

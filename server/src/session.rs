@@ -9,23 +9,27 @@
 //! following costs little CPU. When a flood still outruns it by more than the ring, it
 //! keeps its state (modes, alternate screen, colours) and continues from the oldest byte
 //! still held; the screen is then exact again once the flood's last screenful is parsed.
-//! Clients never wait on each other: each keeps its own cursor into the ring and is woken
-//! by the `head` watch when the ring grows. Clients that read pace the PTY (see
-//! `paced_by_readers`).
+//! Clients never wait on each other: each keeps its own cursor into the ring (`feed.rs`)
+//! and is woken by the `head` watch when the ring grows. Clients that read pace the PTY
+//! (see `paced_by_readers`). Input goes through a byte-bounded queue (`input.rs`), signals
+//! straight to the program (`program.rs`): neither ever waits for the other.
 //!
-//! Locks: `ring`, `term`, `clients` and `activity` are `std::sync::Mutex`es guarding
-//! in-memory state for microseconds; none is held across an `.await`, and none is taken
-//! while another is held, except `term` inside `clients` in `apply_size` (the only nesting,
-//! so no lock-order cycle exists).
+//! Locks: `ring` (with the exit status), `term`, `clients`, `readers` and `activity` are
+//! `std::sync::Mutex`es guarding in-memory state for microseconds; none is held across an
+//! `.await`. Nestings, each one way only, so no lock-order cycle exists: `term` inside
+//! `clients` (`apply_size`), `ring` inside `readers` (`paced_by_readers`), and the name
+//! watch inside `activity` (`info`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use itwillsync_protocol::{EventKind, ExitStatus, SessionInfo, Size, Status};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::events::Events;
+use crate::input::{self, Offered, Pending};
+use crate::program::{Gone, Program, HANGUP_GRACE};
 use crate::ring::{Behind, Ring};
 use crate::size::{Claim, Clients, Kind};
 use crate::term::Term;
@@ -37,17 +41,6 @@ const IDLE_AFTER_MS: u64 = 30_000;
 /// Most bytes the follower parses under one hold of the `term` lock (~0.4 ms at vt100's
 /// speed), so a redraw request hardly ever waits.
 const PARSE_CHUNK: usize = 16 << 10;
-
-/// What the actor is asked to do.
-#[derive(Debug)]
-pub enum Command {
-    /// Write bytes to the program.
-    Input(Vec<u8>),
-    /// Send a signal to the program's process group.
-    Signal(i32),
-    /// Hang up: SIGHUP to the process group, SIGKILL after a grace period.
-    Terminate,
-}
 
 /// A reading client's position in the output, and how fast it drains a backlog.
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +94,35 @@ struct Activity {
     alerts: u64,
 }
 
+/// The ring and the exit status, under one lock.
+struct Output {
+    ring: Ring,
+    ended: Option<ExitStatus>,
+}
+
+impl std::ops::Deref for Output {
+    type Target = Ring;
+    fn deref(&self) -> &Ring {
+        &self.ring
+    }
+}
+
+impl std::ops::DerefMut for Output {
+    fn deref_mut(&mut self) -> &mut Ring {
+        &mut self.ring
+    }
+}
+
+/// What [`Session::read_for`] found.
+pub(crate) struct Read {
+    /// Bytes copied.
+    pub n: usize,
+    /// The head when they were.
+    pub head: u64,
+    /// The exit status, when the program had ended by then.
+    pub ended: Option<ExitStatus>,
+}
+
 /// The shared handle of a session.
 pub struct Session {
     /// 16 lowercase hex characters.
@@ -111,6 +133,10 @@ pub struct Session {
     pub cwd: String,
     /// The program's pid.
     pub pid: u32,
+    /// The program as a process: signals and reaping.
+    program: Program,
+    /// Input waiting for the program, bounded in bytes.
+    input: input::Queue,
     /// Milliseconds since the epoch when it started.
     pub started_at_ms: u64,
     /// The phone listener's port and keys, when it has one.
@@ -121,8 +147,10 @@ pub struct Session {
     events: Arc<Events>,
     /// The current name, watched by phones (their title).
     name: watch::Sender<String>,
-    /// The last `scrollbackBufferSize` bytes of output. Writer: the actor.
-    ring: Mutex<Ring>,
+    /// The last `scrollbackBufferSize` bytes of output, and the exit status once the
+    /// program has ended: one lock, so a reader sees the status only together with the
+    /// head it follows (see `read_for`). Writer: the actor.
+    ring: Mutex<Output>,
     /// The ring's head, published after every append.
     head: watch::Sender<u64>,
     /// The terminal state. Writer: the follower.
@@ -138,15 +166,7 @@ pub struct Session {
     progress: watch::Sender<()>,
     /// Set once when the program has exited and all its output is in the ring.
     exit: watch::Sender<Option<ExitStatus>>,
-    /// The actor's inbox.
-    commands: mpsc::Sender<Command>,
     activity: Mutex<Activity>,
-}
-
-/// The receiving ends the actor needs.
-pub(crate) struct ActorEnds {
-    pub commands: mpsc::Receiver<Command>,
-    pub size: watch::Receiver<Size>,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section here leaves the data
@@ -169,7 +189,7 @@ pub(crate) struct Parts {
     pub name: String,
     pub command: Vec<String>,
     pub cwd: String,
-    pub pid: u32,
+    pub program: Program,
     pub size: Size,
     pub ring_capacity: usize,
     pub clients: Clients,
@@ -181,22 +201,26 @@ pub(crate) struct Parts {
 }
 
 impl Session {
-    /// A session handle and the receiving ends for its actor.
-    pub(crate) fn new(parts: Parts) -> (Arc<Self>, ActorEnds) {
-        let (commands, commands_rx) = mpsc::channel(64);
+    /// A session handle and the size watch for its actor.
+    pub(crate) fn new(parts: Parts) -> (Arc<Self>, watch::Receiver<Size>) {
         let (size, size_rx) = watch::channel(parts.size);
         let now = now_ms();
         let session = Arc::new(Self {
             id: parts.id,
             command: parts.command,
             cwd: parts.cwd,
-            pid: parts.pid,
+            pid: parts.program.pid,
+            program: parts.program,
+            input: input::Queue::default(),
             started_at_ms: now,
             web: parts.web,
             network_warning: parts.network_warning,
             events: parts.events,
             name: watch::channel(parts.name).0,
-            ring: Mutex::new(Ring::new(parts.ring_capacity)),
+            ring: Mutex::new(Output {
+                ring: Ring::new(parts.ring_capacity),
+                ended: None,
+            }),
             head: watch::channel(0).0,
             term: Mutex::new(Term::new(parts.size)),
             readers: Mutex::new(HashMap::new()),
@@ -204,18 +228,13 @@ impl Session {
             clients: Mutex::new(parts.clients),
             size,
             exit: watch::channel(None).0,
-            commands,
             activity: Mutex::new(Activity {
                 last_seen_ms: now,
                 attention: false,
                 alerts: 0,
             }),
         });
-        let ends = ActorEnds {
-            commands: commands_rx,
-            size: size_rx,
-        };
-        (session, ends)
+        (session, size_rx)
     }
 
     /// The current name.
@@ -376,6 +395,7 @@ impl Session {
 
     /// Marks the session as ended; called by the actor after the last output is pushed.
     pub(crate) fn set_exited(&self, status: ExitStatus) {
+        lock(&self.ring).ended = Some(status);
         self.exit.send_replace(Some(status));
     }
 
@@ -389,7 +409,15 @@ impl Session {
             .name(format!("term-{}", &self.id[..8]))
             .spawn(move || {
                 lower_priority();
-                runtime.block_on(session.follow_output());
+                let follow = std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(session.clone().follow_output())
+                });
+                if let Err(panic) = std::panic::catch_unwind(follow) {
+                    // Without its terminal state the session cannot serve redraws: end it.
+                    let why = crate::panic_message(&panic);
+                    tracing::error!(session = %session.id, "the terminal state failed: {why}");
+                    let _ = session.terminate_on(&runtime);
+                }
             })
             .map(drop)
     }
@@ -424,6 +452,7 @@ impl Session {
                 self.skip_unparsed();
                 continue;
             }
+            crate::test_hooks::panic_point("follower-parse", &self.id);
             let (seq, hooks) = {
                 let mut term = lock(&self.term);
                 if term.seq() != parsed {
@@ -439,8 +468,8 @@ impl Session {
                 (term.seq(), term.take_hooks())
             };
             if !hooks.replies.is_empty() && !lock(&self.clients).has_local() {
-                // Dropped if the inbox is full: a flood of queries needs no flood of answers.
-                let _ = self.commands.try_send(Command::Input(hooks.replies));
+                // Dropped if the queue is full: a flood of queries needs no flood of answers.
+                self.input.offer(&hooks.replies);
             }
             if hooks.alerts > 0 {
                 {
@@ -478,9 +507,23 @@ impl Session {
         }
     }
 
-    /// Copies up to `max` output bytes from seq `from` into `out`.
-    pub fn read_output(&self, from: u64, max: usize, out: &mut Vec<u8>) -> Result<usize, Behind> {
-        lock(&self.ring).read_into(from, max, out)
+    /// Copies up to `max` output bytes from seq `from` into `out`, and tells, under the
+    /// same lock, the head and whether the program has ended: a reader that finds itself at
+    /// that head with an exit status has everything (the actor pushes the last output
+    /// before it sets the status).
+    pub(crate) fn read_for(
+        &self,
+        from: u64,
+        max: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<Read, Behind> {
+        let output = lock(&self.ring);
+        let n = output.ring.read_into(from, max, out)?;
+        Ok(Read {
+            n,
+            head: output.ring.head(),
+            ended: output.ended,
+        })
     }
 
     /// A repaint of the current terminal state and the output position it corresponds to
@@ -548,11 +591,13 @@ impl Session {
         self.apply_size();
     }
 
-    /// Sends a client's keystrokes to the program, in arrival order with everyone else's.
-    /// Typing answers any pending attention.
-    pub async fn input(&self, client: u64, data: Vec<u8>) {
+    /// Sends a client's keystrokes to the program, in arrival order with everyone else's;
+    /// what the session cannot take yet waits in the client's `pending`, which the client
+    /// flushes (`Pending::flush`) while it goes on serving. Never waits. Typing answers any
+    /// pending attention.
+    pub fn input(&self, client: u64, data: &[u8], pending: &mut Pending) -> Offered {
         if data.is_empty() {
-            return;
+            return Offered::Accepted;
         }
         self.claim(client, Claim::Typed);
         let answered = {
@@ -563,17 +608,65 @@ impl Session {
         if answered {
             self.emit(EventKind::AttentionCleared, None);
         }
-        let _ = self.commands.send(Command::Input(data)).await;
+        pending.offer(&self.input, data)
     }
 
-    /// Signals the program's process group.
-    pub async fn signal(&self, signal: i32) {
-        let _ = self.commands.send(Command::Signal(signal)).await;
+    /// The session's input queue (for the actor, and for clients' `Pending`).
+    pub fn input_queue(&self) -> &input::Queue {
+        &self.input
     }
 
-    /// Hangs the program up (SIGHUP, then SIGKILL after a grace period).
-    pub async fn terminate(&self) {
-        let _ = self.commands.send(Command::Terminate).await;
+    /// Signals the program's process group at once; an error once it has been reaped.
+    pub fn signal(&self, signal: i32) -> Result<(), Gone> {
+        self.program.signal(signal)
+    }
+
+    /// Hangs the program up at once: SIGHUP, then SIGKILL if it has not exited within
+    /// [`HANGUP_GRACE`]. An error once it has been reaped.
+    pub fn terminate(self: &Arc<Self>) -> Result<(), Gone> {
+        self.terminate_on(&tokio::runtime::Handle::current())
+    }
+
+    fn terminate_on(self: &Arc<Self>, runtime: &tokio::runtime::Handle) -> Result<(), Gone> {
+        if self.program.hang_up()? {
+            let session = self.clone();
+            runtime.spawn(async move {
+                tokio::select! {
+                    _ = session.exited() => {}
+                    _ = tokio::time::sleep(HANGUP_GRACE) => {
+                        tracing::info!(session = %session.id, "no exit after SIGHUP: SIGKILL");
+                        let _ = session.program.signal(libc::SIGKILL);
+                    }
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Ends a session whose actor failed: kills the program, reaps it off the async
+    /// workers, and publishes its status so clients and the registry let go.
+    pub(crate) async fn fail(&self) {
+        let _ = self.program.signal(libc::SIGKILL);
+        let reaped = async {
+            loop {
+                if let Some(status) = self.program.try_reap() {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let status = tokio::time::timeout(HANGUP_GRACE, reaped)
+            .await
+            .unwrap_or(ExitStatus {
+                code: 1,
+                signal: None,
+            });
+        self.set_exited(status);
+    }
+
+    /// The program as a process (for the actor).
+    pub(crate) fn program(&self) -> &Program {
+        &self.program
     }
 
     /// Waits until the program has exited and its output is in the ring.

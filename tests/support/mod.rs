@@ -88,6 +88,26 @@ impl Home {
         self.cmd(args).output().unwrap()
     }
 
+    /// Runs the binary, killing it and returning `None` if it takes longer than `limit`.
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> Option<Output> {
+        let mut child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some(child.wait_with_output().unwrap())
+    }
+
     /// Runs the binary and returns its stdout, failing the test on a non-zero exit.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
@@ -129,7 +149,8 @@ impl Home {
 impl Drop for Home {
     fn drop(&mut self) {
         let pid = self.server_pid();
-        let _ = self.cmd(&["hub", "stop"]).stderr(Stdio::null()).status();
+        // Bounded: a test that failed because the server hangs must not hang here too.
+        let _ = self.run_within(&["hub", "stop"], Duration::from_secs(10));
         if let Some(pid) = pid {
             // A server that did not stop in time must not outlive the test.
             unsafe { libc::kill(pid, libc::SIGKILL) };

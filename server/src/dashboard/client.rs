@@ -217,7 +217,7 @@ impl Page {
             .find(|s| s.id == id)
             .ok_or_else(|| anyhow::anyhow!("no session with id {id:?}"))?;
         match kind {
-            "stop-session" => session.terminate().await,
+            "stop-session" => session.terminate()?,
             "rename-session" => {
                 registry.rename(&session.id, name)?;
             }
@@ -237,7 +237,7 @@ impl Page {
     async fn create(&mut self, tool: &str, cwd: &str) -> anyhow::Result<()> {
         self.send(json!({"type": "session-creating", "tool": tool, "cwd": cwd}))
             .await?;
-        match self.shared.create(tool, cwd) {
+        match self.shared.create(tool, cwd).await {
             Ok(session) => {
                 // The page learns of it here rather than as `session-added`.
                 self.seen.insert(session.id.clone(), seen(&session));

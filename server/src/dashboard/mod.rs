@@ -55,7 +55,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Starts `tool` (a bare name resolved on the server's `PATH`) in `cwd` (inside home),
     /// directly, without a shell.
-    fn create(&self, tool: &str, cwd: &str) -> anyhow::Result<Arc<Session>> {
+    async fn create(&self, tool: &str, cwd: &str) -> anyhow::Result<Arc<Session>> {
         if !files::valid_tool(tool) {
             bail!("{tool:?} is not a program name (letters, digits and ._+- only)");
         }
@@ -64,15 +64,17 @@ impl Shared {
             .as_ref()
             .context("the server has no home directory")?;
         let cwd = home.resolve(cwd)?;
-        self.registry.create(NewSession {
-            name: None,
-            command: vec![tool.to_string()],
-            cwd: cwd.to_string_lossy().into_owned(),
-            env: std::env::vars().collect(),
-            size: NEW_SIZE,
-            port: None,
-            networking: None,
-        })
+        self.registry
+            .create(NewSession {
+                name: None,
+                command: vec![tool.to_string()],
+                cwd: cwd.to_string_lossy().into_owned(),
+                env: std::env::vars().collect(),
+                size: NEW_SIZE,
+                port: None,
+                networking: None,
+            })
+            .await
     }
 }
 

@@ -37,6 +37,9 @@ const HANDSHAKE_TIMEOUT: Duration = if cfg!(test) {
     Duration::from_secs(10)
 };
 
+static TOO_MANY: crate::throttle::Throttle = crate::throttle::Throttle::new();
+static ACCEPT_FAILED: crate::throttle::Throttle = crate::throttle::Throttle::new();
+
 /// Held by a connection (and by a WebSocket upgraded from it) for its whole life.
 pub(crate) type Permit = Arc<OwnedSemaphorePermit>;
 
@@ -64,7 +67,7 @@ pub(crate) async fn serve<R>(
                         tracing::debug!("cannot set TCP_NODELAY: {e}");
                     }
                     let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, "{name}: too many connections; refused one");
+                        TOO_MANY.hit(|more| tracing::warn!(%peer, "{name}: too many connections; refused one ({more} more)"));
                         continue;
                     };
                     let permit = Arc::new(permit);
@@ -72,7 +75,7 @@ pub(crate) async fn serve<R>(
                 }
                 Err(e) => {
                     // Usually out of file descriptors: wait a moment rather than spin.
-                    tracing::warn!("{name}: accept failed: {e}");
+                    ACCEPT_FAILED.hit(|more| tracing::warn!("{name}: accept failed: {e} ({more} more)"));
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },

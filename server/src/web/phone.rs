@@ -5,9 +5,9 @@
 //! and resize go straight to the session (so typing works even while output to this phone
 //! is stalled; a read-only key's are dropped), `resume` goes to the writer through a small
 //! bounded channel, and the highest `ack` through a watch. The writer (`Phone::run`) owns
-//! the socket's sealing half and a
-//! cursor into the ring (`sent`: the output position this phone's screen will reflect once
-//! it has drawn everything sent). It never blocks another client. A phone that reads at
+//! the socket's sealing half and a `feed::Feed` (the cursor, repaint and exit logic
+//! shared with local terminals; its cursor is the output position this phone's screen
+//! will reflect once it has drawn everything sent). It never blocks another client. A phone that reads at
 //! least 1 MiB/s paces the PTY like a local terminal, so it gets every byte of a flood;
 //! when a phone stops reading or is slower than that, the send blocks and the ring moves
 //! on without it, and when its cursor has fallen out of the ring it gets a repaint
@@ -33,6 +33,8 @@ use tokio::time::Instant;
 
 use super::keys::{Keys, Revocation, Role};
 use super::sealed::{self, Connection, Received, Receiver, Sender};
+use crate::feed::{Cut, Feed, Paint, Step};
+use crate::input::{Offered, Pending};
 use crate::session::{Session, Watches};
 use crate::size::{Claim, Kind};
 
@@ -120,19 +122,16 @@ pub(crate) async fn run(connection: Connection, context: Context) {
     let size = *watches.size.borrow();
     let mut phone = Phone {
         watches,
-        session: &session,
         context: &context,
         role,
         revocation,
-        client,
         sender,
         events,
         acks,
         heard,
         limit: context.limit as u64,
-        sent: None,
+        feed: Feed::new(session.clone(), client, Cut::Characters),
         size,
-        chunk: Vec::with_capacity(CHUNK),
     };
     if let Err(e) = phone.run().await {
         tracing::debug!(session = %session.id, client, "phone connection ended: {e}");
@@ -154,8 +153,14 @@ async fn read(
         acks,
         heard,
     } = ends;
+    // Input the session cannot take yet waits here; the reader goes on reading meanwhile
+    // (acks, resumes), so a program that is not reading never stalls this phone's output.
+    let mut pending = Pending::new(session.input_queue());
     loop {
-        let received = receiver.next().await;
+        let received = tokio::select! {
+            received = receiver.next() => received,
+            _ = pending.flush(session.input_queue()), if !pending.is_empty() => continue,
+        };
         heard.send_replace(Instant::now());
         let text = match received {
             Received::Message(text) => text,
@@ -184,7 +189,7 @@ async fn read(
             tracing::debug!(session = %session.id, client, "ignored input from a read-only key");
             continue;
         }
-        if !handle_incoming(msg, &session, client, &events, &acks).await {
+        if !handle_incoming(msg, &session, client, &events, &acks, &mut pending).await {
             return;
         }
     }
@@ -197,9 +202,14 @@ async fn handle_incoming(
     client: u64,
     events: &mpsc::Sender<Event>,
     acks: &watch::Sender<Option<u64>>,
+    pending: &mut Pending,
 ) -> bool {
     match msg {
-        Incoming::Input { data } => session.input(client, data.into_bytes()).await,
+        Incoming::Input { data } => {
+            if session.input(client, data.as_bytes(), pending) == Offered::Dropped {
+                tracing::debug!(session = %session.id, client, "input dropped: the program is not reading");
+            }
+        }
         Incoming::Resize { cols, rows, force } => {
             if cols <= 0 || rows <= 0 {
                 return true;
@@ -241,12 +251,10 @@ struct ReaderEnds {
 
 /// The writer's state.
 struct Phone<'a> {
-    session: &'a Session,
     context: &'a Context,
     /// The role of the key this phone proved.
     role: Role,
     revocation: Revocation,
-    client: u64,
     watches: Watches,
     sender: Sender,
     events: mpsc::Receiver<Event>,
@@ -254,11 +262,10 @@ struct Phone<'a> {
     acks: watch::Receiver<Option<u64>>,
     heard: watch::Receiver<Instant>,
     limit: u64,
-    /// The output position this phone has been sent up to; `None` before its resume.
-    sent: Option<u64>,
+    /// Its position in the output; not positioned before its resume.
+    feed: Feed,
     /// The size this phone was last told.
     size: Size,
-    chunk: Vec<u8>,
 }
 
 impl Phone<'_> {
@@ -281,23 +288,16 @@ impl Phone<'_> {
                 self.size = now;
                 self.send_size(now).await?;
             }
-            if let Some(sent) = self.sent {
-                let head = *self.watches.head.borrow_and_update();
-                let exited = *self.watches.exit.borrow_and_update();
-                let window = self.window(sent);
-                if sent < head
-                    && window > 0
-                    && self.send_output(sent, window, exited.is_some()).await?
-                {
-                    continue;
-                }
-                if let (Some(status), true) = (exited, sent == head) {
-                    // The actor publishes the exit after the last output: all is sent.
-                    self.send_json(serde_json::json!({"type": "exit", "code": status.code}))
-                        .await?;
-                    self.sender.close(1000, "session ended").await;
-                    return Ok(());
-                }
+            let window = self.window();
+            let step = self.feed.next(window.min(CHUNK as u64) as usize);
+            if let Step::Exit(status) = step {
+                self.send_json(serde_json::json!({"type": "exit", "code": status.code}))
+                    .await?;
+                self.sender.close(1000, "session ended").await;
+                return Ok(());
+            }
+            if self.send_step(step).await? {
+                continue;
             }
             tokio::select! {
                 event = self.events.recv() => match event {
@@ -306,9 +306,8 @@ impl Phone<'_> {
                     },
                     None => return Ok(()), // the phone closed or its socket failed
                 },
-                _ = self.watches.head.changed() => {}
+                _ = self.feed.changed() => {}
                 _ = self.watches.size.changed() => {}
-                _ = self.watches.exit.changed() => {}
                 _ = self.watches.name.changed() => self.send_about().await?,
                 _ = self.acks.changed() => {}
                 _ = self.revocation.revoked() => {
@@ -322,7 +321,7 @@ impl Phone<'_> {
                     timeout(self.sender.ping()).await?;
                     last_ping = Some(Instant::now());
                 }
-                _ = tokio::time::sleep_until(resume_deadline), if self.sent.is_none() => {
+                _ = tokio::time::sleep_until(resume_deadline), if self.feed.cursor().is_none() => {
                     self.resume(-1).await?;
                 }
             }
@@ -355,63 +354,35 @@ impl Phone<'_> {
     /// reflects `sent`, so N up to `sent` needs nothing (resending would draw bytes
     /// twice), while -1 or an N beyond anything sent gets a redraw.
     async fn resume(&mut self, last_seq: i64) -> anyhow::Result<()> {
-        let (start, head) = self.session.output_range();
-        match (self.sent, u64::try_from(last_seq)) {
-            (None, Ok(n)) if n >= start && n <= head => self.sent = Some(n),
-            (Some(sent), Ok(n)) if n <= sent => {}
-            _ => {
-                self.send_repaint(self.session.redraw_with_history())
-                    .await?
-            }
-        }
-        Ok(())
+        let step = match (self.feed.cursor(), u64::try_from(last_seq)) {
+            (None, Ok(n)) if self.feed.start_at(n) => return Ok(()),
+            (Some(sent), Ok(n)) if n <= sent => return Ok(()),
+            _ => self.feed.repaint(Paint::WithHistory),
+        };
+        self.send_step(step).await.map(drop)
     }
 
     /// How many more bytes this phone may be sent before it acknowledges some.
-    fn window(&mut self, sent: u64) -> u64 {
+    fn window(&mut self) -> u64 {
+        let sent = self.feed.cursor().unwrap_or(0);
         match *self.acks.borrow_and_update() {
             None => CHUNK as u64,
             Some(acked) => self.limit.saturating_sub(sent.saturating_sub(acked)),
         }
     }
 
-    /// Sends the next output from `sent`, at most `window` bytes, or a repaint when the
-    /// ring has moved past it. False when nothing could be sent yet (only part of a
-    /// character is available).
-    async fn send_output(&mut self, sent: u64, window: u64, exited: bool) -> anyhow::Result<bool> {
-        self.chunk.clear();
-        let max = window.min(CHUNK as u64) as usize;
-        let n = match self.session.read_output(sent, max, &mut self.chunk) {
-            Ok(n) => n,
-            Err(_behind) => {
-                // Fell out of the ring mid-stream: a repaint of the screen only (no reset,
-                // so the page keeps its own scrollback; cheap, since a phone behind in a
-                // flood may need it often), then on from its position.
-                self.send_repaint(self.session.redraw()).await?;
-                return Ok(true);
-            }
+    /// Sends output or a repaint as a `data` message; false for a step with nothing to
+    /// send. A repaint when the phone fell out of the ring mid-stream is of the screen
+    /// only (no reset, so the page keeps its own scrollback; cheap, since a phone behind
+    /// in a flood may need it often).
+    async fn send_step(&mut self, step: Step) -> anyhow::Result<bool> {
+        let (seq, data) = match step {
+            Step::Output { seq, data } | Step::Repaint { seq, data } => (seq, data),
+            Step::Exit(_) | Step::Idle => return Ok(false),
         };
-        let take = if exited {
-            n
-        } else {
-            utf8_boundary(&self.chunk[..n])
-        };
-        if take == 0 {
-            return Ok(false);
-        }
-        let seq = sent + take as u64;
-        self.sent = Some(seq);
-        self.send(data_message(&self.chunk[..take], seq)).await?;
-        self.session.reader_progressed(self.client, seq);
+        self.send(data_message(&data, seq)).await?;
+        self.feed.delivered();
         Ok(true)
-    }
-
-    /// Sends a repaint made at output position `seq` and continues from there.
-    async fn send_repaint(&mut self, (seq, bytes): (u64, Vec<u8>)) -> anyhow::Result<()> {
-        self.sent = Some(seq);
-        self.send(data_message(&bytes, seq)).await?;
-        self.session.reader_repainted(self.client, seq);
-        Ok(())
     }
 
     async fn send_size(&mut self, size: Size) -> anyhow::Result<()> {
@@ -490,30 +461,9 @@ fn data_message(bytes: &[u8], seq: u64) -> Vec<u8> {
     json
 }
 
-/// The length of the longest prefix of `bytes` that does not end inside a UTF-8 character:
-/// an incomplete sequence of at most 3 bytes at the end is held back. Invalid bytes are
-/// not held (they will never complete).
-fn utf8_boundary(bytes: &[u8]) -> usize {
-    let len = bytes.len();
-    for back in 1..=len.min(3) {
-        let b = bytes[len - back];
-        if b & 0xC0 == 0x80 {
-            continue; // a continuation byte: look further back for the lead
-        }
-        let needed = match b {
-            0xC2..=0xDF => 2,
-            0xE0..=0xEF => 3,
-            0xF0..=0xF4 => 4,
-            _ => return len, // ASCII or an invalid lead: nothing to wait for
-        };
-        return if back < needed { len - back } else { len };
-    }
-    len
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{data_message, utf8_boundary};
+    use super::data_message;
 
     #[test]
     fn data_messages_carry_output_as_json_text_with_invalid_utf8_replaced() {
@@ -547,19 +497,5 @@ mod tests {
             let parsed: serde_json::Value = serde_json::from_slice(&json).expect("valid JSON");
             assert_eq!(parsed, expected, "{bytes:?}");
         }
-    }
-
-    #[test]
-    fn holds_back_only_incomplete_trailing_characters() {
-        let s = "aé漢😀".as_bytes();
-        assert_eq!(utf8_boundary(s), s.len());
-        for cut in 0..s.len() {
-            let b = utf8_boundary(&s[..cut]);
-            assert!(std::str::from_utf8(&s[..b]).is_ok(), "cut {cut}");
-            assert!(cut - b <= 3);
-        }
-        assert_eq!(utf8_boundary(&[b'a', 0xE6, 0xBC]), 1);
-        assert_eq!(utf8_boundary(&[b'a', 0xFF]), 2);
-        assert_eq!(utf8_boundary(&[0x80, 0x80, 0x80, 0x80]), 4);
     }
 }
