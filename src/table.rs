@@ -2,8 +2,10 @@
 //!
 //! Every cell of a table is escaped (`protocol::text::escape`): names, commands and cwds
 //! are chosen by others and must not reach the terminal as escape sequences. The JSON is
-//! raw, since JSON escapes control characters itself.
+//! raw, since JSON escapes control characters itself, and is `protocol::json`'s session
+//! object, the same the dashboard and the local API speak.
 
+use itwillsync_protocol::json;
 use itwillsync_protocol::text::escape;
 use itwillsync_protocol::SessionInfo;
 use itwillsync_server::now_ms;
@@ -118,37 +120,14 @@ pub fn status(sessions: &[SessionInfo]) -> String {
     render(&["NAME", "STATUS", "UPTIME", "PORT"], rows)
 }
 
-/// `ls --json`: the fields scripts rely on.
-pub fn json(sessions: &[SessionInfo]) -> serde_json::Value {
+/// `ls --json`: each session's public JSON (the dashboard's and the local API's object)
+/// plus its link, which only the owner's socket gives.
+pub fn json(sessions: &[SessionInfo]) -> Vec<json::Session> {
     sessions
         .iter()
-        .map(|s| {
-            let agent = s
-                .command
-                .first()
-                .map(|c| c.rsplit('/').next().unwrap_or(c))
-                .unwrap_or("");
-            serde_json::json!({
-                "id": s.id,
-                "name": s.name,
-                "agent": agent,
-                "command": s.command.join(" "),
-                "cwd": s.cwd,
-                "pid": s.pid,
-                "port": s.port,
-                "url": s.url,
-                "status": s.status.as_str(),
-                "clients": s.clients,
-                "clientKinds": {
-                    "terminal": s.client_counts.terminals,
-                    "phone": s.client_counts.phones,
-                    "readOnly": s.client_counts.read_only,
-                },
-                "cols": s.size.cols,
-                "rows": s.size.rows,
-                "connectedAt": s.started_at_ms,
-                "lastSeen": s.last_seen_ms,
-            })
+        .map(|s| json::Session {
+            url: s.url.clone(),
+            ..json::Session::public(s)
         })
         .collect()
 }

@@ -4,6 +4,11 @@
 //! QR code). `scripts/test.sh`, the one test command, installs Node, Chromium and the
 //! scripts' packages (through `scripts/test-deps.sh`); without them these tests fail,
 //! saying so in one line, rather than skip and pass.
+//!
+//! The terminal page and one dashboard test reach the server through a TCP relay
+//! (`tests/browser/relay.mjs`) that logs every byte it passes and can cut connections:
+//! what a passive listener on the network sees must hold no key, keystroke or screen text
+//! (DESIGN.md "Security model"), and a page resumes exactly after a cut.
 
 mod support;
 
@@ -11,7 +16,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use support::{eventually, Home};
+use itwillsync_protocol::seal::Key;
+use support::{eventually, Endpoint, Home};
 
 /// Node with playwright-core and Chromium, or a clear failure naming the fix.
 fn node_script(name: &str) -> Command {
@@ -106,8 +112,11 @@ fn the_terminal_page_shows_output_sends_keys_and_resumes_after_a_cut() {
     // The session's link: its full key (base64url) in the fragment.
     let url = format!("http://127.0.0.1:{}/#k={}", endpoint.port, endpoint.key);
 
+    let read_only = Endpoint::from_link(&home.link(&[&id, "--read-only"]), endpoint.port);
+    let relayed = tempfile::tempdir().unwrap();
+
     let mut node = node_script("terminal.mjs");
-    node.env("URL", &url);
+    node.env("URL", &url).env("RELAY_LOG", relayed.path());
     run_steps(node, |step| {
         assert_eq!(step, "cut");
         // The script has cut the phone's connection; the program prints meanwhile.
@@ -117,6 +126,141 @@ fn the_terminal_page_shows_output_sends_keys_and_resumes_after_a_cut() {
             std::fs::read_to_string(&log).is_ok_and(|l| l.contains("MISSED-OUTPUT"))
         });
     });
+    // Everything went through the relay, the reconnection and resume included, sealed.
+    let mut secrets = key_forms("the full key", &endpoint.key);
+    secrets.extend(key_forms("the read-only key", &read_only.key));
+    secrets.extend(text_forms(&["ready-pty", "MISSED-OUTPUT"]));
+    assert_sealed(relayed.path(), &secrets);
+}
+
+/// What the relay of `tests/browser/relay.mjs` wrote to `dir`: each connection's bytes in
+/// one direction (`N.up`: browser to server, `N.down`: server to browser).
+fn relayed(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The forms a key could leak in: its link text (base64url), hex (as `master.token` keeps
+/// it) and raw bytes.
+fn key_forms(what: &str, link_text: &str) -> Vec<(String, Vec<u8>)> {
+    let key = Key::from_link_text(link_text).expect("a key");
+    vec![
+        (format!("{what} (base64url)"), link_text.as_bytes().to_vec()),
+        (format!("{what} (hex)"), key.to_hex().into_bytes()),
+        (format!("{what} (raw)"), key.as_bytes().to_vec()),
+    ]
+}
+
+fn text_forms(texts: &[&str]) -> Vec<(String, Vec<u8>)> {
+    texts
+        .iter()
+        .map(|t| (format!("{t:?}"), t.as_bytes().to_vec()))
+        .collect()
+}
+
+/// Asserts that the relay that logged to `dir` carried the page load and a WebSocket
+/// (so the check below is not vacuous) and that none of `secrets` crossed it, in either
+/// direction, on any connection.
+fn assert_sealed(dir: &Path, secrets: &[(String, Vec<u8>)]) {
+    let files = relayed(dir);
+    let any = |direction: &str, needle: &[u8]| {
+        files
+            .iter()
+            .any(|(name, bytes)| name.ends_with(direction) && contains(bytes, needle))
+    };
+    assert!(any(".up", b"GET / HTTP/1.1"), "the relay saw the page load");
+    assert!(any(".down", b"HTTP/1.1 200 OK"), "the relay saw the page");
+    assert!(any(".down", b"HTTP/1.1 101"), "the relay saw a WebSocket");
+    assert!(any(".down", b"IWS1"), "the relay saw the sealed handshake");
+    for (what, needle) in secrets {
+        for (name, bytes) in &files {
+            assert!(
+                !contains(bytes, needle),
+                "{what} crossed the relay in clear (connection {name})"
+            );
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_relay_sees_neither_keys_nor_keystrokes_nor_output_of_a_session() {
+    let home = Home::new();
+    let (typed, printed) = ("typed-8f3a", "printed-77c1");
+    // Answers a line that is the typed marker with the printed one (which it spells in two
+    // parts, so only its output can show it whole).
+    let program = format!(
+        "echo ready; while read -r line; do \
+         if [ \"$line\" = {typed} ]; then printf 'printed-%s\\n' 77c1; fi; done"
+    );
+    let endpoint = home.session(&["sh", "-c", &program]);
+    let id = home.sessions()[0]["id"].as_str().unwrap().to_string();
+    let read_only = Endpoint::from_link(&home.link(&[&id, "--read-only"]), endpoint.port);
+    let url = format!("http://127.0.0.1:{}/#k={}", endpoint.port, endpoint.key);
+    let relayed = tempfile::tempdir().unwrap();
+
+    let mut node = node_script("sealed-terminal.mjs");
+    node.env("URL", &url)
+        .env("RELAY_LOG", relayed.path())
+        .env("TYPED", typed)
+        .env("PRINTED", printed);
+    run_steps(node, |step| panic!("unexpected step {step}"));
+    // The page showed both markers (the script checked): they crossed the relay, sealed.
+    let mut secrets = key_forms("the full key", &endpoint.key);
+    secrets.extend(key_forms("the read-only key", &read_only.key));
+    secrets.extend(text_forms(&[typed, printed]));
+    assert_sealed(relayed.path(), &secrets);
+}
+
+#[test]
+fn a_relay_sees_neither_the_master_key_nor_session_keys_nor_the_dashboard() {
+    let home = Home::new();
+    let (name, preview, renamed) = ("name-4b1e", "preview-9d0c", "renamed-31f7");
+    let id = home.new_detached(&[
+        "--no-qr",
+        "--name",
+        name,
+        "--",
+        "sh",
+        "-c",
+        "printf 'preview-%s\\n' 9d0c; exec sleep 60",
+    ]);
+    let session = home.sessions()[0]["url"].as_str().unwrap().to_string();
+    let session_key = session.split_once("#k=").expect("a key").1.to_string();
+    let info = home.ok(&["hub", "info"]);
+    let url = info
+        .lines()
+        .find_map(|l| l.strip_prefix("dashboard: "))
+        .expect("hub info prints the dashboard URL");
+    let master = url.split_once("#k=").expect("a master key").1;
+    let relayed = tempfile::tempdir().unwrap();
+
+    let mut node = node_script("sealed-dashboard.mjs");
+    node.env("URL", url)
+        .env("RELAY_LOG", relayed.path())
+        .env("ID", &id)
+        .env("NAME", name)
+        .env("PREVIEW", preview)
+        .env("RENAMED", renamed);
+    run_steps(node, |step| panic!("unexpected step {step}"));
+    assert_eq!(home.sessions()[0]["name"], renamed, "the rename arrived");
+    // The page showed the name and the preview and sent the rename (the script checked):
+    // they, the master key and the session's key (in its `key` field) crossed sealed.
+    let mut secrets = key_forms("the master key", master);
+    secrets.extend(key_forms("the session's key", &session_key));
+    secrets.extend(text_forms(&[name, preview, renamed]));
+    assert_sealed(relayed.path(), &secrets);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! encodings of [`ClientMsg`] (client to server) and [`ServerMsg`] (server to client).
 //! Only [`codec`] touches bincode, so changing the encoding is a one-file change.
 //!
+//! [`json`] is a session as web pages and scripts see it (camelCase JSON, not bincode).
 //! [`seal`] is the web ports' sealed protocol (keys, handshake, sealing; `docs/PROTOCOL.md`).
 //! [`text`] holds what both sides need to keep others' text off the user's terminal:
 //! escaping for display and the rule for session names.
@@ -13,6 +14,7 @@
 //! golden-byte tests in `codec` in the same commit.
 
 pub mod codec;
+pub mod json;
 mod msg;
 pub mod preamble;
 pub mod seal;

@@ -4,7 +4,8 @@
 //! It binds the loopback address only and answers only requests whose `Host` is
 //! `127.0.0.1:PORT` or `localhost:PORT`, so a web page cannot reach it by DNS rebinding.
 //! Every local account can reach it, so it holds no secret: no token, key or link (those
-//! are handed out only over the Unix socket, whose peer uid is checked).
+//! are handed out only over the Unix socket, whose peer uid is checked): its sessions are
+//! `protocol::json`'s public object, the dashboard's without the key.
 
 use std::convert::Infallible;
 use std::net::Ipv4Addr;
@@ -17,6 +18,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use itwillsync_protocol::json;
+use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::registry::Registry;
@@ -28,6 +31,19 @@ use crate::web::{plain, secure, Reply};
 const MAX_CONNECTIONS: usize = 16;
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET /api/health`.
+#[derive(Serialize)]
+struct Health {
+    /// Always `ok`: a server that answers is healthy.
+    status: &'static str,
+    /// The server's pid.
+    pid: u32,
+    /// Live sessions.
+    sessions: usize,
+    /// Seconds since the server started.
+    uptime: u64,
+}
 
 struct Shared {
     registry: Arc<Registry>,
@@ -110,19 +126,26 @@ fn route(req: &Request<Incoming>, shared: &Shared) -> Reply {
     }
     let sessions = shared.registry.list();
     let body = match req.uri().path() {
-        "/api/health" => serde_json::json!({
-            "status": "ok",
-            "pid": std::process::id(),
-            "sessions": sessions.len(),
-            "uptime": now_ms().saturating_sub(shared.started_at_ms) / 1000,
+        "/api/health" => serde_json::to_vec(&Health {
+            status: "ok",
+            pid: std::process::id(),
+            sessions: sessions.len(),
+            uptime: now_ms().saturating_sub(shared.started_at_ms) / 1000,
         }),
-        "/api/sessions" => sessions
-            .iter()
-            .map(|s| crate::dashboard::json::public(s))
-            .collect(),
+        "/api/sessions" => {
+            let list: Vec<json::Session> = sessions
+                .iter()
+                .map(|s| json::Session::public(&s.info()))
+                .collect();
+            serde_json::to_vec(&list)
+        }
         _ => return plain(StatusCode::NOT_FOUND, "not found"),
     };
-    let mut reply = Response::new(Full::new(Bytes::from(body.to_string())));
+    let Ok(body) = body else {
+        // Numbers and strings only: serializing cannot fail.
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot serialize");
+    };
+    let mut reply = Response::new(Full::new(Bytes::from(body)));
     let headers = reply.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

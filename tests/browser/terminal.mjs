@@ -1,32 +1,16 @@
 // The terminal page in headless Chromium, against a real session (driven by tests/browser.rs).
-// Env: URL (the session's link, http://HOST:PORT/#k=KEY), CHROMIUM (optional browser path).
+// Env: URL (the session's link, http://HOST:PORT/#k=KEY), RELAY_LOG (optional: a directory for
+// the relay's bytes), CHROMIUM (optional browser path).
 // Talks to the Rust test on stdio: prints "STEP <name>" and waits for "go".
 import { run } from "./harness.mjs";
 import { scanPng } from "./qr.mjs";
-import net from "node:net";
+import { relay, through } from "./relay.mjs";
 
-// A forwarder to the session's port whose connections the test cuts, to play a phone
-// losing its network; while cut, new connections are closed at once.
-const target = new URL(process.env.URL);
-let cut = false;
-const open = new Set();
-const proxy = net.createServer((client) => {
-  if (cut) return client.destroy();
-  const server = net.connect(Number(target.port), "127.0.0.1");
-  for (const [a, b] of [[client, server], [server, client]]) {
-    open.add(a);
-    a.pipe(b);
-    a.on("error", () => {});
-    a.on("close", () => { open.delete(a); b.destroy(); });
-  }
-});
-await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
-proxy.unref();
-// The same link through the forwarder: the key stays in the fragment.
-const base = `http://127.0.0.1:${proxy.address().port}`;
-const url = `${base}/${target.search}${target.hash}`;
-const key = new URLSearchParams(target.hash.slice(1)).get("k");
-if (!/^[A-Za-z0-9_-]{43}$/.test(key || "")) throw new Error(`URL carries no #k= key: ${process.env.URL}`);
+// The session reached through a relay the test cuts, to play a phone losing its network;
+// with RELAY_LOG, the relay keeps every byte it passes there for the Rust test.
+const proxy = await relay(Number(new URL(process.env.URL).port), process.env.RELAY_LOG);
+// The same link through the relay: the key stays in the fragment.
+const { base, url, key } = through(proxy, process.env.URL);
 
 await run(async ({ page, step, progress }) => {
   const evalWithin = (f, on = page) => Promise.race([
@@ -134,10 +118,9 @@ await run(async ({ page, step, progress }) => {
 
   // The connection is cut, output is produced meanwhile, the connection comes back.
   progress("keys checked");
-  cut = true;
-  for (const sock of open) sock.destroy();
+  proxy.cut();
   await step("cut"); // the test makes the program print, then answers
-  cut = false;
+  proxy.restore();
   progress("connection restored");
   const t = await waitText("MISSED-OUTPUT", "the output produced while disconnected");
   if (count(t, "MISSED-OUTPUT") !== 1) throw new Error(`missed output shown ${count(t, "MISSED-OUTPUT")} times:\n${t}`);

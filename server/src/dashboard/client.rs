@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use super::{files, json as wire, Shared};
+use super::message::{listed, DashboardIn, DashboardOut, Metadata};
+use super::{files, Shared};
 use crate::session::Session;
 use crate::web::sealed::{self, Connection, Received};
 
@@ -65,10 +65,13 @@ impl Page {
     async fn serve(&mut self) -> anyhow::Result<()> {
         let mut changes = self.shared.registry.changes();
         let sessions = self.shared.registry.list();
-        let list: Vec<Value> = sessions.iter().map(|s| wire::session(s)).collect();
+        let list = sessions.iter().map(|s| listed(s)).collect();
         let home = self.shared.home.as_ref().map(files::Home::display);
-        self.send(json!({"type": "sessions", "sessions": list, "home": home}))
-            .await?;
+        let first = DashboardOut::Sessions {
+            sessions: list,
+            home,
+        };
+        self.send(&first).await?;
         for s in &sessions {
             self.seen.insert(s.id.clone(), seen(s));
         }
@@ -117,8 +120,8 @@ impl Page {
         }
     }
 
-    async fn send(&mut self, msg: Value) -> anyhow::Result<()> {
-        timeout(self.connection.sender.send(msg.to_string().into_bytes())).await
+    async fn send(&mut self, msg: &DashboardOut<'_>) -> anyhow::Result<()> {
+        timeout(self.connection.sender.send(msg.to_json())).await
     }
 
     /// Tells the page what changed since it was last told.
@@ -132,7 +135,7 @@ impl Page {
             .collect();
         for id in gone {
             self.seen.remove(&id);
-            self.send(json!({"type": "session-removed", "sessionId": id}))
+            self.send(&DashboardOut::SessionRemoved { session_id: &id })
                 .await?;
         }
         for s in &sessions {
@@ -140,16 +143,16 @@ impl Page {
             match self.seen.get(&s.id) {
                 None => {
                     self.seen.insert(s.id.clone(), seen(s));
-                    let msg = json!({"type": "session-added", "session": wire::session(s)});
-                    self.send(msg).await?;
+                    let session = listed(s);
+                    self.send(&DashboardOut::SessionAdded { session }).await?;
                 }
                 Some(old) if old.key != key || old.alerts != alerts => {
                     if let Some(old) = self.seen.get_mut(&s.id) {
                         old.key = key;
                         old.alerts = alerts;
                     }
-                    let msg = json!({"type": "session-updated", "session": wire::session(s)});
-                    self.send(msg).await?;
+                    let session = listed(s);
+                    self.send(&DashboardOut::SessionUpdated { session }).await?;
                 }
                 Some(_) => {}
             }
@@ -172,84 +175,100 @@ impl Page {
             return Ok(());
         }
         old.preview_at = Some(now);
-        old.preview = lines.clone();
-        let msg = json!({"type": "preview", "sessionId": s.id, "lines": lines});
-        self.send(msg).await
+        old.preview.clone_from(&lines);
+        let msg = DashboardOut::Preview {
+            session_id: &s.id,
+            lines: &lines,
+        };
+        self.send(&msg).await
     }
 
-    /// Acts on one message from the page; unknown types and bad JSON are ignored.
+    /// Acts on one message from the page; unknown types and bad JSON are ignored. A
+    /// request that fails is answered with `operation-error`.
     async fn handle(&mut self, text: &[u8]) -> anyhow::Result<()> {
-        let Ok(msg) = serde_json::from_slice::<Value>(text) else {
+        let Ok(msg) = serde_json::from_slice::<DashboardIn>(text) else {
             return Ok(());
         };
-        let field = |name: &str| msg[name].as_str().unwrap_or("").to_string();
-        let (kind, id) = (field("type"), field("sessionId"));
-        let reply = match kind.as_str() {
-            "list-dir" => Some(match &self.shared.home {
-                Some(home) => home.listing(&field("path")),
-                None => Err(anyhow::anyhow!("the server has no home directory")),
-            }),
-            "create-session" => {
-                return self.create(&field("tool"), &field("cwd")).await;
-            }
-            "stop-session" | "rename-session" | "get-metadata" | "clear-attention" => {
-                Some(self.on_session(&kind, &id, &field("name")).await)
-            }
-            _ => None,
-        };
-        match reply {
-            Some(Ok(Value::Null)) | None => Ok(()),
-            Some(Ok(reply)) => self.send(reply).await,
-            Some(Err(e)) => {
-                let msg = json!({"type": "operation-error", "operation": kind,
-                                 "sessionId": id, "error": format!("{e:#}")});
-                self.send(msg).await
-            }
+        match &msg {
+            DashboardIn::Unknown => Ok(()),
+            DashboardIn::CreateSession { tool, cwd } => self.create(tool, cwd).await,
+            _ => match answer(&self.shared, &msg).await {
+                Ok(Some(reply)) => self.send(&reply).await,
+                // Stop, rename, clear-attention: the page sees the effect now, not at
+                // the next tick.
+                Ok(None) => self.sync().await,
+                Err(e) => {
+                    let error = DashboardOut::OperationError {
+                        operation: msg.operation(),
+                        session_id: msg.session_id(),
+                        error: format!("{e:#}"),
+                    };
+                    self.send(&error).await
+                }
+            },
         }
-    }
-
-    /// Stop, rename, metadata and clear-attention on the session with exactly this id.
-    async fn on_session(&mut self, kind: &str, id: &str, name: &str) -> anyhow::Result<Value> {
-        let registry = &self.shared.registry;
-        let session = registry
-            .list()
-            .into_iter()
-            .find(|s| s.id == id)
-            .ok_or_else(|| anyhow::anyhow!("no session with id {id:?}"))?;
-        match kind {
-            "stop-session" => session.terminate()?,
-            "rename-session" => {
-                registry.rename(&session.id, name)?;
-            }
-            "get-metadata" => {
-                let metadata = wire::metadata(&session);
-                return Ok(json!({"type": "metadata", "sessionId": id, "metadata": metadata}));
-            }
-            _ => {
-                session.clear_attention();
-                self.sync().await?;
-            }
-        }
-        Ok(Value::Null)
     }
 
     /// Starts `tool` in `cwd` (a bare name on `PATH`, a directory inside home).
     async fn create(&mut self, tool: &str, cwd: &str) -> anyhow::Result<()> {
-        self.send(json!({"type": "session-creating", "tool": tool, "cwd": cwd}))
+        self.send(&DashboardOut::SessionCreating { tool, cwd })
             .await?;
         match self.shared.create(tool, cwd).await {
             Ok(session) => {
                 // The page learns of it here rather than as `session-added`.
                 self.seen.insert(session.id.clone(), seen(&session));
-                let info = wire::session(&session);
-                self.send(json!({"type": "session-created", "session": info}))
-                    .await
+                let session = listed(&session);
+                self.send(&DashboardOut::SessionCreated { session }).await
             }
             Err(e) => {
-                let msg = json!({"type": "session-create-error", "error": format!("{e:#}")});
-                self.send(msg).await
+                let error = format!("{e:#}");
+                self.send(&DashboardOut::SessionCreateError { error }).await
             }
         }
+    }
+}
+
+/// Carries out a request on a session or the folder browser: its reply, if it has one;
+/// `Err` when it failed (the page is told why).
+async fn answer<'m>(
+    shared: &Shared,
+    msg: &'m DashboardIn,
+) -> anyhow::Result<Option<DashboardOut<'m>>> {
+    let find = |id: &str| {
+        shared
+            .registry
+            .list()
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or_else(|| anyhow::anyhow!("no session with id {id:?}"))
+    };
+    match msg {
+        DashboardIn::ListDir { path } => {
+            let home = shared.home.as_ref();
+            let home = home.ok_or_else(|| anyhow::anyhow!("the server has no home directory"))?;
+            Ok(Some(DashboardOut::DirListing(home.listing(path)?)))
+        }
+        DashboardIn::GetMetadata { session_id } => {
+            let session = find(session_id)?;
+            let metadata = Metadata::of(&session);
+            Ok(Some(DashboardOut::Metadata {
+                session_id,
+                metadata,
+            }))
+        }
+        DashboardIn::StopSession { session_id } => {
+            find(session_id)?.terminate()?;
+            Ok(None)
+        }
+        DashboardIn::RenameSession { session_id, name } => {
+            shared.registry.rename(&find(session_id)?.id, name)?;
+            Ok(None)
+        }
+        DashboardIn::ClearAttention { session_id } => {
+            find(session_id)?.clear_attention();
+            Ok(None)
+        }
+        DashboardIn::CreateSession { .. } | DashboardIn::Unknown => Ok(None),
     }
 }
 

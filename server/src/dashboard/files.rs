@@ -7,10 +7,32 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// Most entries one listing returns; a phone has no use for more.
 const MAX_ENTRIES: usize = 500;
+
+/// A directory's subdirectories: the body of the `dir-listing` message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listing {
+    /// The directory, canonical.
+    pub path: String,
+    /// Its parent; `null` at home, which the browser cannot leave.
+    pub parent: Option<String>,
+    /// Its subdirectories, sorted by name.
+    pub entries: Vec<Entry>,
+    /// The home directory.
+    pub home: String,
+}
+
+/// One subdirectory in a [`Listing`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// Its name.
+    pub name: String,
+    /// Its path (not resolved: what the user sees).
+    pub path: String,
+}
 
 /// The canonical home directory everything is confined to.
 #[derive(Debug, Clone)]
@@ -49,9 +71,9 @@ impl Home {
         Ok(real)
     }
 
-    /// The `dir-listing` message for `path`: its subdirectories (those that stay inside
-    /// home once resolved), sorted, hidden ones left out.
-    pub fn listing(&self, path: &str) -> anyhow::Result<Value> {
+    /// The listing of `path`: its subdirectories (those that stay inside home once
+    /// resolved), sorted, hidden ones left out.
+    pub fn listing(&self, path: &str) -> anyhow::Result<Listing> {
         let dir = self.resolve(path)?;
         let mut entries: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
             .with_context(|| format!("cannot read {}", dir.display()))?
@@ -70,16 +92,18 @@ impl Home {
         let parent = (dir != self.root)
             .then(|| dir.parent().map(Path::to_path_buf))
             .flatten();
-        Ok(json!({
-            "type": "dir-listing",
-            "path": dir.to_string_lossy(),
-            "parent": parent.map(|p| p.to_string_lossy().into_owned()),
-            "entries": entries
-                .iter()
-                .map(|(name, path)| json!({"name": name, "path": path.to_string_lossy()}))
-                .collect::<Vec<_>>(),
-            "home": self.display(),
-        }))
+        Ok(Listing {
+            path: dir.to_string_lossy().into_owned(),
+            parent: parent.map(|p| p.to_string_lossy().into_owned()),
+            entries: entries
+                .into_iter()
+                .map(|(name, path)| Entry {
+                    name,
+                    path: path.to_string_lossy().into_owned(),
+                })
+                .collect(),
+            home: self.display(),
+        })
     }
 }
 
@@ -115,16 +139,11 @@ mod tests {
         assert!(home.resolve("/").is_err());
         assert!(home.resolve("file").is_err());
         let listing = home.listing("").unwrap();
-        let names: Vec<_> = listing["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["name"].as_str().unwrap())
-            .collect();
+        let names: Vec<_> = listing.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
-        assert!(listing["parent"].is_null());
+        assert!(listing.parent.is_none());
         let sub = home.listing(root.join("a").to_str().unwrap()).unwrap();
-        assert_eq!(sub["parent"], root.to_string_lossy().as_ref());
+        assert_eq!(sub.parent.as_deref(), root.to_str());
         assert!(valid_tool("claude") && valid_tool("g++") && valid_tool("x.y_z-1"));
         for bad in ["", "..", "a/b", "a b", "sh;x", "$(x)"] {
             assert!(!valid_tool(bad), "{bad}");

@@ -7,12 +7,12 @@
 //! `itwillsync hub rotate` replaces it through [`Handle::rotate`].
 //!
 //! `lib.rs` calls [`spawn`] once at start; the accept loop (`web::listener`, shared with
-//! the session listeners) ends at shutdown. The page loop lives in `client`, the session
-//! JSON in `json`, the home-directory boundary in `files`.
+//! the session listeners) ends at shutdown. The page loop lives in `client`, its messages
+//! in `message`, the home-directory boundary in `files`.
 
 mod client;
 mod files;
-pub(crate) mod json;
+mod message;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -6,14 +6,16 @@
 //! when the session ends; connections already open finish on their own (phones get the
 //! rest of the output and the exit status). The accept loop is `listener`'s, shared with
 //! the dashboard. Routing lives here; the keys in `keys`; the failure limit and Origin
-//! check in `auth`; the handshake and sealed messages in `sealed`; the phone's loop in
-//! `phone`; the embedded files in `assets`; HTTPS in `tls`. Every page and file is public: nothing is
-//! given before a key is proved inside the WebSocket.
+//! check in `auth`; the handshake and sealed messages in `sealed`; the JSON inside the
+//! seal in `message`; the phone's loop in `phone`; the embedded files in `assets`; HTTPS
+//! in `tls`. Every page and file is public: nothing is given before a key is proved
+//! inside the WebSocket.
 
 pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod keys;
 pub(crate) mod listener;
+mod message;
 mod net;
 mod phone;
 pub(crate) mod sealed;

@@ -26,12 +26,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use itwillsync_protocol::seal::TAG_LEN;
 use itwillsync_protocol::Size;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::keys::{Keys, Revocation, Role};
+use super::message::{PhoneIn, PhoneOut};
 use super::sealed::{self, Connection, Received, Receiver, Sender};
 use crate::feed::{Cut, Feed, Paint, Step};
 use crate::input::{Offered, Pending};
@@ -51,29 +52,6 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 /// A phone that takes this long to accept one message is not reading at all: it is
 /// dropped, and resumes when it reconnects.
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A message from the phone (DESIGN.md "Phone protocol").
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Incoming {
-    Input {
-        data: String,
-    },
-    Resize {
-        cols: i64,
-        rows: i64,
-        #[serde(default)]
-        force: bool,
-    },
-    #[serde(alias = "sync")]
-    Resume {
-        #[serde(rename = "lastSeq")]
-        last_seq: i64,
-    },
-    Ack {
-        seq: i64,
-    },
-}
 
 /// What the reader tells the writer.
 enum Event {
@@ -176,7 +154,7 @@ async fn read(
                 return;
             }
         };
-        let msg = match serde_json::from_slice::<Incoming>(&text) {
+        let msg = match serde_json::from_slice::<PhoneIn>(&text) {
             Ok(msg) => msg,
             Err(e) => {
                 // serde_json's message can quote the input (keystrokes): log only its kind.
@@ -185,7 +163,7 @@ async fn read(
                 continue;
             }
         };
-        if read_only && matches!(msg, Incoming::Input { .. } | Incoming::Resize { .. }) {
+        if read_only && matches!(msg, PhoneIn::Input { .. } | PhoneIn::Resize { .. }) {
             tracing::debug!(session = %session.id, client, "ignored input from a read-only key");
             continue;
         }
@@ -197,7 +175,7 @@ async fn read(
 
 /// Acts on one message from the phone; false when the writer has gone.
 async fn handle_incoming(
-    msg: Incoming,
+    msg: PhoneIn,
     session: &Session,
     client: u64,
     events: &mpsc::Sender<Event>,
@@ -205,12 +183,12 @@ async fn handle_incoming(
     pending: &mut Pending,
 ) -> bool {
     match msg {
-        Incoming::Input { data } => {
+        PhoneIn::Input { data } => {
             if session.input(client, data.as_bytes(), pending) == Offered::Dropped {
                 tracing::debug!(session = %session.id, client, "input dropped: the program is not reading");
             }
         }
-        Incoming::Resize { cols, rows, force } => {
+        PhoneIn::Resize { cols, rows, force } => {
             if cols <= 0 || rows <= 0 {
                 return true;
             }
@@ -225,8 +203,8 @@ async fn handle_incoming(
             };
             session.claim(client, claim);
         }
-        Incoming::Resume { last_seq } => return events.send(Event::Resume(last_seq)).await.is_ok(),
-        Incoming::Ack { seq } => {
+        PhoneIn::Resume { last_seq } => return events.send(Event::Resume(last_seq)).await.is_ok(),
+        PhoneIn::Ack { seq } => {
             if let Ok(seq) = u64::try_from(seq) {
                 acks.send_if_modified(|acked| {
                     let newer = !matches!(*acked, Some(a) if a >= seq);
@@ -237,6 +215,7 @@ async fn handle_incoming(
                 });
             }
         }
+        PhoneIn::Unknown => {} // a newer page's message: ignored
     }
     true
 }
@@ -291,8 +270,7 @@ impl Phone<'_> {
             let window = self.window();
             let step = self.feed.next(window.min(CHUNK as u64) as usize);
             if let Step::Exit(status) = step {
-                self.send_json(serde_json::json!({"type": "exit", "code": status.code}))
-                    .await?;
+                self.send_msg(&PhoneOut::Exit { code: status.code }).await?;
                 self.sender.close(1000, "session ended").await;
                 return Ok(());
             }
@@ -386,8 +364,8 @@ impl Phone<'_> {
     }
 
     async fn send_size(&mut self, size: Size) -> anyhow::Result<()> {
-        self.send_json(serde_json::json!({"type": "resize", "cols": size.cols, "rows": size.rows}))
-            .await
+        let (cols, rows) = (size.cols, size.rows);
+        self.send_msg(&PhoneOut::Resize { cols, rows }).await
     }
 
     /// What the page shows about the session: its name (the title), whether it may type,
@@ -402,20 +380,17 @@ impl Phone<'_> {
                 .map(|k| k.to_link_text()),
             Role::ReadOnly => None,
         };
-        let mut about = serde_json::json!({
-            "type": "session",
-            "name": name,
-            "readOnly": self.role == Role::ReadOnly,
-            "dashboardPort": self.context.dashboard_port,
-        });
-        if let Some(read_key) = read_key {
-            about["readKey"] = read_key.into();
-        }
-        self.send_json(about).await
+        let about = PhoneOut::Session {
+            name: &name,
+            read_only: self.role == Role::ReadOnly,
+            dashboard_port: self.context.dashboard_port,
+            read_key,
+        };
+        self.send_msg(&about).await
     }
 
-    async fn send_json(&mut self, value: serde_json::Value) -> anyhow::Result<()> {
-        self.send(value.to_string().into_bytes()).await
+    async fn send_msg(&mut self, msg: &PhoneOut<'_>) -> anyhow::Result<()> {
+        self.send(msg.to_json(TAG_LEN)).await
     }
 
     async fn send(&mut self, json: Vec<u8>) -> anyhow::Result<()> {
@@ -433,32 +408,17 @@ async fn timeout(
     }
 }
 
-/// A `data` message, serialized straight from borrowed text.
-#[derive(Serialize)]
-struct DataMessage<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    data: &'a str,
-    seq: u64,
-}
-
 /// `{"type":"data","data":S,"seq":N}` for output bytes, escaped in one pass over them
 /// (this is the phone path's hot loop: no `serde_json::Value`, no copy of valid text),
-/// with room for the seal's tag. Invalid UTF-8 becomes U+FFFD, as the page's decoder would
-/// show it.
+/// with room for the escapes and the seal's tag. Invalid UTF-8 becomes U+FFFD, as the
+/// page's decoder would show it.
 fn data_message(bytes: &[u8], seq: u64) -> Vec<u8> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
     };
-    let message = DataMessage {
-        kind: "data",
-        data: &text,
-        seq,
-    };
-    let mut json = Vec::with_capacity(bytes.len() + bytes.len() / 8 + 64);
-    serde_json::to_writer(&mut json, &message).expect("a str always serializes");
-    json
+    let room = bytes.len() + bytes.len() / 8 + TAG_LEN;
+    PhoneOut::Data { data: &text, seq }.to_json(room)
 }
 
 #[cfg(test)]
