@@ -21,6 +21,75 @@ fn sleeper() -> [&'static str; 2] {
     ["sleep", "60"]
 }
 
+/// The value of the response header `name` (lowercase), if any.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
+#[test]
+fn files_are_gzipped_validated_and_a_reload_costs_a_few_bytes() {
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&sleeper());
+    let plain = ep.get("/vendor/xterm.js", "");
+    assert!(header(&plain.head, "content-encoding").is_none());
+    let gz = ep.get("/vendor/xterm.js", "Accept-Encoding: br, gzip\r\n");
+    assert_eq!(gz.status, 200);
+    assert_eq!(header(&gz.head, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&gz.head, "vary"), Some("Accept-Encoding"));
+    let length = |r: &support::web::Reply| -> usize {
+        header(&r.head, "content-length").unwrap().parse().unwrap()
+    };
+    assert!(length(&gz) * 3 < length(&plain), "xterm.js compressed");
+    assert!(ep
+        .get("/", "Accept-Encoding: gzip;q=0\r\n")
+        .head
+        .contains("content-length"));
+    assert!(header(
+        &ep.get("/", "Accept-Encoding: gzip;q=0\r\n").head,
+        "content-encoding"
+    )
+    .is_none());
+
+    // A reload: every file revalidated with its ETag is a 304 with no body.
+    let mut total = 0;
+    for path in [
+        "/",
+        "/vendor/xterm.js",
+        "/vendor/xterm.css",
+        "/vendor/addon-fit.js",
+        "/vendor/noble.js",
+        "/vendor/qrcode.js",
+        "/terminal.css",
+        "/terminal.js",
+        "/seal.js",
+        "/key.js",
+        "/connection.js",
+        "/share.js",
+        "/chime.js",
+        "/manifest.json",
+        "/icon.svg",
+    ] {
+        let first = ep.get(path, "Accept-Encoding: gzip\r\n");
+        let etag = header(&first.head, "etag").expect("an etag").to_string();
+        let again = ep.get(
+            path,
+            &format!("Accept-Encoding: gzip\r\nIf-None-Match: {etag}\r\n"),
+        );
+        assert_eq!(again.status, 304, "{path}");
+        assert!(again.body.is_empty(), "{path}");
+        total += again.head.len() + 4;
+    }
+    assert!(total < 5 * 1024, "a reload's responses take {total} bytes");
+    // Another representation's tag does not match.
+    let etag = header(&plain.head, "etag").unwrap().to_string();
+    let other = ep.get(
+        "/vendor/xterm.js",
+        &format!("Accept-Encoding: gzip\r\nIf-None-Match: {etag}\r\n"),
+    );
+    assert_eq!(other.status, 200);
+}
+
 #[test]
 fn public_page_sealed_handshake_rate_limit_and_origin() {
     let hub = Home::with_config(json!({}));
