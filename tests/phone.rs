@@ -336,7 +336,9 @@ async fn redraw_for_too_old_or_everything_renders_the_live_screen() {
 
 #[tokio::test]
 async fn two_phones_and_a_terminal_typing_all_reach_the_program() {
-    let hub = Home::with_config(json!({}));
+    // The viewport policy: phones follow the terminal unless forced (`active`, the
+    // default, is tested in size.rs and the browser tests).
+    let hub = Home::with_config(json!({"resizePolicy": "viewport"}));
     let ep = hub.session(&["cat"]);
     let mut a = ep.phone().await;
     let mut b = ep.phone().await;
