@@ -91,6 +91,29 @@ fn files_are_gzipped_validated_and_a_reload_costs_a_few_bytes() {
 }
 
 #[test]
+fn an_ended_sessions_link_says_so_and_leads_to_the_dashboard() {
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&["sh", "-c", "read x; exit 3"]);
+    assert_eq!(ep.get("/", "").status, 200);
+    let id = hub.sessions()[0]["id"].as_str().unwrap().to_string();
+    hub.ok(&["kill", &id]);
+    support::eventually("the session's end", || ep.get("/", "").status == 410);
+    let r = ep.get("/", "");
+    assert!(r.body.contains("This session has ended"), "{}", r.body);
+    assert!(
+        r.body.contains("http://127.0.0.1:"),
+        "a link to the dashboard: {}",
+        r.body
+    );
+    assert!(!r.body.contains("{{"), "{}", r.body);
+    assert_eq!(
+        ep.get("/dashboard.css", "").status,
+        200,
+        "its styles still load"
+    );
+}
+
+#[test]
 fn public_page_sealed_handshake_rate_limit_and_origin() {
     let hub = Home::with_config(json!({}));
     let ep = hub.session(&sleeper());

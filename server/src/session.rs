@@ -95,6 +95,8 @@ struct Activity {
     last_seen_ms: u64,
     /// A bell or notification arrived and no input has answered it yet.
     attention: bool,
+    /// What the last one said ("bell", or the notification's text), while `attention`.
+    attention_message: Option<String>,
     /// Alerts raised so far. The follower parses each output byte exactly once, so a
     /// phone replaying output on reconnect never raises one again.
     alerts: u64,
@@ -202,6 +204,7 @@ impl Session {
             activity: Mutex::new(Activity {
                 last_seen_ms: now,
                 attention: false,
+                attention_message: None,
                 alerts: 0,
             }),
         });
@@ -280,7 +283,14 @@ impl Session {
 
     /// Answers pending attention without typing (the dashboard's `clear-attention`).
     pub fn clear_attention(&self) {
-        lock(&self.activity).attention = false;
+        let mut activity = lock(&self.activity);
+        activity.attention = false;
+        activity.attention_message = None;
+    }
+
+    /// What the pending attention says ("bell", or a notification's text), if any.
+    pub fn attention_message(&self) -> Option<String> {
+        lock(&self.activity).attention_message.clone()
     }
 
     /// The last `count` non-empty lines of the screen (the alternate one while a
@@ -431,6 +441,7 @@ impl Session {
             if hooks.alerts > 0 {
                 let mut activity = lock(&self.activity);
                 activity.attention = true;
+                activity.attention_message = hooks.message;
                 activity.alerts += u64::from(hooks.alerts);
             }
             if seq > parsed && seq < *self.head.borrow() {
@@ -536,6 +547,7 @@ impl Session {
         {
             let mut activity = lock(&self.activity);
             activity.attention = false;
+            activity.attention_message = None;
             activity.last_seen_ms = now_ms();
         }
         let _ = self.commands.send(Command::Input(data)).await;

@@ -1,5 +1,6 @@
 //! The JSON the dashboard and the local API speak about a session (DESIGN.md "Dashboard",
-//! seed 004's `SessionInfo` plus `command`, `clients`, `clientKinds`, `cols`, `rows`, and,
+//! seed 004's `SessionInfo` plus `command`, `clients`, `clientKinds`, `cols`, `rows`,
+//! `attentionMessage` (what the pending bell or notification said, else null), and,
 //! for the dashboard only, `key`).
 //!
 //! Built by hand from [`Session::info`] rather than derived, because the wire names are
@@ -46,6 +47,7 @@ pub fn public(s: &Session) -> Value {
         },
         "cols": info.size.cols,
         "rows": info.size.rows,
+        "attentionMessage": s.attention_message(),
     })
 }
 

@@ -77,6 +77,10 @@ pub const DASHBOARD_PAGE: Asset = embed!("dashboard.html", HTML);
 /// everything else about it arrive inside the seal).
 pub const TERMINAL_PAGE: Asset = embed!("terminal.html", HTML);
 
+/// The page an ended session's listener serves, with `{{DASHBOARD}}` (a URL) and
+/// `{{STATUS}}` (how the program exited) to replace.
+pub const ENDED_PAGE: &str = include_str!("../../assets/ended.html");
+
 /// The public file served at `path`, if any.
 pub fn file(path: &str) -> Option<&'static Asset> {
     FILES.iter().find(|(p, _)| *p == path).map(|(_, a)| a)

@@ -2,9 +2,11 @@
 //! files and the WebSocket (DESIGN.md "Phone protocol").
 //!
 //! The registry calls [`bind`] before it starts the program (so a taken `--port` is an
-//! error that leaves no trace) and [`spawn`] once the session exists. The accept loop ends
-//! when the session ends; connections already open finish on their own (phones get the
-//! rest of the output and the exit status). The accept loop is `listener`'s, shared with
+//! error that leaves no trace) and [`spawn`] once the session exists. When the session
+//! ends, the listener answers for [`ENDED_LINGER`] more with a page saying so (a saved
+//! link then explains itself instead of "can't be reached"), then its accept loop ends;
+//! connections already open finish on their own (phones get the rest of the output and
+//! the exit status). The accept loop is `listener`'s, shared with
 //! the dashboard. Routing lives here; the keys in `keys`; the failure limit and Origin
 //! check in `auth`; the handshake and sealed messages in `sealed`; the phone's loop in
 //! `phone`; the embedded files in `assets`; HTTPS in `tls`. Every page and file is public: nothing is
@@ -39,6 +41,9 @@ pub use tls::Transport;
 
 /// Largest message a phone may send; larger ones close the socket with 1009.
 const MAX_MESSAGE: usize = 1 << 20;
+/// How long an ended session's listener still answers, with a page saying it ended: long
+/// enough for a phone that was away to be told, short enough to free the port soon.
+const ENDED_LINGER: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What every connection of one session's listener shares.
 struct Shared {
@@ -69,6 +74,7 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
     let name = format!("phone listener of session {}", session.id);
     let until = async move {
         session.exited().await;
+        tokio::time::sleep(ENDED_LINGER).await;
     };
     let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
     tokio::spawn(listener::serve(
@@ -154,7 +160,58 @@ fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Pe
         Ok(Admitted::Upgrade) => return upgrade(&mut req, ip, shared, permit),
         Ok(Admitted::Page) => {}
     }
-    page(req.headers(), shared.https)
+    let ended = *shared.session.watch().exit.borrow();
+    match ended {
+        Some(status) => ended_page(req.headers(), &shared, status),
+        None => page(req.headers(), shared.https),
+    }
+}
+
+/// The page of an ended session: its exit status and a link to the dashboard on the
+/// host the page was reached by (410 Gone; never cached).
+fn ended_page(
+    request: &HeaderMap,
+    shared: &Shared,
+    status: itwillsync_protocol::ExitStatus,
+) -> Reply {
+    let scheme = if shared.https { "https" } else { "http" };
+    let host = request
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("127.0.0.1");
+    // The host without its port (an IPv6 literal keeps its brackets).
+    let hostname = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    };
+    let dashboard = format!("{scheme}://{hostname}:{}/", shared.dashboard_port);
+    let exit = match status.signal {
+        Some(signal) => format!("killed by signal {signal}"),
+        None => format!("exit code {}", status.code),
+    };
+    let body = assets::ENDED_PAGE
+        .replace("{{DASHBOARD}}", &dashboard)
+        .replace("{{STATUS}}", &exit);
+    let mut reply = Response::new(Full::new(Bytes::from(body)));
+    *reply.status_mut() = StatusCode::GONE;
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    secure(reply)
 }
 
 /// Accepts a same-origin WebSocket upgrade; the phone's loop runs once it proves a key.
