@@ -84,15 +84,17 @@ fn run_steps(mut node: Command, mut act: impl FnMut(&str)) {
 
 /// A program that prints every byte it receives as `<hex>` (raw mode: no signals, no
 /// echo; `dd` because bash's own `read -n` re-enables signals), rings the bell for `!`,
-/// and prints a marker once the file `trigger` appears in its directory.
+/// sends an OSC 9 notification for `#`, and prints a marker once the file `trigger` appears in its directory.
 const ECHO_HEX: &str = r#"cd "$(dirname "$0")"
 stty raw -echo
 (while [ ! -e trigger ]; do sleep 0.05; done; printf '\r\nMISSED-OUTPUT\r\n') &
 printf 'ready-pty\r\n'
+printf 'docs at https://example.com/docs\r\n'
 while :; do
   b=$(dd bs=1 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
   printf '<%s>' "$b"
   if [ "$b" = 21 ]; then printf '\a'; fi
+  if [ "$b" = 23 ]; then printf '\033]9;Build finished: 3 tests failed\007'; fi
 done
 "#;
 
@@ -149,4 +151,69 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
     let left = home.sessions();
     assert_eq!(left.len(), 1, "the stopped session is gone");
     assert_eq!(left[0]["id"], ids[0].as_str());
+}
+
+/// The phone as an agent's remote: the size follows the device in use (the phone takes
+/// it once the desk idled, a desk key takes it back, the phone never renders below 10 px
+/// and shows where it pans), Select text, Compose (typed, and a bracketed paste that
+/// `cat -v` shows), the agent keys' bytes, the attention banner, refused keys while
+/// reconnecting, touch targets, landscape, a cheap reload, an ended session's page, a
+/// stopped server. Screenshots land in the test's home directory.
+#[test]
+fn the_phone_steers_an_agent() {
+    let home = Home::with_config(serde_json::json!({"phoneTakeoverSecs": 1}));
+    let script = home.path().join("echo-hex.sh");
+    std::fs::write(&script, ECHO_HEX).unwrap();
+    let endpoint = home.session(&["sh", script.to_str().unwrap()]);
+    let id = home.sessions()[0]["id"].as_str().unwrap().to_string();
+    let paste = home.session(&[
+        "sh",
+        "-c",
+        "printf 'paste-ready\\033[?2004h\\r\\n'; exec cat -v",
+    ]);
+    let paste_id = home
+        .sessions()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .find(|s| *s != id)
+        .unwrap();
+    // The desk: a terminal attached at 120x40 (its size applies at once).
+    let size = itwillsync_protocol::Size {
+        cols: 120,
+        rows: 40,
+    };
+    let mut desk = support::Term::spawn(&home, &["attach", &id], size);
+    desk.wait_text("ready-pty");
+
+    let shots = home.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut node = node_script("phone.mjs");
+    node.env(
+        "URL",
+        format!("http://127.0.0.1:{}/#k={}", endpoint.port, endpoint.key),
+    )
+    .env(
+        "PASTE_URL",
+        format!("http://127.0.0.1:{}/#k={}", paste.port, paste.key),
+    )
+    .env("SHOTS", &shots);
+    run_steps(node, |step| match step {
+        "desk-key" => desk.send(b"d"),
+        "end-paste" => {
+            home.ok(&["kill", &paste_id]);
+        }
+        "stop-server" => {
+            // Gone without a word (killed, or the machine slept): no exit message reaches
+            // the page, which must find out by itself.
+            let pid = home.server_pid().expect("a server");
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        other => panic!("unknown step {other}"),
+    });
+    eprintln!("screenshots: {}", shots.display());
+    if let Ok(keep) = std::env::var("KEEP_SCREENSHOTS") {
+        for entry in std::fs::read_dir(&shots).unwrap().flatten() {
+            std::fs::copy(entry.path(), Path::new(&keep).join(entry.file_name())).unwrap();
+        }
+    }
 }

@@ -54,6 +54,8 @@ const FILES: &[(&str, Asset)] = &[
     asset!("dashboard.js", JS),
     asset!("dashboard.css", CSS),
     asset!("terminal.js", JS),
+    asset!("keybar.js", JS),
+    asset!("textviews.js", JS),
     asset!("terminal.css", CSS),
     asset!("manifest.json", "application/manifest+json"),
     asset!("icon.svg", "image/svg+xml"),
