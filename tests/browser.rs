@@ -126,11 +126,28 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
     let home = Home::new();
     let trigger = home.path().join("print");
     let script = format!(
-        "echo first-line; while [ ! -e '{}' ]; do sleep 0.05; done; echo second-line; exec sleep 60",
+        "echo first-line; while [ ! -e '{}' ]; do sleep 0.05; done; echo second-line; \
+         printf 'a long line that a phone-sized card must wrap rather than cut off: Allow? (y/n)\\n'; \
+         printf '\\033]9;Build finished: 3 tests failed\\007'; exec sleep 60",
         trigger.display()
     );
-    home.session(&["sh", "-c", &script]);
+    // The server's home (the folder browser's root) holds one folder to choose.
+    let fake_home = home.path().join("home");
+    std::fs::create_dir_all(fake_home.join("project")).unwrap();
+    home.ok(&["hub", "stop"]);
+    let started = home
+        .cmd(&["new", "-d", "--no-qr", "--", "sh", "-c", &script])
+        .env("HOME", &fake_home)
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
     home.session(&["sleep", "60"]);
+    let shots = home.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
     let ids: Vec<String> = home
         .sessions()
         .iter()
@@ -143,7 +160,10 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
         .expect("hub info prints the dashboard URL");
 
     let mut node = node_script("dashboard.mjs");
-    node.env("URL", url).env("A", &ids[0]).env("B", &ids[1]);
+    node.env("URL", url)
+        .env("A", &ids[0])
+        .env("B", &ids[1])
+        .env("SHOTS", &shots);
     run_steps(node, |step| {
         assert_eq!(step, "print");
         std::fs::write(&trigger, "").unwrap();
@@ -151,6 +171,11 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
     let left = home.sessions();
     assert_eq!(left.len(), 1, "the stopped session is gone");
     assert_eq!(left[0]["id"], ids[0].as_str());
+    if let Ok(keep) = std::env::var("KEEP_SCREENSHOTS") {
+        for entry in std::fs::read_dir(&shots).unwrap().flatten() {
+            std::fs::copy(entry.path(), Path::new(&keep).join(entry.file_name())).unwrap();
+        }
+    }
 }
 
 /// The phone as an agent's remote: the size follows the device in use (the phone takes
