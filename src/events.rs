@@ -101,6 +101,11 @@ pub async fn wait(
         println!("{} needs attention", escape(&info.name));
         return Ok(0);
     }
+    let thing = match what {
+        WaitFor::Exit => "exit",
+        WaitFor::Attention => "need attention",
+    };
+    eprintln!("itwillsync: waiting for {} to {thing}", escape(&info.name));
     let watch = async {
         while let Some(event) = next(&mut conn).await? {
             if event.session.as_deref() != Some(info.id.as_str()) {

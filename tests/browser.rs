@@ -90,15 +90,17 @@ fn run_steps(mut node: Command, mut act: impl FnMut(&str)) {
 
 /// A program that prints every byte it receives as `<hex>` (raw mode: no signals, no
 /// echo; `dd` because bash's own `read -n` re-enables signals), rings the bell for `!`,
-/// and prints a marker once the file `trigger` appears in its directory.
+/// sends an OSC 9 notification for `#`, and prints a marker once the file `trigger` appears in its directory.
 const ECHO_HEX: &str = r#"cd "$(dirname "$0")"
 stty raw -echo
 (while [ ! -e trigger ]; do sleep 0.05; done; printf '\r\nMISSED-OUTPUT\r\n') &
 printf 'ready-pty\r\n'
+printf 'docs at https://example.com/docs\r\n'
 while :; do
   b=$(dd bs=1 count=1 2>/dev/null | od -An -tx1 | tr -d ' \n')
   printf '<%s>' "$b"
   if [ "$b" = 21 ]; then printf '\a'; fi
+  if [ "$b" = 23 ]; then printf '\033]9;Build finished: 3 tests failed\007'; fi
 done
 "#;
 
@@ -268,11 +270,28 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
     let home = Home::new();
     let trigger = home.path().join("print");
     let script = format!(
-        "echo first-line; while [ ! -e '{}' ]; do sleep 0.05; done; echo second-line; exec sleep 60",
+        "echo first-line; while [ ! -e '{}' ]; do sleep 0.05; done; echo second-line; \
+         printf 'a long line that a phone-sized card must wrap rather than cut off: Allow? (y/n)\\n'; \
+         printf '\\033]9;Build finished: 3 tests failed\\007'; exec sleep 60",
         trigger.display()
     );
-    home.session(&["sh", "-c", &script]);
+    // The server's home (the folder browser's root) holds one folder to choose.
+    let fake_home = home.path().join("home");
+    std::fs::create_dir_all(fake_home.join("project")).unwrap();
+    home.ok(&["hub", "stop"]);
+    let started = home
+        .cmd(&["new", "-d", "--no-qr", "--", "sh", "-c", &script])
+        .env("HOME", &fake_home)
+        .output()
+        .unwrap();
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
     home.session(&["sleep", "60"]);
+    let shots = home.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
     let ids: Vec<String> = home
         .sessions()
         .iter()
@@ -285,7 +304,10 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
         .expect("hub info prints the dashboard URL");
 
     let mut node = node_script("dashboard.mjs");
-    node.env("URL", url).env("A", &ids[0]).env("B", &ids[1]);
+    node.env("URL", url)
+        .env("A", &ids[0])
+        .env("B", &ids[1])
+        .env("SHOTS", &shots);
     run_steps(node, |step| {
         assert_eq!(step, "print");
         std::fs::write(&trigger, "").unwrap();
@@ -293,4 +315,74 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
     let left = home.sessions();
     assert_eq!(left.len(), 1, "the stopped session is gone");
     assert_eq!(left[0]["id"], ids[0].as_str());
+    if let Ok(keep) = std::env::var("KEEP_SCREENSHOTS") {
+        for entry in std::fs::read_dir(&shots).unwrap().flatten() {
+            std::fs::copy(entry.path(), Path::new(&keep).join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// The phone as an agent's remote: the size follows the device in use (the phone takes
+/// it once the desk idled, a desk key takes it back, the phone never renders below 10 px
+/// and shows where it pans), Select text, Compose (typed, and a bracketed paste that
+/// `cat -v` shows), the agent keys' bytes, the attention banner, refused keys while
+/// reconnecting, touch targets, landscape, a cheap reload, an ended session's page, a
+/// stopped server. Screenshots land in the test's home directory.
+#[test]
+fn the_phone_steers_an_agent() {
+    let home = Home::with_config(serde_json::json!({"phoneTakeoverSecs": 1}));
+    let script = home.path().join("echo-hex.sh");
+    std::fs::write(&script, ECHO_HEX).unwrap();
+    let endpoint = home.session(&["sh", script.to_str().unwrap()]);
+    let id = home.sessions()[0]["id"].as_str().unwrap().to_string();
+    let paste = home.session(&[
+        "sh",
+        "-c",
+        "printf 'paste-ready\\033[?2004h\\r\\n'; exec cat -v",
+    ]);
+    let paste_id = home
+        .sessions()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .find(|s| *s != id)
+        .unwrap();
+    // The desk: a terminal attached at 120x40 (its size applies at once).
+    let size = itwillsync_protocol::Size {
+        cols: 120,
+        rows: 40,
+    };
+    let mut desk = support::Term::spawn(&home, &["attach", &id], size);
+    desk.wait_text("ready-pty");
+
+    let shots = home.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut node = node_script("phone.mjs");
+    node.env(
+        "URL",
+        format!("http://127.0.0.1:{}/#k={}", endpoint.port, endpoint.key),
+    )
+    .env(
+        "PASTE_URL",
+        format!("http://127.0.0.1:{}/#k={}", paste.port, paste.key),
+    )
+    .env("SHOTS", &shots);
+    run_steps(node, |step| match step {
+        "desk-key" => desk.send(b"d"),
+        "end-paste" => {
+            home.ok(&["kill", &paste_id]);
+        }
+        "stop-server" => {
+            // Gone without a word (killed, or the machine slept): no exit message reaches
+            // the page, which must find out by itself.
+            let pid = home.server_pid().expect("a server");
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        other => panic!("unknown step {other}"),
+    });
+    eprintln!("screenshots: {}", shots.display());
+    if let Ok(keep) = std::env::var("KEEP_SCREENSHOTS") {
+        for entry in std::fs::read_dir(&shots).unwrap().flatten() {
+            std::fs::copy(entry.path(), Path::new(&keep).join(entry.file_name())).unwrap();
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod support;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 use serde_json::{json, Value};
@@ -61,11 +62,29 @@ impl Drop for Stream {
 fn a_session_s_life_as_events_and_wait() {
     let home = Home::new();
     // The server must run before `events` subscribes.
-    home.ok(&[
+    let first = home.ok(&[
         "new", "-d", "--no-qr", "--name", "first", "--", "sleep", "60",
     ]);
+    let first = first.trim();
     let stream = Stream::start(&home, &[]);
-    let filtered = Stream::start(&home, &["--session", "ev"]);
+    let filtered = Stream::start(&home, &["--session", first]);
+    // Both streams are subscribed once each has seen a rename: rename until they have.
+    let (mut seen, mut seen_filtered, mut name) = (false, false, "first".to_string());
+    for i in 0.. {
+        assert!(i < 200, "the event streams never subscribed");
+        let next = format!("sync{i}");
+        home.ok(&["rename", &name, &next]);
+        name = next;
+        let wait = Duration::from_millis(100);
+        seen |= stream.lines.recv_timeout(wait).is_ok();
+        seen_filtered |= filtered.lines.recv_timeout(wait).is_ok();
+        if seen && seen_filtered {
+            break;
+        }
+    }
+    home.ok(&["rename", &name, "one"]);
+    while stream.next("session-renamed")["name"] != "one" {}
+    while filtered.next("session-renamed")["name"] != "one" {}
     let script = r"read x; printf '\a'; read y; exit 3";
     let id = home.ok(&[
         "new", "-d", "--no-qr", "--name", "ev", "--", "sh", "-c", script,
@@ -78,17 +97,23 @@ fn a_session_s_life_as_events_and_wait() {
     );
     assert!(started["at"].as_u64().unwrap() > 0);
 
-    // `wait` for the exit, started before it happens.
-    let waiter = home
-        .cmd(&["wait", "ev", "--for", "exit", "--timeout", "20"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut attention = home
-        .cmd(&["wait", "ev", "--for", "attention", "--timeout", "20"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // `wait` for the exit, started (and listening: it says so) before it happens.
+    let waiting = |what: &str| {
+        let mut child = home
+            .cmd(&["wait", "ev", "--for", what, "--timeout", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut said = String::new();
+        BufReader::new(child.stderr.as_mut().unwrap())
+            .read_line(&mut said)
+            .unwrap();
+        assert!(said.contains("waiting for ev"), "{said}");
+        child
+    };
+    let waiter = waiting("exit");
+    let mut attention = waiting("attention");
 
     let mut raw = home.connect();
     let attach = ClientMsg::Attach {
@@ -103,32 +128,46 @@ fn a_session_s_life_as_events_and_wait() {
         data: b"go\r".to_vec(),
     });
     let bell = stream.next("attention");
-    assert_eq!(bell["session"], id);
+    assert_eq!(
+        (&bell["session"], &bell["message"]),
+        (&json!(id), &json!("bell"))
+    );
     assert!(attention.wait().unwrap().success(), "wait --for attention");
     raw.send(&ClientMsg::Input {
         data: b"\r".to_vec(),
     });
     stream.next("attention-cleared");
-    let exited = stream.next("session-exited");
+    // The exit and the terminal leaving race each other: both come, in either order.
+    let (mut exited, mut detached) = (None, None);
+    while exited.is_none() || detached.is_none() {
+        let event = stream.next_any();
+        match event["event"].as_str() {
+            Some("session-exited") => exited = Some(event),
+            Some("client-detached") => detached = Some(event),
+            _ => {}
+        }
+    }
+    let exited = exited.unwrap();
     assert_eq!(
         (&exited["status"], &exited["name"]),
         (&json!(3), &json!("ev"))
     );
+    assert_eq!(detached.unwrap()["message"], "terminal");
     let out = waiter.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("ev exited with status 3"));
-    stream.next("client-detached");
 
-    // The filter saw only `ev`; renaming the other session shows in the full stream.
-    home.ok(&["rename", "first", "second"]);
+    // A rename names both; the filtered stream saw only the first session.
+    home.ok(&["rename", "one", "second"]);
     let renamed = stream.next("session-renamed");
     assert_eq!(
         (&renamed["name"], &renamed["message"]),
-        (&json!("second"), &json!("first"))
+        (&json!("second"), &json!("one"))
     );
-    let only_ev: Vec<Value> = filtered.lines.try_iter().collect();
-    assert!(only_ev.iter().all(|e| e["name"] == "ev"), "{only_ev:?}");
-    assert!(only_ev.iter().any(|e| e["event"] == "session-exited"));
+    let renamed = filtered.next("session-renamed");
+    assert_eq!(renamed["name"], "second");
+    let others: Vec<Value> = filtered.lines.try_iter().collect();
+    assert!(others.iter().all(|e| e["session"] == first), "{others:?}");
 
     // A timeout is exit status 1; an unknown session an error.
     let timed_out = home

@@ -21,6 +21,98 @@ fn sleeper() -> [&'static str; 2] {
     ["sleep", "60"]
 }
 
+/// The value of the response header `name` (lowercase), if any.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
+#[test]
+fn files_are_gzipped_validated_and_a_reload_costs_a_few_bytes() {
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&sleeper());
+    let plain = ep.get("/vendor/xterm.js", "");
+    assert!(header(&plain.head, "content-encoding").is_none());
+    let gz = ep.get("/vendor/xterm.js", "Accept-Encoding: br, gzip\r\n");
+    assert_eq!(gz.status, 200);
+    assert_eq!(header(&gz.head, "content-encoding"), Some("gzip"));
+    assert_eq!(header(&gz.head, "vary"), Some("Accept-Encoding"));
+    let length = |r: &support::web::Reply| -> usize {
+        header(&r.head, "content-length").unwrap().parse().unwrap()
+    };
+    assert!(length(&gz) * 3 < length(&plain), "xterm.js compressed");
+    assert!(ep
+        .get("/", "Accept-Encoding: gzip;q=0\r\n")
+        .head
+        .contains("content-length"));
+    assert!(header(
+        &ep.get("/", "Accept-Encoding: gzip;q=0\r\n").head,
+        "content-encoding"
+    )
+    .is_none());
+
+    // A reload: every file revalidated with its ETag is a 304 with no body.
+    let mut total = 0;
+    for path in [
+        "/",
+        "/vendor/xterm.js",
+        "/vendor/xterm.css",
+        "/vendor/addon-fit.js",
+        "/vendor/noble.js",
+        "/vendor/qrcode.js",
+        "/terminal.css",
+        "/terminal.js",
+        "/seal.js",
+        "/key.js",
+        "/connection.js",
+        "/share.js",
+        "/chime.js",
+        "/manifest.json",
+        "/icon.svg",
+    ] {
+        let first = ep.get(path, "Accept-Encoding: gzip\r\n");
+        let etag = header(&first.head, "etag").expect("an etag").to_string();
+        let again = ep.get(
+            path,
+            &format!("Accept-Encoding: gzip\r\nIf-None-Match: {etag}\r\n"),
+        );
+        assert_eq!(again.status, 304, "{path}");
+        assert!(again.body.is_empty(), "{path}");
+        total += again.head.len() + 4;
+    }
+    assert!(total < 5 * 1024, "a reload's responses take {total} bytes");
+    // Another representation's tag does not match.
+    let etag = header(&plain.head, "etag").unwrap().to_string();
+    let other = ep.get(
+        "/vendor/xterm.js",
+        &format!("Accept-Encoding: gzip\r\nIf-None-Match: {etag}\r\n"),
+    );
+    assert_eq!(other.status, 200);
+}
+
+#[test]
+fn an_ended_sessions_link_says_so_and_leads_to_the_dashboard() {
+    let hub = Home::with_config(json!({}));
+    let ep = hub.session(&["sh", "-c", "read x; exit 3"]);
+    assert_eq!(ep.get("/", "").status, 200);
+    let id = hub.sessions()[0]["id"].as_str().unwrap().to_string();
+    hub.ok(&["kill", &id]);
+    support::eventually("the session's end", || ep.get("/", "").status == 410);
+    let r = ep.get("/", "");
+    assert!(r.body.contains("This session has ended"), "{}", r.body);
+    assert!(
+        r.body.contains("http://127.0.0.1:"),
+        "a link to the dashboard: {}",
+        r.body
+    );
+    assert!(!r.body.contains("{{"), "{}", r.body);
+    assert_eq!(
+        ep.get("/dashboard.css", "").status,
+        200,
+        "its styles still load"
+    );
+}
+
 #[test]
 fn public_page_sealed_handshake_rate_limit_and_origin() {
     let hub = Home::with_config(json!({}));
@@ -267,7 +359,9 @@ async fn redraw_for_too_old_or_everything_renders_the_live_screen() {
 
 #[tokio::test]
 async fn two_phones_and_a_terminal_typing_all_reach_the_program() {
-    let hub = Home::with_config(json!({}));
+    // The viewport policy: phones follow the terminal unless forced (`active`, the
+    // default, is tested in size.rs and the browser tests).
+    let hub = Home::with_config(json!({"resizePolicy": "viewport"}));
     let ep = hub.session(&["cat"]);
     let mut a = ep.phone().await;
     let mut b = ep.phone().await;

@@ -49,6 +49,8 @@ pub struct Session {
     pub connected_at: u64,
     /// Milliseconds since the Unix epoch of the last output or input.
     pub last_seen: u64,
+    /// What the pending bell or notification said (`null` when nothing is pending).
+    pub attention_message: Option<String>,
     /// The session's full key (base64url): the dashboard only, inside its seal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -92,6 +94,7 @@ impl Session {
             rows: info.size.rows,
             connected_at: info.started_at_ms,
             last_seen: info.last_seen_ms,
+            attention_message: info.attention.clone(),
             key: None,
             url: None,
         }
@@ -134,6 +137,7 @@ mod tests {
                 phones: 1,
                 read_only: 1,
             },
+            attention: Some("Build finished".into()),
         }
     }
 
@@ -141,7 +145,8 @@ mod tests {
         r#"{"id":"0123456789abcdef","name":"claude","agent":"claude","#,
         r#""command":"/usr/bin/claude --resume","cwd":"/home/u/proj","pid":4242,"port":7964,"#,
         r#""status":"attention","clients":3,"clientKinds":{"terminal":1,"phone":1,"readOnly":1},"#,
-        r#""cols":80,"rows":24,"connectedAt":1700000000000,"lastSeen":1700000001000"#,
+        r#""cols":80,"rows":24,"connectedAt":1700000000000,"lastSeen":1700000001000,"#,
+        r#""attentionMessage":"Build finished""#,
     );
 
     #[test]

@@ -72,6 +72,9 @@ pub struct SessionInfo {
     pub url: Option<String>,
     /// `clients` by kind.
     pub client_counts: ClientCounts,
+    /// What the pending attention says (`bell`, or a notification's text), while the
+    /// status is `Attention`.
+    pub attention: Option<String>,
 }
 
 /// Attached clients by kind; they add up to [`SessionInfo::clients`].

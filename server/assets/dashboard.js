@@ -12,7 +12,8 @@
 //   phone -> server  stop-session {sessionId} · rename-session {sessionId, name} · get-metadata {sessionId}
 //                    clear-attention {sessionId} · create-session {tool, cwd} · list-dir {path}
 // SessionInfo: {id, name, port, key, agent, cwd, pid, connectedAt, lastSeen,
-//               status: "active"|"idle"|"attention", command, clients, clientKinds?, cols, rows}
+//               status: "active"|"idle"|"attention", command, clients, clientKinds?, cols, rows,
+//               attentionMessage?}  (what the bell or notification said, while in attention)
 //   key: the session's full key (base64url); Open goes to http://HOST:port/#k=key.
 //   clientKinds: {terminal, phone, readOnly} counts, shown instead of clients when present.
 // Every server string goes into the DOM through textContent only.
@@ -174,6 +175,9 @@
     q(s, ".extra").textContent = extra.join(" · ");
     q(s, ".confirm-name").textContent = i.name || i.id;
     q(s, ".preview").textContent = s.preview.join("\n");
+    const said = status === "attention" && typeof i.attentionMessage === "string" ? i.attentionMessage : "";
+    q(s, ".attention-message").textContent = said ? "🔔 " + said : "";
+    q(s, ".attention-message").hidden = !said;
     tickUptime(s);
   }
 
@@ -216,9 +220,17 @@
     updateTitle();
   }
 
+  // The title and the header count the sessions that need you.
   function updateTitle() {
     const n = [...sessions.values()].filter((s) => s.info.status === "attention").length;
     document.title = n ? `🔔 (${n}) itwillsync` : "itwillsync";
+    const counts = $("counts");
+    counts.replaceChildren(`${sessions.size} running`);
+    if (n) {
+      const b = document.createElement("b");
+      b.textContent = `${n} need${n === 1 ? "s" : ""} you`;
+      counts.append(" · ", b);
+    }
   }
 
   function cardError(s, text) {
@@ -344,9 +356,11 @@
   }
 
   // One click handler for every data-action in the list.
+  // Tapping a card's head or preview opens it; its buttons and panels do their own thing.
   listEl.addEventListener("click", (e) => {
-    const btn = e.target.closest("[data-action]");
     const card = e.target.closest(".card");
+    const btn = e.target.closest("[data-action]") ||
+      (card && e.target.closest(".card-head, .meta, .attention-message") ? { dataset: { action: "open" } } : null);
     if (!btn || !card) return;
     const s = sessions.get(card.dataset.sessionId);
     if (!s) return;
@@ -474,6 +488,16 @@
     send({ type: "list-dir", path: path || "" });
   }
 
+  // "Use this folder" names the folder it would choose, and is pressed-looking when the
+  // browsed folder is the chosen one.
+  function showDirChoice() {
+    const here = browsePath || home;
+    const use = $("use-dir");
+    const chosen = here === chosenDir;
+    use.textContent = chosen ? `✓ Using ${shortPath(here) || "~"}` : `Use this folder (${shortPath(here) || "~"})`;
+    use.classList.toggle("primary", !chosen);
+  }
+
   function showDir(msg) {
     if (typeof msg.home === "string" && msg.home) home = msg.home;
     browsePath = String(msg.path || "");
@@ -496,6 +520,7 @@
       ul.append(li);
     };
     if (msg.parent) item("..", "dir-up", String(msg.parent));
+    showDirChoice();
     const entries = Array.isArray(msg.entries) ? msg.entries : [];
     for (const e of entries) if (e && e.path) item(String(e.name || e.path) + "/", "dir-enter", String(e.path));
     if (!entries.length) {
@@ -563,6 +588,7 @@
       case "use-dir":
         chosenDir = browsePath || home;
         $("chosen-dir-path").textContent = shortPath(chosenDir) || "~";
+        showDirChoice();
         break;
       case "start": startSession(); break;
       default: break;

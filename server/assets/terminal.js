@@ -11,20 +11,22 @@
 //                     {"type":"session","name":S,"readOnly":B,"dashboardPort":P,"readKey":K}
 //                     {"type":"data","data":S,"seq":N}   (seq = PTY bytes after this chunk)
 //                     {"type":"exit","code":N}
+//                     {"type":"attention","message":S}  (shown like a bell seen in the output)
+// The key bar and its settings are keybar.js's; Select text and Compose textviews.js's.
 // A read-only page (an #r= link, or the server says readOnly) never sends input or
 // resize: no keyboard, no key bar, no Fit.
 "use strict";
 
 (() => {
   // ---- settings -------------------------------------------------------------
-  const MIN_FONT = 7;            // smallest font we scale down to; pan beyond that
-  const MAX_FONT = 20;
+  const MIN_FONT = 10;           // the smallest legible font: a wider terminal pans instead
+  const MAX_FONT = 28;
   const FIT_FONT = 14;           // font size the Fit button proposes a size for
   const ACK_DELAY_MS = 50;       // ack at most this long after writing
   const ACK_BYTES = 64 * 1024;   // ...or as soon as this much is unacknowledged
   const REPLAY_QUIET_MS = 300;   // no chime for data this soon after the socket opened
-  const REPEAT_DELAY_MS = 400;
-  const REPEAT_INTERVAL_MS = 60;
+  const NOTE_MS = 4000;           // how long a refused-key note stays
+  const RESIZE_DEBOUNCE_MS = 300; // a window that changed size reports it once it settles
 
   const $ = (id) => document.getElementById(id);
   const app = $("app");
@@ -38,7 +40,8 @@
   let readOnly = pageKey.readOnly === true; // the link's kind until the server says
 
   // A page-level message; `commands` in it are shown as code.
-  function showNotice(text) {
+  // `link` ({href, text}) adds a link after the text.
+  function showNotice(text, link) {
     const el = $("notice");
     el.replaceChildren(...(text || "").split("`").map((part, i) => {
       if (i % 2 === 0) return part;
@@ -46,7 +49,23 @@
       code.textContent = part;
       return code;
     }));
+    if (text && link) {
+      const a = document.createElement("a");
+      a.href = link.href;
+      a.textContent = link.text;
+      el.append(" ", a);
+    }
     el.hidden = !text;
+  }
+
+  // A short note above the controls (a refused key, say); it goes away by itself.
+  let noteTimer = null;
+  function showNote(text) {
+    const el = $("note");
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(noteTimer);
+    noteTimer = setTimeout(() => { el.hidden = true; }, NOTE_MS);
   }
 
   // ---- what the server tells about the session --------------------------------
@@ -62,26 +81,27 @@
   // ?from=dashboard: the pages send no referrer); it leads to the dashboard's port on the
   // host this page was reached by, where the dashboard uses its own stored key.
   const fromDashboard = new URLSearchParams(location.search).get("from") === "dashboard";
+  let dashboardUrl = null;
   function setDashboardPort(port) {
     const back = $("back");
-    if (!fromDashboard || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) {
       back.hidden = true;
       return;
     }
-    back.href = `${location.protocol}//${location.hostname}:${port}/`;
-    back.hidden = false;
+    dashboardUrl = `${location.protocol}//${location.hostname}:${port}/`;
+    back.href = dashboardUrl;
+    back.hidden = !fromDashboard;
   }
 
   function setReadOnly(on) {
     readOnly = on;
     document.body.classList.toggle("read-only", on);
     $("read-only").hidden = !on;
-    $("fit").hidden = on;
-    $("keys").hidden = on;
+    for (const id of ["fit", "keys", "compose", "settings", "keys-toggle"]) $(id).hidden = on;
     term.options.disableStdin = on || exited;
     // No soft keyboard for a page that cannot type.
     if (term.textarea) term.textarea.setAttribute("inputmode", on ? "none" : "text");
-    if (on) clearMods();
+    if (on) window.itwillsyncKeybar.clearMods();
     fitViewport();
   }
 
@@ -142,6 +162,8 @@
 
   function onOpen() {
     openedAt = Date.now();
+    unreachable = 0;
+    setOffline(false);
     ackedSeq = -1;
     unackedBytes = 0;
     showNotice("");
@@ -166,6 +188,7 @@
       case "resize": onServerResize(msg.cols, msg.rows); break;
       case "session": onSession(msg); break;
       case "exit": onExit(msg.code); break;
+      case "attention": attention(typeof msg.message === "string" ? msg.message : "bell"); break;
       default: break; // unknown messages are ignored (forward compatibility)
     }
   }
@@ -173,6 +196,34 @@
   function onClose() {
     clearTimeout(ackTimer);
     ackTimer = null;
+    if (!exited) {
+      setOffline(true);
+      probe();
+    }
+  }
+
+  // While disconnected the terminal is dimmed, says so, and refuses keys (sendInput).
+  function setOffline(on) {
+    document.body.classList.toggle("offline", on);
+    $("offline").hidden = !on;
+  }
+
+  // Why the socket went: asks the listener for the page. A session that ended answers
+  // 410 (its ended page: show it); no answer at all, twice, means the server stopped or
+  // the network is gone.
+  let unreachable = 0;
+  function probe() {
+    fetch("/", { cache: "no-store" }).then((r) => {
+      unreachable = 0;
+      if (r.status === 410 && !exited) location.reload();
+    }, () => {
+      unreachable += 1;
+      if (unreachable >= 2 && !exited && !document.body.classList.contains("refused")) {
+        showNotice("The itwillsync server is not answering: it stopped, or this phone lost its network. " +
+          "On the computer, `itwillsync hub status` says whether it runs, and `itwillsync new -- claude` starts it again " +
+          "(with a new session: open it from the dashboard). This page keeps trying.");
+      }
+    });
   }
 
   // ---- server -> client -------------------------------------------------------
@@ -230,7 +281,10 @@
     conn.stop();
     setStatus("ended", `session ended (exit ${code})`);
     document.body.classList.add("ended");
+    setOffline(false);
     term.options.disableStdin = true;
+    showNotice(`This session has ended (exit code ${code}).`,
+      dashboardUrl ? { href: dashboardUrl, text: "Open the dashboard" } : null);
   }
 
   // ---- sizing -----------------------------------------------------------------
@@ -248,11 +302,15 @@
     if (term.options.fontSize !== size) term.options.fontSize = size;
   }
 
+  // Pinch zoom: a factor over the font that fits the width (1: fit).
+  let zoom = 1;
+
   function layout() {
     const availW = area.clientWidth - 4;
     if (availW <= 0) return;
     const cols = term.cols;
-    // First guess from the current cell width, then shrink until it fits.
+    // First guess from the current cell width, then shrink until it fits; never below
+    // MIN_FONT (a wider terminal pans, with the indicator showing where the view is).
     const c = cellSize();
     const ratio = c.w / term.options.fontSize;
     let size = Math.floor(((availW - SCROLLBAR_W) / cols / ratio) * 2) / 2;
@@ -262,11 +320,28 @@
       size = Math.max(MIN_FONT, size - 0.5);
       setFont(size);
     }
+    if (zoom !== 1) setFont(Math.max(MIN_FONT, Math.min(MAX_FONT, Math.round(size * zoom * 2) / 2)));
     const cell = cellSize();
     host.style.width = Math.ceil(cols * cell.w + SCROLLBAR_W) + "px";
     host.style.height = Math.ceil(term.rows * cell.h) + "px";
     followCursor(true);
+    showPan();
   }
+
+  // The pan indicator: where the visible part lies in the terminal's width.
+  const pan = $("pan");
+  function showPan() {
+    const total = area.scrollWidth;
+    const seen = area.clientWidth;
+    const wide = total > seen + 2;
+    pan.hidden = !wide;
+    document.body.classList.toggle("panning", wide);
+    if (!wide) return;
+    const thumb = $("pan-thumb");
+    thumb.style.width = (100 * seen / total).toFixed(2) + "%";
+    thumb.style.left = (100 * area.scrollLeft / total).toFixed(2) + "%";
+  }
+  area.addEventListener("scroll", showPan, { passive: true });
 
   // The size this screen would like at a comfortable font: what the fit addon
   // proposes for the whole terminal area at FIT_FONT.
@@ -316,6 +391,13 @@
     window.visualViewport.addEventListener("scroll", fitViewport);
   }
   window.addEventListener("resize", fitViewport);
+  // This window changed size (rotated, say): tell the server, which uses it when this
+  // page's size applies (DESIGN.md "Sizes when several clients watch one session").
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => sendResize(false), RESIZE_DEBOUNCE_MS);
+  });
 
   $("fit").addEventListener("mousedown", (e) => e.preventDefault()); // keep the keyboard open
   $("fit").addEventListener("click", () => {
@@ -348,7 +430,10 @@
     }
   }
 
+  let pinch = null; // {dist, zoom}
+  const fingers = (e) => Math.hypot(e.touches[0].clientX - e.touches[1].clientX, e.touches[0].clientY - e.touches[1].clientY);
   area.addEventListener("touchstart", (e) => {
+    if (e.touches.length === 2) { touch = null; pinch = { dist: fingers(e), zoom }; return; }
     if (e.touches.length !== 1) { touch = null; return; }
     cancelAnimationFrame(inertia);
     const t = e.touches[0];
@@ -357,6 +442,12 @@
   }, { passive: true });
 
   area.addEventListener("touchmove", (e) => {
+    if (pinch && e.touches.length === 2) {
+      e.preventDefault();
+      const next = Math.max(0.5, Math.min(3, pinch.zoom * fingers(e) / Math.max(1, pinch.dist)));
+      if (Math.abs(next - zoom) > 0.04) { zoom = next; layout(); }
+      return;
+    }
     if (!touch || e.touches.length !== 1) return;
     const t = e.touches[0];
     const dx = touch.x - t.clientX;
@@ -374,7 +465,8 @@
     if (dy) scrollByPixels(dy);
   }, { passive: false });
 
-  area.addEventListener("touchend", () => {
+  area.addEventListener("touchend", (e) => {
+    if (e.touches.length < 2) pinch = null;
     if (!touch || !touch.moved) { touch = null; return; }
     // A little momentum for long scrollbacks.
     let v = touch.vy * 16;
@@ -388,129 +480,55 @@
   }, { passive: true });
 
   // ---- input ------------------------------------------------------------------
-  const mods = { ctrl: false, alt: false, shift: false };
-  const modButtons = {};
-  for (const name of Object.keys(mods)) modButtons[name] = document.querySelector(`#keys [data-key="${name}"]`);
-
-  function setMod(name, on) {
-    mods[name] = on;
-    modButtons[name].classList.toggle("armed", on);
-    modButtons[name].setAttribute("aria-pressed", String(on));
-  }
-  function clearMods() { for (const name of Object.keys(mods)) if (mods[name]) setMod(name, false); }
-  function anyMod() { return mods.ctrl || mods.alt || mods.shift; }
-
-  // xterm's modifier parameter: 1 + shift + 2*alt + 4*ctrl.
-  function modParam() { return 1 + (mods.shift ? 1 : 0) + (mods.alt ? 2 : 0) + (mods.ctrl ? 4 : 0); }
-
-  // Apply armed modifiers to one typed character.
-  function modifyChar(ch) {
-    let out = ch;
-    if (mods.shift && out.length === 1) out = out.toUpperCase();
-    if (mods.ctrl && out.length === 1) {
-      const c = out.toUpperCase().charCodeAt(0);
-      if (c >= 64 && c <= 95) out = String.fromCharCode(c - 64);       // @ A-Z [ \ ] ^ _
-      else if (out === " " || out === "2") out = "\x00";
-      else if (out === "?" || out === "8") out = "\x7f";
-      else if (out >= "3" && out <= "7") out = String.fromCharCode(out.charCodeAt(0) - 24); // 3-7: ESC..US
-    }
-    if (mods.alt) out = "\x1b" + out;
-    return out;
-  }
-
-  const CSI = "\x1b[";
-  // Bytes for a key of the bar, honouring armed modifiers and cursor key mode.
-  function keyBytes(key) {
-    const app = term.modes.applicationCursorKeysMode;
-    const m = modParam();
-    const arrow = (final) => (m > 1 ? `${CSI}1;${m}${final}` : (app ? "\x1bO" : CSI) + final);
-    const tilde = (n) => (m > 1 ? `${CSI}${n};${m}~` : `${CSI}${n}~`);
-    switch (key) {
-      case "esc": return mods.alt ? "\x1b\x1b" : "\x1b";
-      case "tab": return mods.shift ? CSI + "Z" : (mods.alt ? "\x1b\t" : "\t");
-      case "up": return arrow("A");
-      case "down": return arrow("B");
-      case "right": return arrow("C");
-      case "left": return arrow("D");
-      case "home": return arrow("H");
-      case "end": return arrow("F");
-      case "pgup": return tilde(5);
-      case "pgdn": return tilde(6);
-      case "slash": return modifyChar("/");
-      case "dash": return modifyChar("-");
-      default: return "";
-    }
-  }
-
+  // Keys leave only while connected: typed while disconnected they are refused with a
+  // note, never queued to arrive late. Returns whether they were sent.
   function sendInput(data) {
-    if (exited || readOnly || !data) return;
+    if (exited || readOnly || !data) return false;
+    if (!send({ type: "input", data })) {
+      showNote("Not connected: that was not sent. Type it again once reconnected.");
+      return false;
+    }
     userTyped();
-    send({ type: "input", data });
+    return true;
   }
 
-  // Keyboard (and paste, IME) input from xterm; armed modifiers apply to a
-  // single typed character.
-  term.onData((data) => {
-    if (anyMod()) {
-      const single = [...data].length === 1;
-      if (single) data = modifyChar(data);
-      clearMods();
-    }
-    sendInput(data);
-  });
+  // Keyboard (and paste, IME) input from xterm; armed modifiers apply to a single
+  // typed character.
+  term.onData((data) => sendInput(window.itwillsyncKeybar.modifyData(data)));
 
-  // The bar: act on pointerdown and prevent the default so the terminal keeps
-  // focus and the soft keyboard stays open.
-  const REPEATING = new Set(["up", "down", "left", "right"]);
-  let repeatTimer = null;
-  function stopRepeat() {
-    clearTimeout(repeatTimer);
-    clearInterval(repeatTimer);
-    repeatTimer = null;
-    for (const b of document.querySelectorAll("#keys button.pressed")) b.classList.remove("pressed");
-  }
-
-  const keys = $("keys");
-  keys.addEventListener("pointerdown", (e) => {
-    const btn = e.target.closest("button[data-key]");
-    e.preventDefault();
-    if (!btn) return;
-    const key = btn.dataset.key;
-    if (key in mods) {
-      setMod(key, !mods[key]);
-      return;
-    }
-    stopRepeat();
-    btn.classList.add("pressed");
-    try { btn.setPointerCapture(e.pointerId); } catch (_) { /* ignore */ }
-    const data = keyBytes(key);
-    clearMods();
-    term.scrollToBottom();
-    sendInput(data);
-    if (REPEATING.has(key)) {
-      repeatTimer = setTimeout(() => {
-        repeatTimer = setInterval(() => sendInput(keyBytes(key)), REPEAT_INTERVAL_MS);
-      }, REPEAT_DELAY_MS);
-    }
+  // Links in the output open when tapped or clicked.
+  const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+[^\s<>"'`.,;:!?)\]}]/g;
+  term.registerLinkProvider({
+    provideLinks(y, callback) {
+      const line = term.buffer.active.getLine(y - 1);
+      if (!line) { callback(undefined); return; }
+      const text = line.translateToString(true);
+      const links = [...text.matchAll(URL_RE)].map((m) => ({
+        range: { start: { x: m.index + 1, y }, end: { x: m.index + m[0].length, y } },
+        text: m[0],
+        activate: (_e, uri) => window.open(uri, "_blank", "noopener,noreferrer"),
+      }));
+      callback(links.length ? links : undefined);
+    },
   });
-  for (const ev of ["pointerup", "pointercancel", "lostpointercapture"]) keys.addEventListener(ev, stopRepeat);
-  keys.addEventListener("mousedown", (e) => e.preventDefault());
-  keys.addEventListener("touchstart", (e) => e.preventDefault(), { passive: false });
-  keys.addEventListener("contextmenu", (e) => e.preventDefault());
-  window.addEventListener("blur", stopRepeat);
 
   // ---- attention: bell and notification sequences -----------------------------
   const chime = () => window.itwillsyncChime([880, 1318.5], 0.13, 0.35);
 
   let flashTimer = null;
   let lastAttention = 0;
-  function attention() {
+  // A bell ("bell") or a notification's text: a banner over the terminal (tap to
+  // dismiss; typing clears it), the title flashes, a chime and a vibration, and a system
+  // notification while the page is hidden (secure contexts, when allowed).
+  function attention(message) {
     if (muted) return;
+    showBanner(message);
     const now = Date.now();
     if (now - lastAttention < 2000) return; // a burst of bells rings once
     lastAttention = now;
     chime();
     if (navigator.vibrate) { try { navigator.vibrate(200); } catch (_) { /* ignore */ } }
+    notify(message);
     if (!flashTimer) {
       let on = false;
       flashTimer = setInterval(() => {
@@ -521,6 +539,7 @@
     }
   }
   function userTyped() {
+    $("banner").hidden = true;
     if (flashTimer) {
       clearInterval(flashTimer);
       flashTimer = null;
@@ -528,18 +547,76 @@
     }
   }
 
-  term.onBell(attention);
+  const banner = $("banner");
+  function showBanner(message) {
+    const text = String(message || "bell").replace(/[\x00-\x1f\x7f]/g, " ").trim().slice(0, 200) || "bell";
+    banner.textContent = "🔔 " + text;
+    banner.dataset.message = text;
+    banner.hidden = false;
+  }
+  banner.addEventListener("mousedown", (e) => e.preventDefault()); // the keyboard stays where it was
+  banner.addEventListener("click", () => { banner.hidden = true; });
+
+  // The text of an OSC notification: OSC 9's; OSC 777's "notify;TITLE;BODY"; OSC 99's
+  // payload after its metadata.
+  function oscText(code, data) {
+    const parts = data.split(";");
+    if (code === 777) return parts[0] === "notify" ? parts.slice(1).filter(Boolean).join(": ") : data;
+    if (code === 99) return parts.slice(1).join(";");
+    return data;
+  }
+
+  term.onBell(() => attention("bell"));
   // OSC 9 (except 9;4 progress), OSC 99 and OSC 777 are desktop notifications.
   // Returning false lets xterm's default handling continue.
   term.parser.registerOscHandler(9, (data) => {
-    if (!(data === "4" || data.startsWith("4;"))) attention();
+    if (!(data === "4" || data.startsWith("4;"))) attention(oscText(9, data));
     return false;
   });
-  term.parser.registerOscHandler(99, () => { attention(); return false; });
-  term.parser.registerOscHandler(777, () => { attention(); return false; });
+  term.parser.registerOscHandler(99, (data) => { attention(oscText(99, data)); return false; });
+  term.parser.registerOscHandler(777, (data) => { attention(oscText(777, data)); return false; });
+
+  // ---- awake: screen wake lock and system notifications (secure contexts) ----------
+  const keybar = window.itwillsyncKeybar;
+  let wakeLock = null;
+  async function keepAwake() {
+    const want = keybar.awake() && window.isSecureContext && "wakeLock" in navigator &&
+      document.visibilityState === "visible" && !exited;
+    if (want && !wakeLock) {
+      try {
+        wakeLock = await navigator.wakeLock.request("screen");
+        wakeLock.addEventListener("release", () => { wakeLock = null; });
+      } catch (_) { wakeLock = null; /* refused (battery saver, say): the page still works */ }
+    } else if (!want && wakeLock) {
+      wakeLock.release().catch(() => {});
+      wakeLock = null;
+    }
+  }
+  document.addEventListener("visibilitychange", keepAwake);
+  window.addEventListener("itwillsync-awake", keepAwake);
+
+  function notify(message) {
+    if (!keybar.awake() || !window.isSecureContext || !("Notification" in window)) return;
+    if (Notification.permission !== "granted" || document.visibilityState === "visible") return;
+    try {
+      const n = new Notification(`${baseTitle} needs you`, { body: message, tag: "itwillsync", icon: "icon.svg" });
+      n.onclick = () => { window.focus(); n.close(); };
+    } catch (_) { /* e.g. Android Chrome wants a service worker: the chime still rang */ }
+  }
+  // Ask on the first tap, never on load; the wake lock needs a visible page, too.
+  document.addEventListener("pointerdown", () => {
+    if (keybar.awake() && window.isSecureContext && "Notification" in window && Notification.permission === "default") {
+      try { Notification.requestPermission().catch(() => {}); } catch (_) { /* old Safari */ }
+    }
+    keepAwake();
+  }, { capture: true, once: true });
 
   // ---- start --------------------------------------------------------------------
-  window.itwillsyncShare.init({ onClose: () => { if (!isTouch && !readOnly) term.focus(); } });
+  const refocus = () => { if (!isTouch && !readOnly) term.focus(); };
+  window.itwillsyncShare.init({ onClose: refocus });
+  keybar.init({ term, sendInput: (data) => { term.scrollToBottom(); return sendInput(data); } });
+  window.itwillsyncTextViews.init({ term, sendInput, onClose: refocus });
+  keepAwake();
   setReadOnly(readOnly);
   fitViewport();
   const start = () => {
@@ -555,7 +632,14 @@
     conn = window.itwillsyncConnect({
       key: pageKey.bytes,
       onOpen, onMessage, onClose,
-      onStatus: (state, text) => { if (!exited) setStatus(state, text); },
+      onStatus: (state, text) => {
+        if (exited) return;
+        setStatus(state, text);
+        if (state === "blocked") {
+          showNotice("Too many failed attempts came from this address, so the server refuses it for a while " +
+            "(the status above counts down). The page tries again by itself.");
+        }
+      },
       onUnauthorised: (code) => {
         window.itwillsyncKey.forget();
         refused();

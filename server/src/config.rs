@@ -42,6 +42,9 @@ impl std::str::FromStr for NetworkingMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResizePolicy {
+    /// The device in use decides: whoever typed, resized its window or pressed Fit last;
+    /// a phone that opens takes the size when the desk has been idle `phoneTakeoverSecs`.
+    Active,
     /// Local terminals decide; phones only when no terminal is attached or when forced.
     Viewport,
     /// Whoever typed or resized last (tmux's default).
@@ -80,6 +83,9 @@ pub struct Config {
     pub session_port_base: u16,
     /// Whose size applies.
     pub resize_policy: ResizePolicy,
+    /// Seconds every local terminal must have been idle for a phone that opens to take
+    /// the size at once (`resizePolicy: "active"`).
+    pub phone_takeover_secs: u64,
     /// The PEM certificate chain the web listeners serve HTTPS with (with `tlsKey`); a
     /// leading `~/` is the home directory, a relative path is in the state directory. Read
     /// once at server start.
@@ -106,7 +112,8 @@ impl Default for Config {
             dashboard_port: 7962,
             api_port: 7963,
             session_port_base: 7964,
-            resize_policy: ResizePolicy::Viewport,
+            resize_policy: ResizePolicy::Active,
+            phone_takeover_secs: crate::size::DEFAULT_TAKEOVER.as_secs(),
             tls_cert: None,
             tls_key: None,
             hooks: BTreeMap::new(),

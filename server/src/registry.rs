@@ -144,7 +144,8 @@ impl Registry {
             cols: self.config.max_terminal_cols,
             rows: self.config.max_terminal_rows,
         };
-        let clients = Clients::new(self.config.resize_policy, max);
+        let takeover = std::time::Duration::from_secs(self.config.phone_takeover_secs);
+        let clients = Clients::new(self.config.resize_policy, max).with_takeover(takeover);
         let size = clients.clamp(spec.size);
         let spec = NewSession { size, ..spec };
         let (config, transport) = (self.config.clone(), self.transport.clone());

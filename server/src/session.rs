@@ -89,6 +89,8 @@ struct Activity {
     last_seen_ms: u64,
     /// A bell or notification arrived and no input has answered it yet.
     attention: bool,
+    /// What the last one said ("bell", or the notification's text), while `attention`.
+    attention_message: Option<String>,
     /// Alerts raised so far. The follower parses each output byte exactly once, so a
     /// phone replaying output on reconnect never raises one again.
     alerts: u64,
@@ -231,6 +233,7 @@ impl Session {
             activity: Mutex::new(Activity {
                 last_seen_ms: now,
                 attention: false,
+                attention_message: None,
                 alerts: 0,
             }),
         });
@@ -273,6 +276,7 @@ impl Session {
             last_seen_ms: activity.last_seen_ms,
             size: *self.size.borrow(),
             url: self.link(Role::Full),
+            attention: activity.attention_message.clone(),
         }
     }
 
@@ -305,7 +309,11 @@ impl Session {
 
     /// Answers pending attention without typing (the dashboard's `clear-attention`).
     pub fn clear_attention(&self) {
-        let was = std::mem::take(&mut lock(&self.activity).attention);
+        let was = {
+            let mut activity = lock(&self.activity);
+            activity.attention_message = None;
+            std::mem::take(&mut activity.attention)
+        };
         if was {
             self.emit(EventKind::AttentionCleared, None);
         }
@@ -475,9 +483,10 @@ impl Session {
                 {
                     let mut activity = lock(&self.activity);
                     activity.attention = true;
+                    activity.attention_message = hooks.message.clone();
                     activity.alerts += u64::from(hooks.alerts);
                 }
-                self.emit(EventKind::AttentionRaised, None);
+                self.emit(EventKind::AttentionRaised, hooks.message);
             }
             if seq > parsed && seq < *self.head.borrow() {
                 // More is waiting (beyond a sequence held back at the end, if any).
@@ -602,6 +611,7 @@ impl Session {
         self.claim(client, Claim::Typed);
         let answered = {
             let mut activity = lock(&self.activity);
+            activity.attention_message = None;
             activity.last_seen_ms = now_ms();
             std::mem::take(&mut activity.attention)
         };

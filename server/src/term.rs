@@ -18,11 +18,54 @@ pub struct Hooks {
     pub replies: Vec<u8>,
     /// Bells and notifications seen since last taken.
     pub alerts: u32,
+    /// What the last of them said: "bell", or a notification's text.
+    pub message: Option<String>,
+}
+
+/// Longest notification text kept; a line on a card or a banner.
+const MESSAGE_MAX: usize = 200;
+
+impl Hooks {
+    fn alert(&mut self, message: String) {
+        self.alerts += 1;
+        let message: String = message
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MESSAGE_MAX)
+            .collect();
+        let message = message.trim();
+        self.message = Some(if message.is_empty() { "bell" } else { message }.to_string());
+    }
+}
+
+/// The text of a notification OSC: OSC 9's text; OSC 777's `notify;TITLE;BODY` as
+/// "TITLE: BODY"; OSC 99's payload after its metadata.
+fn notification_text(params: &[&[u8]]) -> String {
+    let text = |parts: &[&[u8]]| {
+        parts
+            .iter()
+            .map(|p| String::from_utf8_lossy(p))
+            .collect::<Vec<_>>()
+            .join(";")
+    };
+    match params {
+        [b"777", b"notify", title, body @ ..] => {
+            let (title, body) = (String::from_utf8_lossy(title), text(body));
+            match (title.is_empty(), body.is_empty()) {
+                (_, true) => title.into_owned(),
+                (true, false) => body,
+                (false, false) => format!("{title}: {body}"),
+            }
+        }
+        [b"99", _metadata, payload @ ..] => text(payload),
+        [_, rest @ ..] => text(rest),
+        [] => String::new(),
+    }
 }
 
 impl vt100::Callbacks for Hooks {
     fn audible_bell(&mut self, _: &mut vt100::Screen) {
-        self.alerts += 1;
+        self.alert(String::new());
     }
 
     fn unhandled_csi(
@@ -55,7 +98,7 @@ impl vt100::Callbacks for Hooks {
     fn unhandled_osc(&mut self, _: &mut vt100::Screen, params: &[&[u8]]) {
         match params {
             [b"9", b"4", ..] => {} // progress reports, not notifications
-            [b"9", ..] | [b"99", ..] | [b"777", ..] => self.alerts += 1,
+            [b"9", ..] | [b"99", ..] | [b"777", ..] => self.alert(notification_text(params)),
             // Foreground / background colour queries: a dark theme's colours.
             [b"10", b"?"] => self
                 .replies
@@ -489,7 +532,19 @@ mod tests {
         let hooks = term.take_hooks();
         assert_eq!(hooks.replies, b"\x1b[1;4R\x1b[?62;22c");
         assert_eq!(hooks.alerts, 2);
+        assert_eq!(
+            hooks.message.as_deref(),
+            Some("t: b"),
+            "the last one's text"
+        );
         assert_eq!(term.take_hooks().alerts, 0);
+        term.process(b"\x1b]9;Build finished: 3 tests; 1 failed\x07");
+        let text = term.take_hooks().message;
+        assert_eq!(text.as_deref(), Some("Build finished: 3 tests; 1 failed"));
+        term.process(b"\x1b]99;i=1:d=0;Done\x1b\\");
+        assert_eq!(term.take_hooks().message.as_deref(), Some("Done"));
+        term.process(b"\x07");
+        assert_eq!(term.take_hooks().message.as_deref(), Some("bell"));
     }
 
     /// Feeds `bytes` the way the follower does in a flood: windows of `window` bytes,

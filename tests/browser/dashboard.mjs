@@ -21,6 +21,32 @@ await run(async ({ page, step, progress }) => {
   await step("print");
   await a.locator(".preview", { hasText: "second-line" }).waitFor();
 
+  progress("attention: the card says what, the header and title count it");
+  await a.locator(".attention-message", { hasText: "Build finished: 3 tests failed" }).waitFor();
+  await page.locator("#counts", { hasText: "2 running · 1 needs you" }).waitFor();
+  await page.waitForFunction(() => document.title.startsWith("🔔 (1)"));
+  await a.locator(".preview", { hasText: "Allow? (y/n)" }).waitFor();
+  const clipped = await a.locator(".preview").evaluate((el) => el.scrollWidth > el.clientWidth + 1);
+  if (clipped) throw new Error("the preview is cut off at the right");
+  const small = await page.evaluate(() => [...document.querySelectorAll("button")]
+    .filter((b) => b.offsetParent !== null)
+    .map((b) => [b.textContent, b.getBoundingClientRect()])
+    .filter(([, r]) => r.width < 44 || r.height < 44)
+    .map(([n, r]) => `${n} ${r.width}x${r.height}`));
+  if (small.length) throw new Error(`controls smaller than 44x44: ${small.join(", ")}`);
+  await page.screenshot({ path: `${process.env.SHOTS}/dashboard.png` });
+
+  progress("choosing a folder is explicit");
+  await page.locator("#new").tap();
+  await page.locator("#dir-list button", { hasText: "project/" }).tap();
+  await page.locator("#dir-current", { hasText: "~/project" }).waitFor();
+  if ((await page.locator("#chosen-dir-path").textContent()) !== "~") throw new Error("browsing chose the folder");
+  await page.locator("#use-dir", { hasText: "Use this folder" }).tap();
+  await page.locator("#chosen-dir-path", { hasText: "~/project" }).waitFor();
+  await page.locator("#use-dir", { hasText: "Using ~/project" }).waitFor();
+  await page.screenshot({ path: `${process.env.SHOTS}/dashboard-new.png` });
+  await page.locator('#new-sheet [data-action="close-new"]').first().tap();
+
   progress("renaming");
   await b.locator('[data-action="rename"]').click();
   await b.locator(".rename-input").fill("renamed-b");
@@ -32,8 +58,8 @@ await run(async ({ page, step, progress }) => {
   await b.locator('[data-action="confirm-stop"]').click();
   await b.waitFor({ state: "detached" });
 
-  progress("opening");
-  await a.locator('[data-action="open"]').click();
+  progress("opening by tapping the card");
+  await a.locator(".preview").tap();
   await page.waitForFunction(() => window.term !== undefined && location.search.includes("from=dashboard"));
   // The session's key came in the fragment; the page keeps it and clears the address.
   if (page.url().includes("#")) throw new Error(`the session key stayed in the address: ${page.url()}`);

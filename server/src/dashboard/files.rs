@@ -53,8 +53,13 @@ impl Home {
         self.root.to_string_lossy().into_owned()
     }
 
-    /// The canonical directory `path` names (empty: home), if it lies inside home.
+    /// The canonical directory `path` names (empty or `~`: home; `~/x`: x in home; a
+    /// relative path is relative to home), if it lies inside home.
     pub fn resolve(&self, path: &str) -> anyhow::Result<PathBuf> {
+        let path = match path.strip_prefix('~') {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest.trim_start_matches('/'),
+            _ => path,
+        };
         let wanted = if path.is_empty() {
             self.root.clone()
         } else {
@@ -134,6 +139,9 @@ mod tests {
         let home = Home { root: root.clone() };
         assert_eq!(home.resolve("").unwrap(), root);
         assert_eq!(home.resolve("a").unwrap(), root.join("a"));
+        assert_eq!(home.resolve("~").unwrap(), root);
+        assert_eq!(home.resolve("~/a").unwrap(), root.join("a"));
+        assert!(home.resolve("~other").is_err(), "no other user's home");
         assert!(home.resolve("escape").is_err());
         assert!(home.resolve("..").is_err());
         assert!(home.resolve("/").is_err());

@@ -334,6 +334,7 @@ mod tests {
             rows: 24,
             connected_at: 1,
             last_seen: 2,
+            attention_message: None,
             key: Some(id("KEY")),
             url: None,
         }
@@ -343,7 +344,7 @@ mod tests {
         r#"{"id":"0123456789abcdef","name":"sh","agent":"sh","command":"sh -c x","cwd":"/h","#,
         r#""pid":7,"port":7964,"status":"idle","clients":0,"#,
         r#""clientKinds":{"terminal":0,"phone":0,"readOnly":0},"cols":80,"rows":24,"#,
-        r#""connectedAt":1,"lastSeen":2,"key":"KEY"}"#
+        r#""connectedAt":1,"lastSeen":2,"attentionMessage":null,"key":"KEY"}"#
     );
 
     #[test]

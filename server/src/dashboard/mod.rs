@@ -18,10 +18,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response};
+use hyper::Request;
 use itwillsync_protocol::{NewSession, Size};
 
 use crate::config::Config;
@@ -31,7 +30,7 @@ use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::web::auth::Auth;
 use crate::web::keys::{Keys, Role};
-use crate::web::{self, secure, Reply};
+use crate::web::{self, Reply};
 use itwillsync_protocol::seal::Key;
 
 /// Largest message a page may send; the page's own are a few hundred bytes.
@@ -155,7 +154,7 @@ fn route(
     match web::gate(&req) {
         Err(reply) => *reply,
         Ok(web::Admitted::Upgrade) => upgrade(&mut req, ip, shared, permit),
-        Ok(web::Admitted::Page) => page(shared.csp),
+        Ok(web::Admitted::Page) => page(req.headers(), shared.csp),
     }
 }
 
@@ -184,18 +183,11 @@ const CSP_HTTPS: &str = "default-src 'none'; script-src 'self'; style-src 'self'
      form-action 'none'; frame-ancestors 'none'";
 
 /// The dashboard page, with `csp`.
-fn page(csp: &'static str) -> Reply {
-    let body = Bytes::from_static(web::assets::DASHBOARD_PAGE.as_bytes());
-    let mut reply = Response::new(Full::new(body));
-    let headers = reply.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(
+fn page(request: &hyper::HeaderMap, csp: &'static str) -> Reply {
+    let mut reply = web::serve_file(request, &web::assets::DASHBOARD_PAGE);
+    reply.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(csp),
     );
-    secure(reply)
+    reply
 }

@@ -2,9 +2,11 @@
 //! files and the WebSocket (DESIGN.md "Phone protocol").
 //!
 //! The registry calls [`bind`] before it starts the program (so a taken `--port` is an
-//! error that leaves no trace) and [`spawn`] once the session exists. The accept loop ends
-//! when the session ends; connections already open finish on their own (phones get the
-//! rest of the output and the exit status). The accept loop is `listener`'s, shared with
+//! error that leaves no trace) and [`spawn`] once the session exists. When the session
+//! ends, the listener answers for [`ENDED_LINGER`] more with a page saying so (a saved
+//! link then explains itself instead of "can't be reached"), then its accept loop ends;
+//! connections already open finish on their own (phones get the rest of the output and
+//! the exit status). The accept loop is `listener`'s, shared with
 //! the dashboard. Routing lives here; the keys in `keys`; the failure limit and Origin
 //! check in `auth`; the handshake and sealed messages in `sealed`; the JSON inside the
 //! seal in `message`; the phone's loop in `phone`; the embedded files in `assets`; HTTPS
@@ -26,7 +28,7 @@ use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -41,6 +43,9 @@ pub use tls::Transport;
 
 /// Largest message a phone may send; larger ones close the socket with 1009.
 const MAX_MESSAGE: usize = 1 << 20;
+/// How long an ended session's listener still answers, with a page saying it ended: long
+/// enough for a phone that was away to be told, short enough to free the port soon.
+const ENDED_LINGER: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What every connection of one session's listener shares.
 struct Shared {
@@ -71,6 +76,7 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
     let name = format!("phone listener of session {}", session.id);
     let until = async move {
         session.exited().await;
+        tokio::time::sleep(ENDED_LINGER).await;
     };
     let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
     tokio::spawn(listener::serve(
@@ -106,14 +112,7 @@ pub(crate) fn gate(req: &Request<Incoming>) -> Result<Admitted, Box<Reply>> {
     }
     let path = req.uri().path();
     if let Some(asset) = assets::file(path) {
-        let mut reply = Response::new(Full::new(Bytes::from_static(asset.body)));
-        let headers = reply.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(asset.content_type),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return Err(Box::new(secure(reply)));
+        return Err(Box::new(serve_file(req.headers(), asset)));
     }
     if path != "/" && path != "/ws" {
         return Err(Box::new(plain(StatusCode::NOT_FOUND, "not found")));
@@ -163,11 +162,58 @@ fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Pe
         Ok(Admitted::Upgrade) => return upgrade(&mut req, ip, shared, permit),
         Ok(Admitted::Page) => {}
     }
-    let host = req
-        .headers()
+    let ended = *shared.session.watch().exit.borrow();
+    match ended {
+        Some(status) => ended_page(req.headers(), &shared, status),
+        None => page(req.headers(), shared.https),
+    }
+}
+
+/// The page of an ended session: its exit status and a link to the dashboard on the
+/// host the page was reached by (410 Gone; never cached).
+fn ended_page(
+    request: &HeaderMap,
+    shared: &Shared,
+    status: itwillsync_protocol::ExitStatus,
+) -> Reply {
+    let scheme = if shared.https { "https" } else { "http" };
+    let host = request
         .get(header::HOST)
-        .and_then(|h| h.to_str().ok());
-    page(host, shared.https)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("127.0.0.1");
+    // The host without its port (an IPv6 literal keeps its brackets).
+    let hostname = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    };
+    let dashboard = format!("{scheme}://{hostname}:{}/", shared.dashboard_port);
+    let exit = match status.signal {
+        Some(signal) => format!("killed by signal {signal}"),
+        None => format!("exit code {}", status.code),
+    };
+    let body = assets::ENDED_PAGE
+        .replace("{{DASHBOARD}}", &dashboard)
+        .replace("{{STATUS}}", &exit);
+    let mut reply = Response::new(Full::new(Bytes::from(body)));
+    *reply.status_mut() = StatusCode::GONE;
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; \
+             form-action 'none'; frame-ancestors 'none'",
+        ),
+    );
+    secure(reply)
 }
 
 /// Accepts a same-origin WebSocket upgrade; the phone's loop runs once it proves a key.
@@ -223,20 +269,15 @@ where
 /// inside the seal), with a CSP that allows only this origin. Styles may be inline
 /// because xterm.js injects a `<style>` element for its theme. The WebSocket's origin is
 /// named explicitly too (`wss:` over HTTPS): older Safari does not count it as `'self'`.
-fn page(host: Option<&str>, https: bool) -> Reply {
+fn page(request: &HeaderMap, https: bool) -> Reply {
+    let host = request.get(header::HOST).and_then(|h| h.to_str().ok());
     let websocket_scheme = if https { "wss" } else { "ws" };
     let host = host.filter(|h| {
         h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
     });
-    let body = Bytes::from_static(assets::TERMINAL_PAGE.as_bytes());
-    let mut reply = Response::new(Full::new(body));
+    let mut reply = serve_file(request, &assets::TERMINAL_PAGE);
     let headers = reply.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     let websocket = host
         .map(|h| format!(" {websocket_scheme}://{h}"))
         .unwrap_or_default();
@@ -249,6 +290,71 @@ fn page(host: Option<&str>, https: bool) -> Reply {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     secure(reply)
+}
+
+/// An embedded file: gzip'ed when the request accepts it, `304 Not Modified` when the
+/// request's `If-None-Match` names its `ETag`; revalidated on every use (`no-cache`), so
+/// a new version is picked up at once and an unchanged one costs a few header bytes.
+/// The compressed representation has its own tag (`-gz` suffix), as HTTP asks.
+pub(crate) fn serve_file(request: &HeaderMap, asset: &'static assets::Asset) -> Reply {
+    let gzip = accepts_gzip(request);
+    let etag = if gzip {
+        format!("{}-gz\"", asset.etag.trim_end_matches('"'))
+    } else {
+        asset.etag.to_string()
+    };
+    let unchanged = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.trim_start_matches("W/") == etag
+        });
+    let mut reply = if unchanged {
+        let mut reply = Response::new(Full::new(Bytes::new()));
+        *reply.status_mut() = StatusCode::NOT_MODIFIED;
+        reply
+    } else if gzip {
+        let mut reply = Response::new(Full::new(Bytes::from_static(asset.gzip)));
+        reply
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        reply
+    } else {
+        Response::new(Full::new(Bytes::from_static(asset.body)))
+    };
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    secure(reply)
+}
+
+/// Whether `Accept-Encoding` lists gzip with a non-zero quality.
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
 }
 
 /// A plain-text response.
