@@ -39,7 +39,7 @@ fn main() {
     };
     let config = serde_json::json!({
         "networkingMode": "localhost", "dashboardPort": port(), "apiPort": port(),
-        "sessionPortBase": port(), "idleShutdownSecs": 0, "maxSessions": 60,
+        "sessionPortBase": 0, "idleShutdownSecs": 0, "maxSessions": 60,
     });
     std::fs::write(home.join("config.json"), config.to_string()).unwrap();
     let bench = Bench { home, file };

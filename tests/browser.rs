@@ -386,3 +386,23 @@ fn the_phone_steers_an_agent() {
         }
     }
 }
+
+#[test]
+fn a_blocked_address_is_told_why_and_for_how_long() {
+    let home = Home::new();
+    let endpoint = home.session(&["sleep", "60"]);
+    // Five failed proofs from this address block it for a minute.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        for _ in 0..5 {
+            assert!(endpoint.try_phone("wrong", None).await.is_err());
+        }
+    });
+    let shots = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/#k={}", endpoint.port, endpoint.key);
+    let mut node = node_script("blocked.mjs");
+    node.env("URL", &url)
+        .env("SHOT", shots.path().join("blocked.png"));
+    run_steps(node, |step| panic!("unexpected step {step}"));
+    assert!(shots.path().join("blocked.png").exists());
+}

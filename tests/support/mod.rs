@@ -56,7 +56,8 @@ impl Home {
             "networkingMode": "localhost",
             "dashboardPort": free_port(),
             "apiPort": free_port(),
-            "sessionPortBase": free_port(),
+            // The kernel's choice: a scan from a base could take another test's ports.
+            "sessionPortBase": 0,
             "idleShutdownSecs": 0,
         });
         for (k, v) in extra.as_object().unwrap() {

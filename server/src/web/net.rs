@@ -19,9 +19,6 @@ use super::keys::Keys;
 use super::tls::Transport;
 use crate::config::{Config, NetworkingMode};
 
-/// Ports tried above `sessionPortBase`: room for far more than `maxSessions`.
-const PORT_SCAN: u16 = 200;
-
 /// A bound listener not yet serving, with what the session reports about it.
 pub struct Bound {
     /// The listening socket.
@@ -85,16 +82,19 @@ fn join(first: Option<String>, second: Option<&str>) -> Option<String> {
 
 fn scan(config: &Config, ip: IpAddr) -> anyhow::Result<TcpListener> {
     let base = config.session_port_base;
-    let last = base.saturating_add(PORT_SCAN);
-    for port in base..=last {
-        if port == 0 || port == config.dashboard_port || port == config.api_port {
+    if base == 0 {
+        // Any free port, the kernel's choice: nothing to collide with.
+        return TcpListener::bind((ip, 0)).context("no free port for the phone listener");
+    }
+    for port in base..=u16::MAX {
+        if port == config.dashboard_port || port == config.api_port {
             continue;
         }
         if let Ok(listener) = TcpListener::bind((ip, port)) {
             return Ok(listener);
         }
     }
-    bail!("no free port for the phone listener in {base}..={last} (sessionPortBase)")
+    bail!("no free port for the phone listener from {base} up (sessionPortBase)")
 }
 
 /// The address to bind and the host to advertise for a networking mode, and a warning
