@@ -304,6 +304,13 @@ mod tests {
             assert!(err.contains("config.json") && err.contains(key), "{err}");
             assert!(!err.contains('\n'), "{err}");
         }
+        std::fs::write(&path, r#"{"maxLogBytesPerSession": 1000}"#).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("`maxLogBytesPerSession` must be at least"),
+            "{err}"
+        );
+        assert_eq!(Config::default().max_log_bytes_per_session, 100 << 20);
         std::fs::write(&path, r#"{"detachKey": "q"}"#).unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("detachKey"), "{err}");
