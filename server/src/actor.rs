@@ -3,8 +3,8 @@
 //! It reads output into the ring, never waiting for the terminal-state follower or a
 //! stalled or slow client (only clients that are reading fast enough pace it, as a plain
 //! terminal would), writes the input the session's queue holds (`input.rs`) without ever
-//! blocking on a program that does not read, applies the size the policy picks, flushes
-//! the output log, and reaps the program (`program.rs`; signals never pass through here).
+//! blocking on a program that does not read, applies the size the policy picks, hands
+//! output to the log's writer (`output_log`, never waiting for the disk), and reaps the program (`program.rs`; signals never pass through here).
 //!
 //! After the program exits it drains what is left in the PTY until EIO, until it has been
 //! quiet briefly, or at the latest [`DRAIN_GRACE`] after the exit (a background process
@@ -30,8 +30,6 @@ use crate::session::Session;
 const READ_SIZE: usize = 64 << 10;
 /// Input the actor takes out of the session's queue at once to write.
 const WRITE_CHUNK: usize = 64 << 10;
-/// How often buffered log output reaches the file.
-const LOG_FLUSH: Duration = Duration::from_millis(100);
 /// While paced by a reading terminal, how often to check whether it has stalled.
 const PACE_RECHECK: Duration = Duration::from_millis(50);
 /// How often to look for the program's exit besides SIGCHLD (a signal that arrived before
@@ -57,9 +55,8 @@ struct Actor {
     pty_closed: bool,
     /// The program's status once reaped, and until when to drain.
     exited: Option<(ExitStatus, Instant, Instant)>,
+    /// Queues output for the log's writer; dropped at the end, which closes the log.
     log: OutputLog,
-    /// The log holds unwritten output and its flush timer is armed.
-    flush_armed: bool,
 }
 
 /// Runs the actor until the program has exited and its output is drained.
@@ -100,13 +97,8 @@ pub(crate) async fn run(
         pty_closed: false,
         exited: None,
         log,
-        flush_armed: false,
     };
     let mut progress = session.progress();
-    // Armed only while the log holds unwritten output, so an idle session wakes nobody; one
-    // timer, reset rather than recreated at every read.
-    let flush = tokio::time::sleep(LOG_FLUSH);
-    tokio::pin!(flush);
     actor.reap();
 
     while !actor.done() {
@@ -122,10 +114,7 @@ pub(crate) async fn run(
                 let read = guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf[..]).map_err(Into::into));
                 drop(guard);
                 if let Ok(read) = read {
-                    if actor.on_read(read) && !actor.flush_armed {
-                        flush.as_mut().reset(Instant::now() + LOG_FLUSH);
-                        actor.flush_armed = true;
-                    }
+                    actor.on_read(read);
                 }
             }
             ready = actor.fd.writable(), if writing => {
@@ -152,10 +141,6 @@ pub(crate) async fn run(
             // A reading terminal caught up, or may have stalled meanwhile: look again.
             _ = progress.changed(), if paced => {}
             _ = tokio::time::sleep(PACE_RECHECK), if paced => {}
-            _ = &mut flush, if actor.flush_armed => {
-                actor.log.flush();
-                actor.flush_armed = false;
-            }
         }
     }
     actor.finish();
@@ -197,14 +182,11 @@ impl Actor {
         }
     }
 
-    /// Handles a read; true when output went into the log.
-    fn on_read(&mut self, read: std::io::Result<usize>) -> bool {
+    /// Handles a read.
+    fn on_read(&mut self, read: std::io::Result<usize>) {
         match read {
             // EIO: every slave fd is closed.
-            Ok(0) | Err(_) => {
-                self.pty_closed = true;
-                false
-            }
+            Ok(0) | Err(_) => self.pty_closed = true,
             Ok(n) => {
                 crate::test_hooks::panic_point("actor-read", &self.session.id);
                 self.session.push_output(&self.buf[..n]);
@@ -212,7 +194,6 @@ impl Actor {
                 if let Some((_, quiet, _)) = &mut self.exited {
                     *quiet = Instant::now() + DRAIN_AFTER_EXIT;
                 }
-                true
             }
         }
     }
@@ -246,9 +227,9 @@ impl Actor {
         }
     }
 
-    /// Publishes the exit; dropping the master hangs up whatever still holds the PTY.
-    fn finish(mut self) {
-        self.log.flush();
+    /// Publishes the exit; dropping the master hangs up whatever still holds the PTY, and
+    /// dropping the log lets its writer finish.
+    fn finish(self) {
         self.session.input_queue().clear();
         if let Some((status, ..)) = self.exited {
             tracing::info!(session = %self.session.id, code = status.code, "program exited");

@@ -71,6 +71,9 @@ pub struct Config {
     pub max_terminal_rows: u16,
     /// Days session logs are kept.
     pub log_retention_days: u64,
+    /// Bytes of output each session's log keeps (`<id>.log` and `<id>.log.1` together);
+    /// beyond it the oldest part is dropped.
+    pub max_log_bytes_per_session: u64,
     /// The key that detaches a local terminal, like `ctrl-\`.
     pub detach_key: String,
     /// Seconds the server lingers after its last session ends; 0 keeps it running.
@@ -107,6 +110,7 @@ impl Default for Config {
             max_terminal_cols: 500,
             max_terminal_rows: 200,
             log_retention_days: 30,
+            max_log_bytes_per_session: 100 << 20,
             detach_key: "ctrl-\\".into(),
             idle_shutdown_secs: 30,
             dashboard_port: 7962,
@@ -123,6 +127,8 @@ impl Default for Config {
 
 /// Smallest ring that still holds a full redraw's worth of live output.
 const MIN_SCROLLBACK: usize = 64 << 10;
+/// Smallest session log cap: a few screens of output in each of the two files.
+const MIN_LOG_BYTES: u64 = 64 << 10;
 
 impl Config {
     /// Reads `path`, or the defaults when it does not exist; unknown keys are ignored
@@ -174,6 +180,9 @@ impl Config {
         }
         if self.max_terminal_cols < 20 || self.max_terminal_rows < 5 {
             bail!("keys `maxTerminalCols`/`maxTerminalRows` must be at least 20/5");
+        }
+        if self.max_log_bytes_per_session < MIN_LOG_BYTES {
+            bail!("key `maxLogBytesPerSession` must be at least {MIN_LOG_BYTES}");
         }
         detach_byte(&self.detach_key).context("key `detachKey`")?;
         match (&self.tls_cert, &self.tls_key) {
@@ -295,6 +304,13 @@ mod tests {
             assert!(err.contains("config.json") && err.contains(key), "{err}");
             assert!(!err.contains('\n'), "{err}");
         }
+        std::fs::write(&path, r#"{"maxLogBytesPerSession": 1000}"#).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("`maxLogBytesPerSession` must be at least"),
+            "{err}"
+        );
+        assert_eq!(Config::default().max_log_bytes_per_session, 100 << 20);
         std::fs::write(&path, r#"{"detachKey": "q"}"#).unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("detachKey"), "{err}");

@@ -1,69 +1,248 @@
-//! Each session's output appended to `logs/<id>.log` (0600).
+//! Each session's output appended to `logs/<id>.log` (0600), off the actor's path.
 //!
-//! Writes go through a buffer the actor flushes within 100 ms of new output and on exit. A
-//! failing disk never stops a session: the first error is logged and the log is closed.
+//! The actor hands output to an [`OutputLog`], which only copies it into a queue bounded
+//! in bytes ([`QUEUE_BYTES`]); a writer task takes everything queued (gathering for at most
+//! [`GATHER`]) and writes it on a blocking thread. A slow or stuck disk therefore never
+//! stalls PTY reads: when the queue is full, output is left out of the log and a one-line
+//! note says how much. A failing disk never stops a session: the first error is logged
+//! and the log is closed.
+//!
+//! Each log is capped at `maxLogBytesPerSession`: when `<id>.log` reaches half of it, it
+//! becomes `<id>.log.1` (replacing the older one) and a new `<id>.log` starts, so the two
+//! together hold at most the cap and always the newest output.
+//!
+//! Lock: a `std::sync::Mutex` around the queue, held to append or to take it, never
+//! across I/O or an `.await`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-/// Buffer size: large enough that bulk output costs few system calls.
-const BUFFER: usize = 64 << 10;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
-/// An append-only output log that turns itself off on the first error.
+/// Output waiting for the writer, per session: a few seconds of a fast disk at full PTY
+/// speed, and the most memory a stuck disk costs.
+const QUEUE_BYTES: usize = 4 << 20;
+/// Queued output the writer takes without waiting for more: large enough that bulk output
+/// costs few system calls.
+const BATCH: usize = 64 << 10;
+/// How long the writer gathers output before writing less than a batch: output reaches
+/// the file within this time.
+const GATHER: Duration = Duration::from_millis(100);
+
+/// The actor's end of a session's log; dropping it lets the writer finish and close.
 pub struct OutputLog {
-    file: Option<BufWriter<File>>,
-    path: PathBuf,
+    queue: Arc<Queue>,
+}
+
+/// Output between the actor and the writer.
+#[derive(Default)]
+struct Queue {
+    /// Held to append or take, never across I/O.
+    state: Mutex<Pending>,
+    /// Wakes the writer: output arrived or the log closed.
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// Bytes left out since the writer last took the queue. While non-zero nothing is
+    /// queued, so the note marks exactly where output is missing.
+    dropped: u64,
+    closed: bool,
 }
 
 impl OutputLog {
-    /// Opens (creating 0600) `dir/<id>.log`; on failure the session runs without a log.
-    pub fn open(dir: &Path, id: &str) -> Self {
-        let path = dir.join(format!("{id}.log"));
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map(|f| BufWriter::with_capacity(BUFFER, f));
-        let file = match file {
-            Ok(f) => Some(f),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "session log disabled: {e}");
-                None
-            }
-        };
-        Self { file, path }
+    /// Starts the writer of `dir/<id>.log`, capped at `cap` bytes with its predecessor;
+    /// if the file cannot be opened the session runs without a log.
+    pub fn open(dir: &Path, id: &str, cap: u64) -> Self {
+        let queue = Arc::new(Queue::default());
+        let file = Capped::new(dir, id, cap);
+        tokio::spawn(write_out(queue.clone(), file, id.to_string()));
+        Self { queue }
     }
 
-    /// Appends output.
-    pub fn write(&mut self, data: &[u8]) {
-        if let Some(file) = &mut self.file {
-            if let Err(e) = file.write_all(data) {
-                self.fail(e);
+    /// Queues output for the log; never waits (when the queue is full it is left out).
+    pub fn write(&self, data: &[u8]) {
+        {
+            let mut pending = self.queue.state.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.dropped > 0 || pending.bytes.len() + data.len() > QUEUE_BYTES {
+                pending.dropped += data.len() as u64;
+            } else {
+                pending.bytes.extend_from_slice(data);
+            }
+        }
+        self.queue.wake.notify_one();
+    }
+}
+
+impl Drop for OutputLog {
+    fn drop(&mut self) {
+        self.queue
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed = true;
+        self.queue.wake.notify_one();
+    }
+}
+
+/// The writer task: opens the file, then writes what is queued until the log is closed
+/// and everything is written.
+async fn write_out(queue: Arc<Queue>, file: Capped, id: String) {
+    let Ok(mut file) = tokio::task::spawn_blocking(move || file.opened()).await else {
+        return;
+    };
+    while let Some((bytes, dropped)) = queue.next().await {
+        crate::test_hooks::pause("log-write", &id).await;
+        let written = tokio::task::spawn_blocking(move || {
+            file.append(&bytes);
+            if dropped > 0 {
+                let note = format!(
+                    "\r\n[itwillsync: {dropped} bytes of output left out of this log: the disk was too slow]\r\n"
+                );
+                file.append(note.as_bytes());
+            }
+            file
+        });
+        match written.await {
+            Ok(back) => file = back,
+            Err(e) => {
+                tracing::warn!(session = %id, "session log disabled: {e}");
+                return;
             }
         }
     }
+}
 
-    /// Pushes buffered output to the file.
-    pub fn flush(&mut self) {
-        if let Some(file) = &mut self.file {
-            if let Err(e) = file.flush() {
-                self.fail(e);
+impl Queue {
+    /// The next output to write and how much was left out before it: waits for output,
+    /// then gathers up to [`BATCH`] for at most [`GATHER`]. `None` once closed and empty.
+    async fn next(&self) -> Option<(Vec<u8>, u64)> {
+        loop {
+            {
+                let pending = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if !pending.bytes.is_empty() || pending.dropped > 0 {
+                    break;
+                }
+                if pending.closed {
+                    return None;
+                }
             }
+            self.wake.notified().await;
+        }
+        let deadline = Instant::now() + GATHER;
+        loop {
+            {
+                let pending = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if pending.bytes.len() >= BATCH || pending.dropped > 0 || pending.closed {
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let mut pending = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = std::mem::take(&mut pending.bytes);
+        Some((bytes, std::mem::take(&mut pending.dropped)))
+    }
+}
+
+/// A session's log file and its predecessor, together at most `cap` bytes. Blocking I/O:
+/// used only on the writer's blocking thread.
+struct Capped {
+    path: PathBuf,
+    file: Option<File>,
+    /// Bytes in the current file.
+    len: u64,
+    /// The size at which the current file becomes the predecessor: half the cap.
+    rotate_at: u64,
+}
+
+impl Capped {
+    /// Not yet opened (see [`Capped::opened`]).
+    fn new(dir: &Path, id: &str, cap: u64) -> Self {
+        Self {
+            path: dir.join(format!("{id}.log")),
+            file: None,
+            len: 0,
+            rotate_at: (cap / 2).max(1),
+        }
+    }
+
+    /// Opens (creating 0600) the file for appending; without it the log is off.
+    fn opened(mut self) -> Self {
+        match open(&self.path) {
+            Ok(file) => {
+                self.len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                self.file = Some(file);
+            }
+            Err(e) => tracing::warn!(path = %self.path.display(), "session log disabled: {e}"),
+        }
+        self
+    }
+
+    /// Appends `data`, rotating whenever the current file reaches half the cap.
+    fn append(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let Some(file) = &mut self.file else { return };
+            if self.len >= self.rotate_at {
+                self.rotate();
+                continue;
+            }
+            let room = (self.rotate_at - self.len).min(data.len() as u64) as usize;
+            if let Err(e) = file.write_all(&data[..room]) {
+                self.fail(e);
+                return;
+            }
+            self.len += room as u64;
+            data = &data[room..];
+        }
+    }
+
+    /// `<id>.log` becomes `<id>.log.1`; a new `<id>.log` starts.
+    fn rotate(&mut self) {
+        self.file = None;
+        let older = predecessor(&self.path);
+        let reopened = std::fs::rename(&self.path, &older).and_then(|()| open(&self.path));
+        match reopened {
+            Ok(file) => {
+                self.file = Some(file);
+                self.len = 0;
+            }
+            Err(e) => self.fail(e),
         }
     }
 
     fn fail(&mut self, e: std::io::Error) {
         tracing::warn!(path = %self.path.display(), "session log disabled: {e}");
-        // Dropping a BufWriter retries the flush once; the error is ignored there.
         self.file = None;
     }
 }
 
-/// Removes `*.log` files in `dir` older than `days`.
+fn open(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// `<id>.log.1` for `<id>.log`.
+fn predecessor(path: &Path) -> PathBuf {
+    let mut older = path.as_os_str().to_owned();
+    older.push(".1");
+    PathBuf::from(older)
+}
+
+/// Removes session logs (`*.log` and their `*.log.1`) in `dir` older than `days`.
 pub fn prune(dir: &Path, days: u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -76,10 +255,97 @@ pub fn prune(dir: &Path, days: u64) {
             .and_then(|m| m.modified())
             .map(|t| t < cutoff)
             .unwrap_or(false);
-        if old && path.extension().is_some_and(|e| e == "log") {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if old && (name.ends_with(".log") || name.ends_with(".log.1")) {
             if let Err(e) = std::fs::remove_file(&path) {
                 tracing::warn!(path = %path.display(), "cannot remove old log: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(path: &Path) -> Vec<u8> {
+        std::fs::read(path).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_log_and_its_predecessor_hold_at_most_the_cap_and_the_newest_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let cap = 1000;
+        let mut log = Capped::new(dir.path(), "s", cap).opened();
+        let mut all = Vec::new();
+        for i in 0..300u32 {
+            let chunk = format!("line {i}\n").into_bytes();
+            all.extend_from_slice(&chunk);
+            log.append(&chunk);
+            let current = read(&dir.path().join("s.log"));
+            let older = read(&dir.path().join("s.log.1"));
+            assert!(current.len() as u64 <= cap / 2 && older.len() as u64 <= cap / 2);
+            // Together they are the newest output, without a gap.
+            let kept = [older, current].concat();
+            assert!(all.ends_with(&kept), "the newest output, in order");
+        }
+        let kept = read(&dir.path().join("s.log.1")).len() + read(&dir.path().join("s.log")).len();
+        assert!(
+            kept as u64 >= cap / 2,
+            "at least half the cap is kept: {kept}"
+        );
+        let mode = std::fs::metadata(dir.path().join("s.log")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_chunk_larger_than_the_cap_keeps_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Capped::new(dir.path(), "s", 100).opened();
+        let chunk: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        log.append(&chunk);
+        let kept = [
+            read(&dir.path().join("s.log.1")),
+            read(&dir.path().join("s.log")),
+        ]
+        .concat();
+        assert_eq!(kept, chunk[900..]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_queue_leaves_output_out_with_a_note_instead_of_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = crate::test_hooks::arm("log-write", "q");
+        let log = OutputLog::open(dir.path(), "q", 1 << 30);
+        log.write(b"first ");
+        gate.reached().await;
+        // The writer is stuck: the queue fills, then output is left out, and no write waits.
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..6 {
+            log.write(&chunk);
+        }
+        log.write(b" after");
+        gate.release();
+        drop(log);
+        let path = dir.path().join("q.log");
+        let text = loop {
+            let bytes = read(&path);
+            if bytes.ends_with(b"slow]\r\n") {
+                break String::from_utf8(bytes).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(text.starts_with("first xxx"), "{}", &text[..20]);
+        let note =
+            "[itwillsync: 2097158 bytes of output left out of this log: the disk was too slow]";
+        let at = text.find(note).expect("the note");
+        assert_eq!(
+            at,
+            "first ".len() + (4 << 20) + 2,
+            "right where output is missing"
+        );
+        assert_eq!(at + note.len() + 2, text.len(), "the note ends the log");
     }
 }

@@ -183,7 +183,7 @@ impl Registry {
         drop(sessions);
         tracing::info!(session = %id, pid, "session started");
 
-        let log = OutputLog::open(&self.logs_dir, &id);
+        let log = OutputLog::open(&self.logs_dir, &id, self.config.max_log_bytes_per_session);
         let actor = crate::actor::run(session.clone(), spawned.master, size_rx, log);
         let supervised = session.clone();
         tokio::spawn(async move {

@@ -62,6 +62,16 @@ pub struct Reply {
     pub body: String,
 }
 
+/// A TCP connection to `127.0.0.1:port` from the address `source`.
+pub async fn connect_from(source: std::net::IpAddr, port: u16) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .expect("connected")
+}
+
 /// A fresh random nonce for a test client.
 fn nonce() -> [u8; 32] {
     rand::random()
@@ -117,6 +127,25 @@ impl Endpoint {
         key: &str,
         origin: Option<&str>,
     ) -> Result<Phone, Refused> {
+        self.try_phone_from(None, path, key, origin).await
+    }
+
+    /// A phone with the right key connecting from `source` (a loopback address such as
+    /// 127.0.0.2: the server counts connections per address).
+    pub async fn phone_from(&self, source: std::net::IpAddr) -> Phone {
+        let key = self.key.clone();
+        self.try_phone_from(Some(source), "/ws", &key, None)
+            .await
+            .expect("the key is accepted")
+    }
+
+    async fn try_phone_from(
+        &self,
+        source: Option<std::net::IpAddr>,
+        path: &str,
+        key: &str,
+        origin: Option<&str>,
+    ) -> Result<Phone, Refused> {
         let url = format!("ws://127.0.0.1:{}{path}", self.port);
         let mut request = url.into_client_request().unwrap();
         if let Some(origin) = origin {
@@ -124,7 +153,14 @@ impl Endpoint {
                 .headers_mut()
                 .insert("origin", origin.parse().unwrap());
         }
-        let mut ws = match tokio_tungstenite::connect_async(request).await {
+        let connected = match source {
+            None => tokio_tungstenite::connect_async(request).await,
+            Some(source) => {
+                let tcp = connect_from(source, self.port).await;
+                tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await
+            }
+        };
+        let mut ws = match connected {
             Ok((ws, _)) => ws,
             Err(tokio_tungstenite::tungstenite::Error::Http(reply)) => {
                 return Err(Refused::Http(reply.status().as_u16()))

@@ -28,6 +28,7 @@ use crate::home::Home;
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
+use crate::web::admission::Pass;
 use crate::web::auth::Auth;
 use crate::web::keys::{Keys, Role};
 use crate::web::{self, Reply};
@@ -134,7 +135,7 @@ pub fn spawn(
     let until = async move {
         shutdown.wait().await;
     };
-    let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
+    let route = move |req, ip, pass: &Pass| route(req, ip, shared.clone(), pass);
     tokio::spawn(web::listener::serve(
         listener,
         tls,
@@ -145,27 +146,17 @@ pub fn spawn(
     Ok(Handle { keys, home })
 }
 
-fn route(
-    mut req: Request<Incoming>,
-    ip: IpAddr,
-    shared: Arc<Shared>,
-    permit: web::listener::Permit,
-) -> Reply {
+fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, pass: &Pass) -> Reply {
     match web::gate(&req) {
         Err(reply) => *reply,
-        Ok(web::Admitted::Upgrade) => upgrade(&mut req, ip, shared, permit),
+        Ok(web::Admitted::Upgrade) => upgrade(&mut req, ip, shared, pass),
         Ok(web::Admitted::Page) => page(req.headers(), shared.csp),
     }
 }
 
-fn upgrade(
-    req: &mut Request<Incoming>,
-    ip: IpAddr,
-    shared: Arc<Shared>,
-    permit: web::listener::Permit,
-) -> Reply {
-    web::accept_websocket(req, permit, MAX_MESSAGE, move |ws| async move {
-        let sealed = web::sealed::accept(ws, ip, &shared.auth, &shared.keys).await;
+fn upgrade(req: &mut Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, pass: &Pass) -> Reply {
+    web::accept_websocket(req, pass, MAX_MESSAGE, move |ws, guest| async move {
+        let sealed = web::sealed::accept(ws, ip, guest, &shared.auth, &shared.keys).await;
         if let Some(connection) = sealed {
             client::run(connection, shared).await;
         }

@@ -1,11 +1,12 @@
 //! The accept loop both HTTP listeners run (a session's phone port and the dashboard):
-//! TCP_NODELAY, at most [`MAX_CONNECTIONS`] open connections, one task per connection
+//! TCP_NODELAY, a place for each connection (`admission`: unauthenticated ones are capped
+//! per address and server-wide, and closed at once over a cap), one task per connection
 //! serving HTTP/1.1 with upgrades, until a stop condition resolves. Connections already
 //! open finish on their own.
 //!
 //! With a TLS acceptor (`tls::Transport`) the port speaks HTTPS only: the handshake runs in
-//! the connection's task, bounded by [`HANDSHAKE_TIMEOUT`] and by the connection's slot,
-//! so a slow or hostile client never holds up the accept loop. A connection whose
+//! the connection's task, bounded by [`HANDSHAKE_TIMEOUT`] and counted as a guest, so a
+//! slow or hostile client never holds up the accept loop. A connection whose
 //! handshake fails (plain HTTP on an HTTPS port, say) is closed without an answer.
 
 use std::convert::Infallible;
@@ -19,13 +20,11 @@ use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
+use super::admission::{Admission, Pass, Refusal};
 use super::Reply;
 
-/// Open connections per listener (pages, files, WebSockets); more are refused at accept.
-pub(crate) const MAX_CONNECTIONS: usize = 64;
 /// How long a client may take to send a request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a client may take to complete the TLS handshake: the same patience as for
@@ -37,11 +36,9 @@ const HANDSHAKE_TIMEOUT: Duration = if cfg!(test) {
     Duration::from_secs(10)
 };
 
+static TOO_MANY_FROM: crate::throttle::Throttle = crate::throttle::Throttle::new();
 static TOO_MANY: crate::throttle::Throttle = crate::throttle::Throttle::new();
 static ACCEPT_FAILED: crate::throttle::Throttle = crate::throttle::Throttle::new();
-
-/// Held by a connection (and by a WebSocket upgraded from it) for its whole life.
-pub(crate) type Permit = Arc<OwnedSemaphorePermit>;
 
 /// Accepts on `listener` until `until` resolves, answering each request with `route`,
 /// over TLS when `tls` is given. `name` labels the log lines (for example `phone listener
@@ -53,9 +50,9 @@ pub(crate) async fn serve<R>(
     until: impl Future<Output = ()>,
     route: R,
 ) where
-    R: Fn(Request<Incoming>, IpAddr, Permit) -> Reply + Clone + Send + Sync + 'static,
+    R: Fn(Request<Incoming>, IpAddr, &Pass) -> Reply + Clone + Send + Sync + 'static,
 {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let admission = Admission::new();
     tokio::pin!(until);
     loop {
         tokio::select! {
@@ -66,12 +63,18 @@ pub(crate) async fn serve<R>(
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!("cannot set TCP_NODELAY: {e}");
                     }
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        TOO_MANY.hit(|more| tracing::warn!(%peer, "{name}: too many connections; refused one ({more} more)"));
-                        continue;
+                    let pass = match admission.enter(peer.ip()) {
+                        Ok(guest) => Pass::new(admission.clone(), peer.ip(), guest),
+                        Err(Refusal::Address) => {
+                            TOO_MANY_FROM.hit(|more| tracing::warn!(%peer, "{name}: too many unauthenticated connections from one address; closed one ({more} more)"));
+                            continue;
+                        }
+                        Err(Refusal::Server) => {
+                            TOO_MANY.hit(|more| tracing::warn!(%peer, "{name}: too many unauthenticated connections on the server; closed one ({more} more)"));
+                            continue;
+                        }
                     };
-                    let permit = Arc::new(permit);
-                    tokio::spawn(connection(stream, tls.clone(), peer, permit, route.clone()));
+                    tokio::spawn(connection(stream, tls.clone(), peer, pass, route.clone()));
                 }
                 Err(e) => {
                     // Usually out of file descriptors: wait a moment rather than spin.
@@ -90,29 +93,32 @@ async fn connection<R>(
     stream: TcpStream,
     tls: Option<TlsAcceptor>,
     peer: SocketAddr,
-    permit: Permit,
+    pass: Arc<Pass>,
     route: R,
 ) where
-    R: Fn(Request<Incoming>, IpAddr, Permit) -> Reply + Send + Sync + 'static,
+    R: Fn(Request<Incoming>, IpAddr, &Pass) -> Reply + Send + Sync + 'static,
 {
     let Some(acceptor) = tls else {
-        return http(stream, peer, permit, route).await;
+        return http(stream, peer, pass, route).await;
     };
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => http(stream, peer, permit, route).await,
+        Ok(Ok(stream)) => http(stream, peer, pass, route).await,
         Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
     }
 }
 
-/// Serves HTTP/1.1 (with upgrades) on `io` until the client or the server closes it.
-async fn http<I, R>(io: I, peer: SocketAddr, permit: Permit, route: R)
+/// Serves HTTP/1.1 (with upgrades) on `io` until the client or the server closes it. Once
+/// a plain request is answered the connection stops counting as a guest (an upgrade took
+/// its place with it).
+async fn http<I, R>(io: I, peer: SocketAddr, pass: Arc<Pass>, route: R)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    R: Fn(Request<Incoming>, IpAddr, Permit) -> Reply + Send + Sync + 'static,
+    R: Fn(Request<Incoming>, IpAddr, &Pass) -> Reply + Send + Sync + 'static,
 {
     let service = hyper::service::service_fn(move |req| {
-        let response = route(req, peer.ip(), permit.clone());
+        let response = route(req, peer.ip(), &pass);
+        pass.answered();
         async move { Ok::<_, Infallible>(response) }
     });
     let served = hyper::server::conn::http1::Builder::new()
@@ -180,7 +186,7 @@ mod tests {
         let until = async move {
             let _ = stopped.await;
         };
-        let route = |_, _, _| super::super::plain(StatusCode::OK, "served");
+        let route = |_, _, _: &Pass| super::super::plain(StatusCode::OK, "served");
         tokio::spawn(serve(listener, Some(tls), "test".into(), until, route));
 
         // A client that connects and never speaks does not delay the next one...

@@ -13,6 +13,7 @@
 //! in `tls`. Every page and file is public: nothing is given before a key is proved
 //! inside the WebSocket.
 
+pub(crate) mod admission;
 pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod keys;
@@ -34,9 +35,9 @@ use hyper_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::config::Config;
 use crate::session::Session;
+use admission::{Guest, Pass};
 use auth::Auth;
 use keys::Keys;
-use listener::Permit;
 
 pub use net::{addresses, bind, Bound};
 pub use tls::Transport;
@@ -78,7 +79,7 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
         session.exited().await;
         tokio::time::sleep(ENDED_LINGER).await;
     };
-    let route = move |req, ip, permit| route(req, ip, shared.clone(), permit);
+    let route = move |req, ip, pass: &Pass| route(req, ip, shared.clone(), pass);
     tokio::spawn(listener::serve(
         bound.listener,
         bound.tls,
@@ -156,10 +157,10 @@ fn old_link() -> Reply {
     reply
 }
 
-fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Permit) -> Reply {
+fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, pass: &Pass) -> Reply {
     match gate(&req) {
         Err(reply) => return *reply,
-        Ok(Admitted::Upgrade) => return upgrade(&mut req, ip, shared, permit),
+        Ok(Admitted::Upgrade) => return upgrade(&mut req, ip, shared, pass),
         Ok(Admitted::Page) => {}
     }
     let ended = *shared.session.watch().exit.borrow();
@@ -217,9 +218,10 @@ fn ended_page(
 }
 
 /// Accepts a same-origin WebSocket upgrade; the phone's loop runs once it proves a key.
-fn upgrade(req: &mut Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit: Permit) -> Reply {
-    accept_websocket(req, permit, MAX_MESSAGE, move |ws| async move {
-        let Some(connection) = sealed::accept(ws, ip, &shared.auth, &shared.keys).await else {
+fn upgrade(req: &mut Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, pass: &Pass) -> Reply {
+    accept_websocket(req, pass, MAX_MESSAGE, move |ws, guest| async move {
+        let Some(connection) = sealed::accept(ws, ip, guest, &shared.auth, &shared.keys).await
+        else {
             return;
         };
         let context = phone::Context {
@@ -233,26 +235,30 @@ fn upgrade(req: &mut Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, permit:
 }
 
 /// Accepts a WebSocket upgrade (messages and frames capped at `max_message` bytes) and runs
-/// `serve` on the socket, holding the listener's connection permit until it returns.
+/// `serve` on the socket with the connection's guest place (`admission`), which the
+/// sealed handshake turns into a member's. Over a guest cap (a second upgrade on a
+/// keep-alive connection) the answer is 503.
 pub(crate) fn accept_websocket<F, Fut>(
     req: &mut Request<Incoming>,
-    permit: Permit,
+    pass: &Pass,
     max_message: usize,
     serve: F,
 ) -> Reply
 where
-    F: FnOnce(hyper_tungstenite::HyperWebsocketStream) -> Fut + Send + 'static,
+    F: FnOnce(hyper_tungstenite::HyperWebsocketStream, Guest) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    let Ok(guest) = pass.take() else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+    };
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
     match hyper_tungstenite::upgrade(req, Some(config)) {
         Ok((reply, websocket)) => {
             tokio::spawn(async move {
-                let _permit = permit;
                 match websocket.await {
-                    Ok(ws) => serve(ws).await,
+                    Ok(ws) => serve(ws, guest).await,
                     Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
                 }
             });

@@ -18,6 +18,7 @@ use hyper_tungstenite::HyperWebsocketStream;
 use itwillsync_protocol::seal::{Key, Opener, Sealer, ServerHandshake, NONCE_LEN};
 use rand::RngExt;
 
+use super::admission::{Guest, Member};
 use super::auth::Auth;
 use super::keys::{Keys, Revocation, Role};
 
@@ -36,6 +37,9 @@ pub(crate) mod close {
     pub const HANDSHAKE_TIMEOUT: u16 = 4008;
     /// Too many failed proofs from this address.
     pub const BLOCKED: u16 = 4029;
+    /// The key was proved, but the port has no place left for another connection
+    /// (`admission::MEMBERS`); the standard "try again later".
+    pub const FULL: u16 = 1013;
 }
 
 /// An established connection: what it may do, its revocation watch, and its two halves.
@@ -50,12 +54,14 @@ pub(crate) struct Connection {
     pub receiver: Receiver,
 }
 
-/// Runs the handshake on a freshly upgraded socket from `ip` against `keys`. `None`
-/// when the client failed (its socket is closed with the reason, and the failure
-/// counted) or went away.
+/// Runs the handshake on a freshly upgraded socket from `ip`, which holds `guest`'s place
+/// until then, against `keys`. `None` when the client failed (its socket is closed with
+/// the reason, and the failure counted) or went away. Once a key is proved the connection
+/// becomes a member (the guest place is given back) or, with none left, is closed (1013).
 pub(crate) async fn accept(
     ws: HyperWebsocketStream,
     ip: IpAddr,
+    guest: Guest,
     auth: &Auth,
     keys: &Keys,
 ) -> Option<Connection> {
@@ -99,6 +105,11 @@ pub(crate) async fn accept(
         }
     };
     auth.succeeded(ip);
+    let Some(member) = guest.admit() else {
+        tracing::warn!(%ip, "no place for another authenticated connection");
+        close(&mut sink, close::FULL, "too many connections".into()).await;
+        return None;
+    };
     if sink.send(Message::binary(proof.to_vec())).await.is_err() {
         return None;
     }
@@ -109,6 +120,7 @@ pub(crate) async fn accept(
         sender: Sender {
             sink,
             sealer: channel.sealer,
+            _place: member,
         },
         receiver: Receiver {
             stream,
@@ -138,10 +150,12 @@ async fn close(sink: &mut SplitSink<HyperWebsocketStream, Message>, code: u16, r
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
 }
 
-/// Seals and sends JSON messages.
+/// Seals and sends JSON messages. It lives as long as the connection, so it holds the
+/// connection's member place.
 pub(crate) struct Sender {
     sink: SplitSink<HyperWebsocketStream, Message>,
     sealer: Sealer,
+    _place: Member,
 }
 
 impl Sender {
