@@ -369,6 +369,35 @@ fn garbage_and_oversized_frames_end_only_that_connection() {
 }
 
 #[test]
+fn a_frame_left_half_sent_closes_only_that_connection() {
+    use std::io::Write;
+    let home = Home::new();
+    let id = home.new_detached(&["--", "sleep", "100"]);
+    let mut stalled = home.connect();
+    // A length of 100 and half the body, then nothing.
+    stalled.stream.write_all(&[0, 0, 0, 100]).unwrap();
+    stalled.stream.write_all(&[7; 50]).unwrap();
+    let started = std::time::Instant::now();
+    // Another client is served meanwhile.
+    let mut other = home.connect();
+    match other.request(&ClientMsg::List) {
+        ServerMsg::Sessions { sessions } => assert_eq!(sessions[0].id, id),
+        reply => panic!("unexpected reply {reply:?}"),
+    }
+    match stalled.recv() {
+        Some(ServerMsg::Error { message }) => assert!(message.contains("not completed")),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    assert!(stalled.recv().is_none(), "the connection is closed");
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_secs(9), "{waited:?}");
+    assert!(matches!(
+        other.request(&ClientMsg::List),
+        ServerMsg::Sessions { .. }
+    ));
+}
+
+#[test]
 fn bad_input_is_one_line_and_a_non_zero_exit() {
     let home = Home::new();
     home.new_detached(&["--name", "one", "--", "sleep", "100"]);

@@ -10,15 +10,13 @@
 
 use std::sync::Arc;
 
-use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
-use tokio::sync::mpsc;
-
-use crate::conn::{Incoming, Writer};
+use crate::conn::{Incoming, Reader, Writer};
 use crate::feed::{Cut, Feed, Paint, Step};
 use crate::input::{Offered, Pending};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::size::{Claim, Kind};
+use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 
 /// Most output bytes in one frame.
 const CHUNK: usize = 64 << 10;
@@ -38,7 +36,7 @@ pub async fn run(
     session: Arc<Session>,
     read_only: bool,
     size: Size,
-    incoming: &mut mpsc::Receiver<Incoming>,
+    incoming: &mut Reader,
     out: &mut Writer,
     shutdown: &Shutdown,
 ) -> anyhow::Result<End> {
@@ -60,7 +58,7 @@ async fn stream(
     session: &Arc<Session>,
     client: u64,
     read_only: bool,
-    incoming: &mut mpsc::Receiver<Incoming>,
+    incoming: &mut Reader,
     out: &mut Writer,
 ) -> anyhow::Result<End> {
     let mut size_rx = session.watch().size;
@@ -93,7 +91,7 @@ async fn stream(
             size_sent = true;
         }
         // Keystrokes first, so typing stays responsive under heavy output.
-        while let Ok(msg) = incoming.try_recv() {
+        while let Some(msg) = incoming.try_recv() {
             if let Some(end) = handle(session, client, read_only, msg, out, &mut typing).await? {
                 return Ok(end);
             }
