@@ -77,7 +77,8 @@ async fn stream(
     loop {
         match step {
             Step::Output { seq, data } => out.send(&ServerMsg::Output { seq, data }).await?,
-            Step::Repaint { seq, data } => out.send(&ServerMsg::Redraw { seq, data }).await?,
+            // Consecutive `Redraw` frames with the same seq are one repaint.
+            Step::Repaint { seq, data, .. } => out.send(&ServerMsg::Redraw { seq, data }).await?,
             Step::Exit(status) => {
                 out.send(&ServerMsg::Exit { status }).await?;
                 return Ok(End::Closed);
@@ -85,6 +86,11 @@ async fn stream(
             Step::Idle => {}
         }
         feed.delivered();
+        if feed.repainting() {
+            // Nothing comes between the pieces of a repaint.
+            step = feed.next(CHUNK);
+            continue;
+        }
         if !size_sent || *size_rx.borrow() != size {
             size = *size_rx.borrow_and_update();
             out.send(&ServerMsg::Size { size }).await?;
