@@ -5,8 +5,10 @@
 //! it reads, it paces the PTY as a plain terminal would (`Session::paced_by_readers`); when
 //! it stops reading, the socket fills, this task blocks on the write, and after a second
 //! the ring moves on without it. When it reads again and its cursor has fallen
-//! out of the ring, it gets a fresh redraw and continues from there. Server memory per
-//! client is one frame.
+//! out of the ring, it gets a fresh redraw and continues from there. A redraw goes as
+//! consecutive `Redraw` frames of at most 1 MiB with the same seq and nothing between
+//! them (`repaint.rs`). Server memory per client is one frame, plus the rendered screen
+//! while its redraw is being sent.
 
 use std::sync::Arc;
 

@@ -41,7 +41,7 @@ const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a frame may take from its first byte to its last. A local peer sends a frame
 /// in one write (the largest, 8 MiB, takes milliseconds), so a frame still incomplete
 /// after this is a stuck or hostile peer holding a partial buffer: its connection ends.
-pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Server-wide facts a connection needs.
 pub struct Shared {

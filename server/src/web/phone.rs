@@ -11,7 +11,9 @@
 //! least 1 MiB/s paces the PTY like a local terminal, so it gets every byte of a flood;
 //! when a phone stops reading or is slower than that, the send blocks and the ring moves
 //! on without it, and when its cursor has fallen out of the ring it gets a repaint
-//! (`Session::paced_by_readers`). Memory per phone is one message.
+//! (`Session::paced_by_readers`). Memory per phone is one message (a repaint goes in
+//! `data` messages of at most 1 MiB, all but the last with `seq` -1, nothing between
+//! them; `repaint.rs`), plus, during a repaint with history, the copy it is rendered from.
 //!
 //! Flow control: once a phone has acknowledged anything, at most `clientBufferLimit`
 //! bytes may be sent and not acknowledged; a phone that never acks is paced by the
