@@ -358,6 +358,66 @@ async fn redraw_for_too_old_or_everything_renders_the_live_screen() {
 }
 
 #[tokio::test]
+async fn a_large_history_comes_in_bounded_pieces_that_draw_it_exactly() {
+    let hub = Home::new();
+    // 2,500 rows of history, each letter with its own colour: megabytes of repaint.
+    let mut bytes = Vec::new();
+    for i in 0..2500u32 {
+        for c in 0..70u32 {
+            let letter = char::from(b'a' + ((i + c) % 26) as u8);
+            let (r, g, b) = (i % 256, c * 3, (i * c) % 256);
+            bytes.extend(format!("\x1b[38;2;{r};{g};{b}m{letter}").bytes());
+        }
+        bytes.extend(b"\x1b[0m\r\n");
+    }
+    bytes.extend(b"END");
+    // The PTY turns each newline into CR LF.
+    let file = hub.path().join("history");
+    std::fs::write(&file, String::from_utf8_lossy(&bytes).replace("\r\n", "\n")).unwrap();
+    let script = format!("cat {}; sleep 60", file.display());
+    let ep = hub.session(&["sh", "-c", &script]);
+    let mut phone = ep.phone().await;
+    let size = phone.next().await;
+    let (cols, rows) = (
+        size["cols"].as_u64().unwrap() as u16,
+        size["rows"].as_u64().unwrap() as u16,
+    );
+    phone.send(json!({"type": "resume", "lastSeq": 0})).await;
+    let (_, head) = phone.until("END").await;
+    assert_eq!(head, bytes.len() as u64);
+
+    // Once the terminal state has parsed everything, resume -1 is one repaint of it all.
+    let (text, pieces) = loop {
+        let mut phone = ep.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+        let (text, seq, pieces) = phone.repaint().await;
+        if seq == head {
+            break (text, pieces);
+        }
+    };
+    assert!(text.starts_with("\x1bc"));
+    assert!(pieces.len() > 4, "{} pieces", pieces.len());
+    assert!(
+        pieces.iter().all(|&len| len <= 1 << 20),
+        "every message within 1 MiB: {pieces:?}"
+    );
+    let mut expected = parser(rows, cols, 2000);
+    expected.process(&bytes);
+    let mut shown = parser(rows, cols, 5000);
+    shown.process(text.as_bytes());
+    assert_eq!(shown.screen().contents(), expected.screen().contents());
+    for back in [1, 100, 1000, 1990] {
+        expected.screen_mut().set_scrollback(back);
+        shown.screen_mut().set_scrollback(back);
+        assert_eq!(
+            shown.screen().contents_formatted(),
+            expected.screen().contents_formatted(),
+            "history {back} rows back"
+        );
+    }
+}
+
+#[tokio::test]
 async fn two_phones_and_a_terminal_typing_all_reach_the_program() {
     // The viewport policy: phones follow the terminal unless forced (`active`, the
     // default, is tested in size.rs and the browser tests).

@@ -369,6 +369,35 @@ fn garbage_and_oversized_frames_end_only_that_connection() {
 }
 
 #[test]
+fn a_frame_left_half_sent_closes_only_that_connection() {
+    use std::io::Write;
+    let home = Home::new();
+    let id = home.new_detached(&["--", "sleep", "100"]);
+    let mut stalled = home.connect();
+    // A length of 100 and half the body, then nothing.
+    stalled.stream.write_all(&[0, 0, 0, 100]).unwrap();
+    stalled.stream.write_all(&[7; 50]).unwrap();
+    let started = std::time::Instant::now();
+    // Another client is served meanwhile.
+    let mut other = home.connect();
+    match other.request(&ClientMsg::List) {
+        ServerMsg::Sessions { sessions } => assert_eq!(sessions[0].id, id),
+        reply => panic!("unexpected reply {reply:?}"),
+    }
+    match stalled.recv() {
+        Some(ServerMsg::Error { message }) => assert!(message.contains("not completed")),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+    assert!(stalled.recv().is_none(), "the connection is closed");
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_secs(9), "{waited:?}");
+    assert!(matches!(
+        other.request(&ClientMsg::List),
+        ServerMsg::Sessions { .. }
+    ));
+}
+
+#[test]
 fn bad_input_is_one_line_and_a_non_zero_exit() {
     let home = Home::new();
     home.new_detached(&["--name", "one", "--", "sleep", "100"]);
@@ -625,4 +654,154 @@ fn running_out_of_file_descriptors_neither_spins_nor_floods_the_log() {
     assert!(text.contains("accept failed"), "{text}");
     drop(idle);
     eventually("the server to serve again", || home.sessions().len() == 1);
+}
+
+/// The largest screen `maxTerminalCols × maxTerminalRows` allows (the defaults).
+const BIGGEST: Size = Size {
+    cols: 500,
+    rows: 200,
+};
+
+/// Paints every cell of a `size` screen with its own letter and accents, its own truecolour
+/// foreground and background and changing attributes, row by row without scrolling; then
+/// the same on the alternate screen, as a full-screen program over a shell would (a
+/// redraw carries both screens).
+fn truecolour_paint(size: Size) -> Vec<u8> {
+    let mut out = Vec::new();
+    for screen in 0..2u32 {
+        if screen == 1 {
+            out.extend_from_slice(b"\x1b[?1049h");
+        }
+        for row in 0..u32::from(size.rows) {
+            out.extend_from_slice(format!("\x1b[{};1H", row + 1).as_bytes());
+            for col in 0..u32::from(size.cols) {
+                let i = row * u32::from(size.cols) + col;
+                let (r, g, b) = (i >> 16, (i >> 8) & 255, i & 255);
+                // Mathematical bold letters (4 bytes, one column) with three accents.
+                let letter = char::from_u32(0x1D41A + (i + screen) % 26).unwrap();
+                let attrs = ["1", "3", "4", "7"]
+                    .iter()
+                    .enumerate()
+                    .filter(|(bit, _)| (i + screen) >> bit & 1 == 1)
+                    .fold(String::from("0"), |acc, (_, a)| acc + ";" + a);
+                out.extend_from_slice(
+                    format!(
+                        "\x1b[{attrs}m\x1b[38;2;{r};{g};{b}m\x1b[48;2;{};{};{}m{letter}\u{301}\u{323}\u{331}",
+                        255 - b,
+                        255 - g,
+                        r + screen
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_terminal_of_the_largest_size_attaches_to_a_screen_of_distinct_truecolour_cells() {
+    let home = Home::new();
+    let paint = truecolour_paint(BIGGEST);
+    let file = home.path().join("paint");
+    std::fs::write(&file, &paint).unwrap();
+    home.new_detached(&["--", "sleep", "100"]); // starts the server
+    let mut raw = home.connect();
+    let spec = itwillsync_protocol::NewSession {
+        name: Some("big".into()),
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            format!("cat {}; exec sleep 100", file.display()),
+        ],
+        cwd: home.path().display().to_string(),
+        env: vec![("PATH".into(), std::env::var("PATH").unwrap())],
+        size: BIGGEST,
+        port: None,
+        networking: None,
+    };
+    let id = match raw.request(&ClientMsg::New {
+        spec,
+        attach: false,
+    }) {
+        ServerMsg::Created { session } => session.id,
+        other => panic!("unexpected reply {other:?}"),
+    };
+    let rows = std::num::NonZeroU16::new(BIGGEST.rows).unwrap();
+    let cols = std::num::NonZeroU16::new(BIGGEST.cols).unwrap();
+    let mut want = vt100::Parser::new(rows, cols, 0);
+    want.process(&paint);
+    let want = want.screen().clone();
+    let want_formatted = want.contents_formatted();
+    let last = want
+        .cell(BIGGEST.rows - 1, BIGGEST.cols - 1)
+        .unwrap()
+        .bgcolor();
+
+    // Once the terminal state has parsed all of it, an attach gets it as a redraw (about
+    // 8 MiB: both screens), not as output replayed from the ring.
+    eventually("a redraw of the whole paint", || {
+        let mut watcher = home.connect();
+        watcher.send(&ClientMsg::Attach {
+            target: Some(id.clone()),
+            read_only: true,
+            size: BIGGEST,
+        });
+        if !matches!(watcher.recv(), Some(ServerMsg::Attached { .. })) {
+            return false;
+        }
+        // Consecutive `Redraw` frames with the same seq: one repaint, in frames of at most
+        // 1 MiB.
+        let mut pieces = 0;
+        loop {
+            match watcher.recv() {
+                Some(ServerMsg::Redraw { seq, data }) if seq == paint.len() as u64 => {
+                    assert!(
+                        data.len() < 1 << 20,
+                        "a redraw frame of {} bytes",
+                        data.len()
+                    );
+                    pieces += 1;
+                }
+                Some(ServerMsg::Redraw { .. }) => return false,
+                _ => break,
+            }
+        }
+        assert!(pieces > 8, "{pieces} pieces");
+        true
+    });
+    let big = Term::spawn(&home, &["attach", &id], BIGGEST);
+    big.wait_for("the painted screen", |s| {
+        let screen = s.parser.screen();
+        screen
+            .cell(BIGGEST.rows - 1, BIGGEST.cols - 1)
+            .unwrap()
+            .bgcolor()
+            == last
+            && screen.contents_formatted() == want_formatted
+    });
+    let got = big.screen();
+    for row in 0..BIGGEST.rows {
+        for col in 0..BIGGEST.cols {
+            let (x, y) = (want.cell(row, col).unwrap(), got.cell(row, col).unwrap());
+            assert_eq!(
+                (
+                    x.contents(),
+                    x.fgcolor(),
+                    x.bgcolor(),
+                    x.bold(),
+                    x.inverse()
+                ),
+                (
+                    y.contents(),
+                    y.fgcolor(),
+                    y.bgcolor(),
+                    y.bold(),
+                    y.inverse()
+                ),
+                "cell {row},{col}"
+            );
+        }
+    }
+    assert_eq!(want.cursor_position(), got.cursor_position());
 }

@@ -5,7 +5,6 @@
 use std::io::{Read, Write};
 
 use anyhow::bail;
-use itwillsync_protocol::codec::{read_frame_async, write_frame_async};
 use itwillsync_protocol::{ClientMsg, ExitStatus, ServerMsg, SessionInfo, Size};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
@@ -106,18 +105,7 @@ pub async fn attach(
     Ok((session, outcome?))
 }
 
-async fn pump(conn: Connection, read_only: bool, detach_key: u8) -> anyhow::Result<Outcome> {
-    let (mut rd, mut wr) = conn.stream.into_split();
-    let (frames_tx, mut frames) = mpsc::channel(16);
-    let reader = tokio::spawn(async move {
-        loop {
-            let frame = read_frame_async::<ServerMsg>(&mut rd).await;
-            let end = !matches!(frame, Ok(Some(_)));
-            if frames_tx.send(frame).await.is_err() || end {
-                return;
-            }
-        }
-    });
+async fn pump(mut conn: Connection, read_only: bool, detach_key: u8) -> anyhow::Result<Outcome> {
     let mut keys = spawn_stdin_reader();
     let mut winch = signal(SignalKind::window_change())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -128,13 +116,14 @@ async fn pump(conn: Connection, read_only: bool, detach_key: u8) -> anyhow::Resu
 
     let outcome = loop {
         tokio::select! {
-            frame = frames.recv() => {
+            frame = conn.recv() => {
                 let msg = match frame {
-                    Some(Ok(Some(msg))) => msg,
-                    Some(Err(e)) => break Outcome::ServerGone(e.to_string()),
-                    Some(Ok(None)) | None => break Outcome::ServerGone("the server closed the connection".into()),
+                    Ok(msg) => msg,
+                    Err(e) => break Outcome::ServerGone(format!("{e:#}")),
                 };
                 match msg {
+                    // A large redraw comes as several `Redraw` frames with the same seq:
+                    // drawn in order, they are one repaint.
                     ServerMsg::Output { data, .. } | ServerMsg::Redraw { data, .. } => {
                         stdout.write_all(&data)?;
                         stdout.flush()?;
@@ -157,23 +146,22 @@ async fn pump(conn: Connection, read_only: bool, detach_key: u8) -> anyhow::Resu
                     None => (&data[..], false),
                 };
                 if !read_only && !before.is_empty() {
-                    write_frame_async(&mut wr, &ClientMsg::Input { data: before.to_vec() }).await?;
+                    conn.send(&ClientMsg::Input { data: before.to_vec() }).await?;
                 }
                 if detach {
-                    write_frame_async(&mut wr, &ClientMsg::Detach).await?;
+                    conn.send(&ClientMsg::Detach).await?;
                     detaching = true;
                 }
             }
             _ = winch.recv() => {
                 if !read_only {
-                    write_frame_async(&mut wr, &ClientMsg::Resize { size: terminal_size() }).await?;
+                    conn.send(&ClientMsg::Resize { size: terminal_size() }).await?;
                 }
             }
             _ = term.recv() => break Outcome::Signalled(libc::SIGTERM),
             _ = hup.recv() => break Outcome::Signalled(libc::SIGHUP),
         }
     };
-    reader.abort();
     Ok(outcome)
 }
 

@@ -1,4 +1,6 @@
-//! A connection to the server: preamble check, then request/reply frames.
+//! A connection to the server: preamble check, then request/reply frames, read and
+//! written through `protocol::codec::Codec` on a tokio-util `Framed` stream (which owns
+//! its buffers, so [`Connection::recv`] is cancel-safe and can sit in a `select!`).
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -6,15 +8,17 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
-use itwillsync_protocol::codec::{read_frame_async, write_frame_async};
+use futures_util::{SinkExt, StreamExt};
+use itwillsync_protocol::codec::Codec;
 use itwillsync_protocol::text::escape;
 use itwillsync_protocol::{preamble, ClientMsg, ServerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
+use tokio_util::codec::Framed;
 
 /// An open connection that has passed the preamble exchange.
 pub struct Connection {
-    pub(crate) stream: UnixStream,
+    frames: Framed<UnixStream, Codec<ServerMsg, ClientMsg>>,
 }
 
 /// Connects to a running server; `Ok(None)` when none is running.
@@ -38,7 +42,9 @@ pub async fn connect(socket: &Path) -> anyhow::Result<Option<Connection>> {
         .await
         .context("the server closed the connection during the handshake")?;
     preamble::check(&theirs)?;
-    Ok(Some(Connection { stream }))
+    Ok(Some(Connection {
+        frames: Framed::new(stream, Codec::new()),
+    }))
 }
 
 /// Connects, starting a server first when none is running. `exe` is this program, run as
@@ -92,17 +98,16 @@ fn start_server(exe: &Path) -> anyhow::Result<()> {
 impl Connection {
     /// Sends one message.
     pub async fn send(&mut self, msg: &ClientMsg) -> anyhow::Result<()> {
-        write_frame_async(&mut self.stream, msg)
-            .await
-            .context("lost the server")
+        self.frames.send(msg).await.context("lost the server")
     }
 
-    /// Receives one message; an error when the server closed the connection.
+    /// Receives one message; an error when the server closed the connection. Cancel-safe.
     pub async fn recv(&mut self) -> anyhow::Result<ServerMsg> {
-        read_frame_async(&mut self.stream)
+        self.frames
+            .next()
             .await
-            .context("lost the server")?
-            .context("the server closed the connection")
+            .context("the server closed the connection")?
+            .context("lost the server")
     }
 
     /// Sends a request and returns its reply; an `Error` reply becomes an error, and
@@ -122,7 +127,6 @@ impl Connection {
 
     /// Waits until the server closes the connection.
     pub async fn wait_closed(&mut self) {
-        let mut buf = [0u8; 256];
-        while matches!(self.stream.read(&mut buf).await, Ok(n) if n > 0) {}
+        while let Some(Ok(_)) = self.frames.next().await {}
     }
 }

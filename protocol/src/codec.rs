@@ -4,12 +4,25 @@
 //! standard config) encoding of one message. The length is checked against
 //! [`MAX_FRAME_LEN`] before anything is allocated, and decoding is limited to the same
 //! size, so a hostile peer cannot make either side allocate more than one capped frame.
+//!
+//! Long-lived connections read and write through [`Codec`] with tokio-util's `Framed`,
+//! which owns the read buffer and so makes reads cancel-safe; [`encode_frame`] and
+//! [`read_frame`] are the same encoding for one-shot and blocking users.
 
+use std::marker::PhantomData;
+
+use bytes::{Buf, BufMut, BytesMut};
 use serde::{de::DeserializeOwned, Serialize};
+use tokio_util::codec::{Decoder, Encoder};
 
-/// Largest frame body either side accepts. A redraw of the largest allowed terminal
-/// (500x200 cells, each with its own colours) is about 2 MiB; output chunks are 64 KiB.
+/// Largest frame body either side accepts. Output chunks are 64 KiB and a redraw is sent
+/// in pieces of at most [`REDRAW_PIECE`], so this only bounds what a peer may announce.
 pub const MAX_FRAME_LEN: usize = 8 << 20;
+
+/// Most bytes of terminal output in one `Redraw` frame: a larger repaint (a 500x200
+/// truecolour screen is about 12 MB) is sent as consecutive `Redraw` frames with the same
+/// `seq` (`docs/PROTOCOL.md`).
+pub const REDRAW_PIECE: usize = 1 << 20;
 
 /// Bytes in a frame's length prefix.
 pub const HEADER_LEN: usize = 4;
@@ -40,15 +53,32 @@ fn config() -> impl bincode::config::Config {
 
 /// Encodes `msg` as one complete frame (length prefix and body).
 pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    let mut out = vec![0u8; HEADER_LEN];
-    bincode::serde::encode_into_std_write(msg, &mut out, config())
-        .map_err(|e| FrameError::Malformed(e.to_string()))?;
-    let len = out.len() - HEADER_LEN;
-    if len > MAX_FRAME_LEN {
-        return Err(FrameError::TooLarge { len });
+    let mut out = BytesMut::new();
+    encode_into(msg, &mut out)?;
+    Ok(out.into())
+}
+
+/// Appends `msg` as one frame to `dst`; on an error `dst` is left as it was.
+pub fn encode_into<T: Serialize>(msg: &T, dst: &mut BytesMut) -> Result<(), FrameError> {
+    let at = dst.len();
+    dst.put_bytes(0, HEADER_LEN);
+    let written = bincode::serde::encode_into_std_write(msg, &mut (&mut *dst).writer(), config());
+    let len = dst.len() - at - HEADER_LEN;
+    let checked = match written {
+        Err(e) => Err(FrameError::Malformed(e.to_string())),
+        Ok(_) if len > MAX_FRAME_LEN => Err(FrameError::TooLarge { len }),
+        Ok(_) => Ok(()),
+    };
+    match checked {
+        Ok(()) => {
+            dst[at..at + HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            dst.truncate(at);
+            Err(e)
+        }
     }
-    out[..HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
-    Ok(out)
 }
 
 /// Reads a frame header and returns the body length, refusing oversized frames.
@@ -103,13 +133,75 @@ fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usiz
     Ok(got)
 }
 
+/// The frame codec for `tokio_util::codec::Framed` (and `FramedRead`/`FramedWrite`):
+/// decodes frames into `In`, encodes `Out` into frames. The framed stream owns its read
+/// buffer, so reading the next frame is cancel-safe: a read can sit in a `select!`
+/// beside anything else without losing bytes.
+///
+/// The length is checked against [`MAX_FRAME_LEN`] as soon as the header is in, and
+/// nothing is reserved for the body: the buffer grows only with bytes the peer actually
+/// sent, so a peer announcing a large frame and stalling costs what it sent, not what
+/// it announced (the server also closes a frame that stalls, `conn.rs`).
+pub struct Codec<In, Out> {
+    kinds: PhantomData<fn(&Out) -> In>,
+}
+
+impl<In, Out> Codec<In, Out> {
+    /// A codec; it keeps no state between frames.
+    pub fn new() -> Self {
+        Self { kinds: PhantomData }
+    }
+}
+
+impl<In, Out> Default for Codec<In, Out> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<In: DeserializeOwned, Out> Decoder for Codec<In, Out> {
+    type Item = In;
+    type Error = FrameError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, FrameError> {
+        let Some(header) = src.first_chunk::<HEADER_LEN>() else {
+            return Ok(None);
+        };
+        let len = body_len(*header)?;
+        if src.len() < HEADER_LEN + len {
+            return Ok(None);
+        }
+        let msg = decode(&src[HEADER_LEN..HEADER_LEN + len]);
+        src.advance(HEADER_LEN + len);
+        msg.map(Some)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<In>, FrameError> {
+        match self.decode(src)? {
+            Some(msg) => Ok(Some(msg)),
+            None if src.is_empty() => Ok(None),
+            None => Err(FrameError::Truncated),
+        }
+    }
+}
+
+impl<In, Out: Serialize> Encoder<&Out> for Codec<In, Out> {
+    type Error = FrameError;
+
+    fn encode(&mut self, msg: &Out, dst: &mut BytesMut) -> Result<(), FrameError> {
+        encode_into(msg, dst)
+    }
+}
+
 #[cfg(feature = "tokio")]
 mod tokio_io {
-    use super::*;
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-    /// Reads one frame; `Ok(None)` at a clean end of stream. Not cancel-safe: run it in
-    /// its own task or to completion.
+    use super::*;
+
+    /// Reads one frame; `Ok(None)` at a clean end of stream. Not cancel-safe: for one-shot
+    /// request/reply exchanges (the bridge's probe, tests) that run it to completion.
+    /// Long-lived connections use [`Codec`].
     pub async fn read_frame_async<T: DeserializeOwned>(
         r: &mut (impl AsyncRead + Unpin),
     ) -> Result<Option<T>, FrameError> {
@@ -283,5 +375,131 @@ mod tests {
         // A vector claiming more elements than the frame holds must not allocate them.
         let huge_vec = [0, 0, 0, 6, 3, 0xfc, 0xff, 0xff, 0xff, 0x7f];
         assert!(read_frame::<ClientMsg>(&mut &huge_vec[..]).is_err());
+    }
+
+    fn frames() -> (Vec<ClientMsg>, Vec<u8>) {
+        let msgs = vec![
+            ClientMsg::List,
+            ClientMsg::Input {
+                data: (0..=255).collect(),
+            },
+            ClientMsg::Resize {
+                size: Size { cols: 80, rows: 24 },
+            },
+            ClientMsg::Detach,
+        ];
+        let mut wire = BytesMut::new();
+        let mut codec = Codec::<ServerMsg, ClientMsg>::new();
+        for msg in &msgs {
+            codec.encode(msg, &mut wire).unwrap();
+        }
+        (msgs, wire.to_vec())
+    }
+
+    #[test]
+    fn codec_writes_the_same_bytes_as_encode_frame() {
+        let (msgs, wire) = frames();
+        let one_by_one: Vec<u8> = msgs.iter().flat_map(|m| encode_frame(m).unwrap()).collect();
+        assert_eq!(wire, one_by_one);
+    }
+
+    #[test]
+    fn codec_reassembles_frames_split_at_every_byte() {
+        let (msgs, wire) = frames();
+        for cut in 0..=wire.len() {
+            let mut codec = Codec::<ClientMsg, ServerMsg>::new();
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            for part in [&wire[..cut], &wire[cut..]] {
+                buf.extend_from_slice(part);
+                while let Some(msg) = codec.decode(&mut buf).unwrap() {
+                    got.push(msg);
+                }
+            }
+            assert!(codec.decode_eof(&mut buf).unwrap().is_none(), "cut {cut}");
+            assert_eq!(got, msgs, "cut {cut}");
+        }
+        // One byte at a time, too.
+        let mut codec = Codec::<ClientMsg, ServerMsg>::new();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for b in &wire {
+            buf.put_u8(*b);
+            if let Some(msg) = codec.decode(&mut buf).unwrap() {
+                got.push(msg);
+            }
+        }
+        assert_eq!(got, msgs);
+    }
+
+    #[test]
+    fn codec_refuses_an_oversized_length_before_allocating() {
+        let mut codec = Codec::<ClientMsg, ServerMsg>::new();
+        let mut buf = BytesMut::from(&u32::MAX.to_be_bytes()[..]);
+        let capacity = buf.capacity();
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { len } if len == u32::MAX as usize));
+        assert_eq!(buf.capacity(), capacity, "nothing reserved for the body");
+        // Just over the cap, too; the cap itself is a valid length to wait for.
+        let mut buf = BytesMut::from(&((MAX_FRAME_LEN + 1) as u32).to_be_bytes()[..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::TooLarge { .. })
+        ));
+        let mut buf = BytesMut::from(&(MAX_FRAME_LEN as u32).to_be_bytes()[..]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() < 1024, "a waiting frame reserves nothing");
+    }
+
+    #[test]
+    fn codec_rejects_garbage_and_truncation() {
+        let mut codec = Codec::<ClientMsg, ServerMsg>::new();
+        for garbage in [
+            &[0, 0, 0, 3, 0xff, 0xff, 0xff][..],
+            &[0, 0, 0, 0][..],
+            &[0, 0, 0, 2, 1, 1][..], // `List` and a trailing byte
+            &[0, 0, 0, 6, 3, 0xfc, 0xff, 0xff, 0xff, 0x7f][..],
+        ] {
+            let mut buf = BytesMut::from(garbage);
+            assert!(
+                matches!(codec.decode(&mut buf), Err(FrameError::Malformed(_))),
+                "{garbage:?}"
+            );
+        }
+        let mut cut = BytesMut::from(&[0, 0, 0, 9, 1][..]);
+        assert!(codec.decode(&mut cut).unwrap().is_none());
+        assert!(matches!(
+            codec.decode_eof(&mut cut),
+            Err(FrameError::Truncated)
+        ));
+        let mut pseudo_random = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..10_000 {
+            let mut bytes = vec![0, 0, 0, 12];
+            for _ in 0..12 {
+                pseudo_random ^= pseudo_random << 13;
+                pseudo_random ^= pseudo_random >> 7;
+                pseudo_random ^= pseudo_random << 17;
+                bytes.push(pseudo_random as u8);
+            }
+            // Decodes or fails; never panics, never leaves a partly consumed frame.
+            let mut buf = BytesMut::from(&bytes[..]);
+            if codec.decode(&mut buf).is_ok() {
+                assert!(buf.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn codec_refuses_to_encode_an_oversized_frame() {
+        let mut buf = BytesMut::from(&b"kept"[..]);
+        let huge = ServerMsg::Output {
+            seq: 0,
+            data: vec![0; MAX_FRAME_LEN],
+        };
+        let err = Codec::<ClientMsg, ServerMsg>::new()
+            .encode(&huge, &mut buf)
+            .unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { .. }));
+        assert_eq!(&buf[..], b"kept");
     }
 }

@@ -5,20 +5,20 @@
 //! it reads, it paces the PTY as a plain terminal would (`Session::paced_by_readers`); when
 //! it stops reading, the socket fills, this task blocks on the write, and after a second
 //! the ring moves on without it. When it reads again and its cursor has fallen
-//! out of the ring, it gets a fresh redraw and continues from there. Server memory per
-//! client is one frame.
+//! out of the ring, it gets a fresh redraw and continues from there. A redraw goes as
+//! consecutive `Redraw` frames of at most 1 MiB with the same seq and nothing between
+//! them (`repaint.rs`). Server memory per client is one frame, plus the rendered screen
+//! while its redraw is being sent.
 
 use std::sync::Arc;
 
-use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
-use tokio::sync::mpsc;
-
-use crate::conn::{Incoming, Writer};
+use crate::conn::{Incoming, Reader, Writer};
 use crate::feed::{Cut, Feed, Paint, Step};
 use crate::input::{Offered, Pending};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::size::{Claim, Kind};
+use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 
 /// Most output bytes in one frame.
 const CHUNK: usize = 64 << 10;
@@ -38,7 +38,7 @@ pub async fn run(
     session: Arc<Session>,
     read_only: bool,
     size: Size,
-    incoming: &mut mpsc::Receiver<Incoming>,
+    incoming: &mut Reader,
     out: &mut Writer,
     shutdown: &Shutdown,
 ) -> anyhow::Result<End> {
@@ -60,7 +60,7 @@ async fn stream(
     session: &Arc<Session>,
     client: u64,
     read_only: bool,
-    incoming: &mut mpsc::Receiver<Incoming>,
+    incoming: &mut Reader,
     out: &mut Writer,
 ) -> anyhow::Result<End> {
     let mut size_rx = session.watch().size;
@@ -79,7 +79,8 @@ async fn stream(
     loop {
         match step {
             Step::Output { seq, data } => out.send(&ServerMsg::Output { seq, data }).await?,
-            Step::Repaint { seq, data } => out.send(&ServerMsg::Redraw { seq, data }).await?,
+            // Consecutive `Redraw` frames with the same seq are one repaint.
+            Step::Repaint { seq, data, .. } => out.send(&ServerMsg::Redraw { seq, data }).await?,
             Step::Exit(status) => {
                 out.send(&ServerMsg::Exit { status }).await?;
                 return Ok(End::Closed);
@@ -87,13 +88,18 @@ async fn stream(
             Step::Idle => {}
         }
         feed.delivered();
+        if feed.repainting() {
+            // Nothing comes between the pieces of a repaint.
+            step = feed.next(CHUNK);
+            continue;
+        }
         if !size_sent || *size_rx.borrow() != size {
             size = *size_rx.borrow_and_update();
             out.send(&ServerMsg::Size { size }).await?;
             size_sent = true;
         }
         // Keystrokes first, so typing stays responsive under heavy output.
-        while let Ok(msg) = incoming.try_recv() {
+        while let Some(msg) = incoming.try_recv() {
             if let Some(end) = handle(session, client, read_only, msg, out, &mut typing).await? {
                 return Ok(end);
             }

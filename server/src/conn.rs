@@ -1,19 +1,30 @@
 //! One local connection on the Unix socket: the preamble exchange, then requests and
 //! replies, and attachments (see `attach.rs`).
 //!
-//! A reader task decodes frames into a small bounded channel, so the request loop can
-//! select on it safely. A frame that is too large or does not decode ends this connection
-//! with an `Error` frame; the server and every other client carry on.
+//! Frames are read and written through `protocol::codec::Codec` on tokio-util's
+//! `FramedRead`/`FramedWrite`, which own their buffers: [`Reader::recv`] is cancel-safe,
+//! so the request and attach loops select on it directly. A frame that is too large, does
+//! not decode, or has started but not completed within [`FRAME_TIMEOUT`] ends this
+//! connection with an `Error` frame; the server and every other client carry on. Memory
+//! per connection is what the peer has sent of its current frame (at most
+//! `MAX_FRAME_LEN`, for at most [`FRAME_TIMEOUT`]) plus the frame being written.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
 use anyhow::Context;
-use itwillsync_protocol::codec::{read_frame_async, write_frame_async};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use itwillsync_protocol::codec::Codec;
 use itwillsync_protocol::{preamble, ClientMsg, HubInfo, NewSession, ServerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
+use tokio::time::Sleep;
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::attach;
 use crate::registry::Registry;
@@ -25,10 +36,12 @@ use crate::web::keys::Role;
 pub type Incoming = Result<ClientMsg, String>;
 
 /// How long a peer may take to send its preamble.
-const PREAMBLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Decoded requests buffered ahead of the request loop.
-const INCOMING_QUEUE: usize = 32;
+/// How long a frame may take from its first byte to its last. A local peer sends a frame
+/// in one write (the largest, 8 MiB, takes milliseconds), so a frame still incomplete
+/// after this is a stuck or hostile peer holding a partial buffer: its connection ends.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Server-wide facts a connection needs.
 pub struct Shared {
@@ -46,15 +59,66 @@ pub struct Shared {
     pub events: Arc<crate::events::Events>,
 }
 
+/// The read half, decoding whole frames.
+pub struct Reader {
+    frames: FramedRead<OwnedReadHalf, Codec<ClientMsg, ServerMsg>>,
+    /// Armed while a frame has started and not completed: its [`FRAME_TIMEOUT`]. Kept
+    /// here, not in a `recv` future, so a `select!` that drops `recv` does not reset it.
+    stall: Option<Pin<Box<Sleep>>>,
+}
+
+impl Reader {
+    fn new(half: OwnedReadHalf) -> Self {
+        Self {
+            frames: FramedRead::new(half, Codec::new()),
+            stall: None,
+        }
+    }
+
+    /// The next request; `None` at the end of the stream. Cancel-safe.
+    pub async fn recv(&mut self) -> Option<Incoming> {
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(item) = self.frames.poll_next_unpin(cx) {
+                self.stall = None;
+                return Poll::Ready(item.map(|r| r.map_err(|e| e.to_string())));
+            }
+            // Pending: everything the socket had is in the buffer.
+            if self.frames.read_buffer().is_empty() {
+                self.stall = None;
+                return Poll::Pending;
+            }
+            let stall = self
+                .stall
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(FRAME_TIMEOUT)));
+            match stall.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.stall = None;
+                    let secs = FRAME_TIMEOUT.as_secs();
+                    Poll::Ready(Some(Err(format!(
+                        "a frame was not completed within {secs} s"
+                    ))))
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// A request that has already arrived, without waiting.
+    pub fn try_recv(&mut self) -> Option<Incoming> {
+        self.recv().now_or_never().flatten()
+    }
+}
+
 /// The write half, sending whole frames.
-pub struct Writer(OwnedWriteHalf);
+pub struct Writer(FramedWrite<OwnedWriteHalf, Codec<ClientMsg, ServerMsg>>);
 
 impl Writer {
-    /// Sends one message.
+    /// Sends one message. A send cut short by a `select!` leaves the frame in the
+    /// buffer, to be finished by the next send: the stream never carries half a frame
+    /// followed by another.
     pub async fn send(&mut self, msg: &ServerMsg) -> anyhow::Result<()> {
-        write_frame_async(&mut self.0, msg)
-            .await
-            .context("cannot write to client")
+        self.0.send(msg).await.context("cannot write to client")
     }
 }
 
@@ -73,32 +137,13 @@ async fn serve_inner(mut stream: UnixStream, ctx: &Shared) -> anyhow::Result<()>
         .context("no preamble")??;
     preamble::check(&theirs)?;
 
-    let (mut rd, wr) = stream.into_split();
-    let mut out = Writer(wr);
-    let (tx, mut incoming) = mpsc::channel::<Incoming>(INCOMING_QUEUE);
-    let reader = tokio::spawn(async move {
-        loop {
-            let item = match read_frame_async::<ClientMsg>(&mut rd).await {
-                Ok(Some(msg)) => Ok(msg),
-                Ok(None) => return,
-                Err(e) => Err(e.to_string()),
-            };
-            let last = item.is_err();
-            if tx.send(item).await.is_err() || last {
-                return;
-            }
-        }
-    });
-    let result = requests(&mut incoming, &mut out, ctx).await;
-    reader.abort();
-    result
+    let (rd, wr) = stream.into_split();
+    let mut incoming = Reader::new(rd);
+    let mut out = Writer(FramedWrite::new(wr, Codec::new()));
+    requests(&mut incoming, &mut out, ctx).await
 }
 
-async fn requests(
-    incoming: &mut mpsc::Receiver<Incoming>,
-    out: &mut Writer,
-    ctx: &Shared,
-) -> anyhow::Result<()> {
+async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyhow::Result<()> {
     while let Some(item) = incoming.recv().await {
         let msg = match item {
             Ok(msg) => msg,
@@ -173,11 +218,7 @@ async fn requests(
 
 /// Streams lifecycle events until the client closes the connection or the server stops.
 /// A client that reads too slowly loses the oldest events and is told how many.
-async fn subscribe(
-    incoming: &mut mpsc::Receiver<Incoming>,
-    out: &mut Writer,
-    ctx: &Shared,
-) -> anyhow::Result<()> {
+async fn subscribe(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyhow::Result<()> {
     let mut events = ctx.events.subscribe();
     out.send(&ServerMsg::Subscribed).await?;
     loop {

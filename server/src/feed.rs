@@ -4,7 +4,9 @@
 //!
 //! - bytes from the cursor on, in order, at most `max` at a time;
 //! - a repaint from the terminal state when the cursor has fallen out of the ring, after
-//!   which the client continues from the position the repaint reflects;
+//!   which the client continues from the position the repaint reflects; a repaint comes in
+//!   pieces of at most [`Cut::piece`] bytes (`repaint.rs`), one per step, and nothing
+//!   else (no output, no exit) comes between them;
 //! - the exit status only when the cursor is at the head *and* the program had ended at
 //!   that head, both read under the ring's lock (`Session::read_for`): since the actor
 //!   pushes the last output before it sets the status, the status never overtakes a byte.
@@ -19,6 +21,7 @@ use std::sync::Arc;
 use itwillsync_protocol::ExitStatus;
 use tokio::sync::watch;
 
+use crate::repaint::Repaint;
 use crate::ring::Behind;
 use crate::session::Session;
 
@@ -30,6 +33,19 @@ pub enum Cut {
     /// Only between characters (a phone's messages are JSON text): an incomplete
     /// character at the end of what is available waits for the rest, until the exit.
     Characters,
+}
+
+impl Cut {
+    /// Most bytes of a repaint in one step, so that every message stays within 1 MiB: a
+    /// local `Redraw` frame carries the bytes as they are (plus a few bytes of header); a
+    /// phone's `data` message escapes them as JSON, where a control character can take six
+    /// bytes (`\u001b`), and seals them.
+    pub fn piece(self) -> usize {
+        match self {
+            Cut::Anywhere => itwillsync_protocol::codec::REDRAW_PIECE - 64,
+            Cut::Characters => 160 << 10,
+        }
+    }
 }
 
 /// Which repaint a client gets.
@@ -45,8 +61,8 @@ pub enum Paint {
 pub enum Step {
     /// Output bytes; `seq` is the position after the last of them.
     Output { seq: u64, data: Vec<u8> },
-    /// A repaint reflecting output up to `seq`.
-    Repaint { seq: u64, data: Vec<u8> },
+    /// A piece of a repaint reflecting output up to `seq` (once the `last` piece is drawn).
+    Repaint { seq: u64, data: Vec<u8>, last: bool },
     /// The program has exited and everything before was sent.
     Exit(ExitStatus),
     /// Nothing to send now: wait for [`Feed::changed`].
@@ -67,6 +83,8 @@ pub struct Feed {
     unreported: Option<(u64, bool)>,
     /// A buffer kept between reads that found nothing to send.
     spare: Vec<u8>,
+    /// The repaint whose pieces are being sent: they come before anything else.
+    repainting: Option<Repaint>,
 }
 
 impl Feed {
@@ -82,12 +100,19 @@ impl Feed {
             exit: watches.exit,
             unreported: None,
             spare: Vec::new(),
+            repainting: None,
         }
     }
 
     /// The position the client has been sent up to, once positioned.
     pub fn cursor(&self) -> Option<u64> {
         self.cursor
+    }
+
+    /// Whether a repaint is being sent: its next piece is what [`Feed::next`] gives, and
+    /// the client sends nothing else until its last piece (the pieces are one stream).
+    pub fn repainting(&self) -> bool {
+        self.repainting.is_some()
     }
 
     /// Positions the feed at `seq` (the client already has everything before it) when the
@@ -101,21 +126,40 @@ impl Feed {
         true
     }
 
-    /// A repaint of the terminal state; the feed continues from the position it reflects.
+    /// A repaint of the terminal state (its first piece; [`Feed::next`] gives the rest);
+    /// the feed then continues from the position it reflects.
     pub fn repaint(&mut self, paint: Paint) -> Step {
-        let (seq, data) = match paint {
+        let repaint = match paint {
             Paint::Screen => self.session.redraw(),
             Paint::WithHistory => self.session.redraw_with_history(),
         };
-        self.cursor = Some(seq);
-        self.unreported = Some((seq, true));
-        Step::Repaint { seq, data }
+        self.cursor = Some(repaint.seq());
+        self.repainting = Some(repaint);
+        self.next_piece()
     }
 
-    /// What to send next: at most `max` output bytes, a repaint when the ring has moved on
-    /// past the cursor (unless `max` is 0), the exit status once everything is sent, or
-    /// nothing yet.
+    /// The next piece of the repaint in progress (`Idle` when there is none).
+    fn next_piece(&mut self) -> Step {
+        let Some(repaint) = self.repainting.as_mut() else {
+            return Step::Idle;
+        };
+        let seq = repaint.seq();
+        let (data, last) = repaint.next_piece(self.cut.piece());
+        if last {
+            self.repainting = None;
+            // Its progress counts once the whole repaint is sent.
+            self.unreported = Some((seq, true));
+        }
+        Step::Repaint { seq, data, last }
+    }
+
+    /// What to send next: the next piece of a repaint in progress (whatever `max`), at
+    /// most `max` output bytes, a repaint when the ring has moved on past the cursor
+    /// (unless `max` is 0), the exit status once everything is sent, or nothing yet.
     pub fn next(&mut self, max: usize) -> Step {
+        if self.repainting.is_some() {
+            return self.next_piece();
+        }
         let Some(cursor) = self.cursor else {
             return Step::Idle;
         };

@@ -24,6 +24,7 @@ mod process;
 mod program;
 mod pty;
 mod registry;
+mod repaint;
 mod ring;
 mod session;
 pub mod shutdown;

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use crate::events::Events;
 use crate::input::{self, Offered, Pending};
 use crate::program::{Gone, Program, HANGUP_GRACE};
+use crate::repaint::Repaint;
 use crate::ring::{Behind, Ring};
 use crate::size::{Claim, Clients, Kind};
 use crate::term::Term;
@@ -536,9 +537,12 @@ impl Session {
     }
 
     /// A repaint of the current terminal state and the output position it corresponds to
-    /// (never older than the ring's start, so the caller can continue from the ring).
-    pub fn redraw(&self) -> (u64, Vec<u8>) {
-        self.repaint(|term| term.redraw())
+    /// (never older than the ring's start, so the caller can continue from the ring). It
+    /// is rendered under the `term` lock: its size is bounded by the screen's.
+    pub fn redraw(&self) -> Repaint {
+        self.skip_unparsed();
+        let term = lock(&self.term);
+        Repaint::rendered(term.seq(), term.redraw())
     }
 
     fn term_seq(&self) -> u64 {
@@ -556,16 +560,13 @@ impl Session {
     }
 
     /// Like [`Session::redraw`], but starting with a terminal reset and the scrollback
-    /// history, for phones.
-    pub fn redraw_with_history(&self) -> (u64, Vec<u8>) {
-        self.repaint(Term::redraw_with_history)
-    }
-
-    /// `paint`'s repaint of the terminal state, with the position it reflects.
-    fn repaint(&self, paint: impl FnOnce(&mut Term) -> Vec<u8>) -> (u64, Vec<u8>) {
+    /// history, for phones. The `term` lock is held only to copy the state; the history
+    /// (up to tens of megabytes of escape sequences) is rendered from the copy, piece by
+    /// piece, as the client takes it.
+    pub fn redraw_with_history(&self) -> Repaint {
         self.skip_unparsed();
-        let mut term = lock(&self.term);
-        (term.seq(), paint(&mut term))
+        let snapshot = lock(&self.term).snapshot();
+        Repaint::with_history(snapshot)
     }
 
     /// The oldest output position the ring still holds, and the head.

@@ -273,27 +273,26 @@ impl Term {
     /// a full-screen program is running) the switch to the alternate screen and its
     /// contents, then input modes and the cursor. A terminal that later leaves the
     /// alternate screen finds the right main screen underneath.
-    pub fn redraw(&self) -> Vec<u8> {
-        let screen = self.parser.screen();
-        let mut out = String::from("\x1b[0m");
-        match (&self.main_screen, screen.alternate_screen()) {
-            (Some(main), true) => {
-                out.push_str("\x1b[?1049l");
-                out.push_str(main);
-                out.push_str("\x1b[?1049h");
-            }
-            (None, true) => out.push_str("\x1b[?1049h"),
-            (_, false) => out.push_str("\x1b[?1049l"),
+    pub fn redraw(&self) -> String {
+        redraw(self.parser.screen(), self.main_screen.as_deref())
+    }
+
+    /// A copy of the state to render a repaint with history from, outside the lock that
+    /// guards this one (`repaint.rs`). It copies cells (32 bytes each), it renders nothing.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            seq: self.seq,
+            screen: self.parser.screen().clone(),
+            main_screen: self.main_screen.clone(),
         }
-        out.push_str(&screen.contents_formatted());
-        out.push_str(&screen.input_mode_formatted());
-        out.into_bytes()
     }
 
     /// A terminal reset (`ESC c`), then the scrollback history row by row, pushed into the
     /// receiving terminal's own scrollback, then the screen exactly as [`Term::redraw`]
     /// paints it. For phones, whose xterm.js keeps history the user can scroll back to.
     /// While a full-screen program runs, the alternate screen has no history to send.
+    /// In one buffer, as a reference for the pieces `repaint::Repaint` renders.
+    #[cfg(test)]
     pub fn redraw_with_history(&mut self) -> Vec<u8> {
         let mut out = String::from("\x1bc");
         let screen = self.parser.screen_mut();
@@ -320,9 +319,76 @@ impl Term {
             out.push_str(&"\n".repeat(visible));
         }
         let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(&self.redraw());
+        bytes.extend_from_slice(self.redraw().as_bytes());
         bytes
     }
+}
+
+/// A copy of the terminal state at a known output position (see [`Term::snapshot`]).
+pub struct Snapshot {
+    /// The output position it reflects.
+    pub seq: u64,
+    screen: vt100::Screen,
+    main_screen: Option<String>,
+}
+
+impl Snapshot {
+    /// Rows of scrollback history.
+    pub fn history_rows(&mut self) -> usize {
+        self.screen.set_scrollback(usize::MAX);
+        let rows = self.screen.scrollback();
+        self.screen.set_scrollback(0);
+        rows
+    }
+
+    /// The screenful of history whose top row is `offset` rows above the screen (at most
+    /// `offset` rows), each row reset, drawn and followed by a newline that pushes it into
+    /// the receiving terminal's scrollback.
+    pub fn history_window(&mut self, offset: usize) -> Vec<String> {
+        let (rows, cols) = self.screen.size();
+        self.screen.set_scrollback(offset);
+        let window = self
+            .screen
+            .rows_formatted(0, cols.get())
+            .take(offset.min(usize::from(rows.get())))
+            .map(|row| format!("\x1b[0m{row}\x1b[0m\r\n"))
+            .collect();
+        self.screen.set_scrollback(0);
+        window
+    }
+
+    /// The screen as [`Term::redraw`] paints it.
+    pub fn redraw(&self) -> String {
+        redraw(&self.screen, self.main_screen.as_deref())
+    }
+}
+
+/// After `history` rows of history were drawn: the last rows of it are still on the
+/// receiving terminal's screen; this scrolls them off into its history.
+pub fn scroll_into_history(snapshot: &Snapshot, history: usize) -> String {
+    let rows = usize::from(snapshot.screen.size().0.get());
+    let visible = history.min(rows.saturating_sub(1));
+    if visible == 0 {
+        return String::new();
+    }
+    format!("\x1b[{rows};1H{}", "\n".repeat(visible))
+}
+
+/// See [`Term::redraw`].
+fn redraw(screen: &vt100::Screen, main_screen: Option<&str>) -> String {
+    let mut out = String::from("\x1b[0m");
+    match (main_screen, screen.alternate_screen()) {
+        (Some(main), true) => {
+            out.push_str("\x1b[?1049l");
+            out.push_str(main);
+            out.push_str("\x1b[?1049h");
+        }
+        (None, true) => out.push_str("\x1b[?1049h"),
+        (_, false) => out.push_str("\x1b[?1049l"),
+    }
+    out.push_str(&screen.contents_formatted());
+    out.push_str(&screen.input_mode_formatted());
+    out
 }
 
 /// Whether a byte is plain text to every terminal state: printable ASCII, CR, LF or tab.
@@ -447,7 +513,7 @@ mod tests {
         term.process(b"shell prompt $ \x1b[31mred\x1b[0m\r\nline2\r\n");
         term.process(b"\x1b[?1049h\x1b[H\x1b[2Jfull screen app\x1b[5;5H\x1b[1mX");
         let redraw = term.redraw();
-        let mut copy = replay(&redraw, size);
+        let mut copy = replay(redraw.as_bytes(), size);
         assert_eq!(copy.screen().contents(), term.screen().contents());
         assert!(copy.screen().alternate_screen());
         assert_eq!(
@@ -467,7 +533,7 @@ mod tests {
         let size = Size { cols: 40, rows: 5 };
         let mut term = Term::new(size);
         term.process(b"main text\r\n\x1b[?47halt text\x1b[?1049hfull screen");
-        let mut copy = replay(&term.redraw(), size);
+        let mut copy = replay(term.redraw().as_bytes(), size);
         assert_eq!(copy.screen().contents(), "full screen");
         copy.process(b"\x1b[?1049l");
         assert_eq!(copy.screen().contents(), "main text");

@@ -279,6 +279,27 @@ impl Phone {
             .expect("a message before the deadline")
     }
 
+    /// A repaint: `data` messages up to the first whose `seq` is not -1 (the pieces of one
+    /// repaint); their text, that seq, and the JSON length of each message.
+    pub async fn repaint(&mut self) -> (String, u64, Vec<usize>) {
+        let (mut text, mut sizes) = (String::new(), Vec::new());
+        loop {
+            let msg = self.next().await;
+            match msg["type"].as_str() {
+                Some("data") => {
+                    sizes.push(msg.to_string().len());
+                    text.push_str(msg["data"].as_str().unwrap());
+                    if let Some(seq) = msg["seq"].as_u64() {
+                        return (text, seq, sizes);
+                    }
+                    assert_eq!(msg["seq"], -1, "a piece before the last");
+                }
+                Some("resize" | "session") => continue,
+                _ => panic!("expected data, got {msg}"),
+            }
+        }
+    }
+
     /// The next `data` message, skipping size updates.
     pub async fn data(&mut self) -> Data {
         loop {

@@ -71,12 +71,13 @@ pub(crate) enum PhoneOut<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         read_key: Option<String>,
     },
-    /// Output; `seq` is the output byte count after its last byte.
+    /// Output; `seq` is the output byte count after its last byte. A repaint too large for
+    /// one message comes as several, all but the last with `seq` -1.
     Data {
         /// The output as text.
         data: &'a str,
-        /// The output position after it.
-        seq: u64,
+        /// The output position after it; -1 on a repaint's pieces before the last.
+        seq: i64,
     },
     /// The program ended (after the last `data`).
     Exit {

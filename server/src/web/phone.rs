@@ -11,7 +11,9 @@
 //! least 1 MiB/s paces the PTY like a local terminal, so it gets every byte of a flood;
 //! when a phone stops reading or is slower than that, the send blocks and the ring moves
 //! on without it, and when its cursor has fallen out of the ring it gets a repaint
-//! (`Session::paced_by_readers`). Memory per phone is one message.
+//! (`Session::paced_by_readers`). Memory per phone is one message (a repaint goes in
+//! `data` messages of at most 1 MiB, all but the last with `seq` -1, nothing between
+//! them; `repaint.rs`), plus, during a repaint with history, the copy it is rendered from.
 //!
 //! Flow control: once a phone has acknowledged anything, at most `clientBufferLimit`
 //! bytes may be sent and not acknowledged; a phone that never acks is paced by the
@@ -256,14 +258,18 @@ impl Phone<'_> {
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_ping: Option<Instant> = None;
         loop {
-            while let Ok(event) = self.events.try_recv() {
-                if !self.handle(event).await? {
-                    return Ok(());
+            // Nothing comes between the pieces of a repaint: they are one stream.
+            let repainting = self.feed.repainting();
+            if !repainting {
+                while let Ok(event) = self.events.try_recv() {
+                    if !self.handle(event).await? {
+                        return Ok(());
+                    }
                 }
             }
             // Compared, not `has_changed`: the `select!` below marks changes as seen.
             let now = *self.watches.size.borrow();
-            if now != self.size {
+            if now != self.size && !repainting {
                 self.size = now;
                 self.send_size(now).await?;
             }
@@ -355,7 +361,15 @@ impl Phone<'_> {
     /// in a flood may need it often).
     async fn send_step(&mut self, step: Step) -> anyhow::Result<bool> {
         let (seq, data) = match step {
-            Step::Output { seq, data } | Step::Repaint { seq, data } => (seq, data),
+            Step::Output { seq, data }
+            | Step::Repaint {
+                seq,
+                data,
+                last: true,
+            } => (seq_number(seq), data),
+            // A repaint's earlier pieces reflect no position yet: a page that reconnects
+            // before the last one resumes with -1 and gets the whole repaint again.
+            Step::Repaint { data, .. } => (-1, data),
             Step::Exit(_) | Step::Idle => return Ok(false),
         };
         self.send(data_message(&data, seq)).await?;
@@ -408,11 +422,17 @@ async fn timeout(
     }
 }
 
+/// An output position as the page's numbers carry it (positions reach 2^63 after
+/// centuries of output at any real rate).
+fn seq_number(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
 /// `{"type":"data","data":S,"seq":N}` for output bytes, escaped in one pass over them
 /// (this is the phone path's hot loop: no `serde_json::Value`, no copy of valid text),
 /// with room for the escapes and the seal's tag. Invalid UTF-8 becomes U+FFFD, as the
 /// page's decoder would show it.
-fn data_message(bytes: &[u8], seq: u64) -> Vec<u8> {
+fn data_message(bytes: &[u8], seq: i64) -> Vec<u8> {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
