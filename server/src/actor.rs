@@ -41,6 +41,10 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(100);
 /// The longest the PTY is drained after the program exits, however much a background
 /// process still writes.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// The most read from the PTY, without waiting, once the drain is over (see
+/// `Actor::final_drain`): far more than a program's last words, little enough that a
+/// background process writing on cannot hold the session open.
+const FINAL_DRAIN_MAX: usize = 4 << 20;
 /// The same for a program that was hung up (killed, or the server stopping), so that a
 /// stop takes at most the hang-up grace period plus a second.
 const DRAIN_GRACE_HUNG_UP: Duration = Duration::from_millis(500);
@@ -143,6 +147,7 @@ pub(crate) async fn run(
             _ = tokio::time::sleep(PACE_RECHECK), if paced => {}
         }
     }
+    actor.final_drain();
     actor.finish();
 }
 
@@ -224,6 +229,27 @@ impl Actor {
                 DRAIN_GRACE
             };
             self.exited = Some((status, now + DRAIN_AFTER_EXIT, now + grace));
+        }
+    }
+
+    /// Reads whatever the PTY still holds, without waiting, before the session ends. The
+    /// quiet period may have run out while this task was not scheduled (a loaded machine)
+    /// or while a reading client paced it: the program's last output was written before it
+    /// exited and must not be lost. Bounded, since a background process may still write.
+    fn final_drain(&mut self) {
+        let mut left = FINAL_DRAIN_MAX;
+        while !self.pty_closed && left > 0 {
+            let want = self.buf.len().min(left);
+            match rustix::io::read(self.fd.get_ref(), &mut self.buf[..want]) {
+                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => break,
+                read => {
+                    let read = read.map_err(std::io::Error::from);
+                    if let Ok(n) = read {
+                        left = left.saturating_sub(n);
+                    }
+                    self.on_read(read);
+                }
+            }
         }
     }
 
