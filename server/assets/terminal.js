@@ -9,7 +9,8 @@
 //                     {"type":"ack","seq":N}
 //   server -> client  {"type":"resize","cols":C,"rows":R} (first, and on every change)
 //                     {"type":"session","name":S,"readOnly":B,"dashboardPort":P,"readKey":K}
-//                     {"type":"data","data":S,"seq":N}   (seq = PTY bytes after this chunk)
+//                     {"type":"data","data":S,"seq":N}   (seq = PTY bytes after this chunk;
+//                       -1 on all but the last piece of a repaint sent in pieces)
 //                     {"type":"exit","code":N}
 //                     {"type":"attention","message":S}  (shown like a bell seen in the output)
 // The key bar and its settings are keybar.js's; Select text and Compose textviews.js's.
