@@ -2,16 +2,16 @@
 //!
 //! [`Session`] is the shared handle every client task holds. Three tasks work behind it:
 //! the actor (`actor.rs`), the only owner of the PTY master, which appends output to the
-//! ring and writes input; the terminal-state follower (`follow_output` here), which parses
+//! ring and writes input; the terminal-state follower (`session/follower.rs`), which parses
 //! the ring into the vt100 state at its own pace; and the exit watcher in the registry.
 //! The follower never slows the PTY: vt100 parses ~45 MB/s and a PTY delivers more. In a
-//! flood of plain text it skips what cannot change the final state (`Floods`), so
+//! flood of plain text it skips what cannot change the final state (`follower::Floods`), so
 //! following costs little CPU. When a flood still outruns it by more than the ring, it
 //! keeps its state (modes, alternate screen, colours) and continues from the oldest byte
 //! still held; the screen is then exact again once the flood's last screenful is parsed.
 //! Clients never wait on each other: each keeps its own cursor into the ring (`feed.rs`)
 //! and is woken by the `head` watch when the ring grows. Clients that read pace the PTY
-//! (see `paced_by_readers`). Input goes through a byte-bounded queue (`input.rs`), signals
+//! (`session/pacing.rs`). Input goes through a byte-bounded queue (`input.rs`), signals
 //! straight to the program (`program.rs`): neither ever waits for the other.
 //!
 //! Locks: `ring` (with the exit status), `term`, `clients`, `readers` and `activity` are
@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use itwillsync_protocol::{EventKind, ExitStatus, SessionInfo, Size, Status};
 use tokio::sync::watch;
@@ -36,52 +36,13 @@ use crate::size::{Claim, Clients, Kind};
 use crate::term::Term;
 use crate::web::keys::{Keys, Role};
 
+mod follower;
+mod pacing;
+
+use pacing::Reader;
+
 /// A session with no output for this long is idle rather than active.
 const IDLE_AFTER_MS: u64 = 30_000;
-
-/// Most bytes the follower parses under one hold of the `term` lock (~0.4 ms at vt100's
-/// speed), so a redraw request hardly ever waits.
-const PARSE_CHUNK: usize = 16 << 10;
-
-/// A reading client's position in the output, and how fast it drains a backlog.
-#[derive(Debug, Clone, Copy)]
-struct Reader {
-    cursor: u64,
-    progressed: Instant,
-    /// When this reader last fell behind the head and where it was then; `None` while it
-    /// is caught up (so idle time never counts against its speed).
-    behind_since: Option<(Instant, u64)>,
-    /// Bytes per second it drained while behind, over the last complete [`RATE_WINDOW`].
-    rate: Option<u64>,
-}
-
-impl Reader {
-    fn new(cursor: u64, now: Instant) -> Self {
-        Self {
-            cursor,
-            progressed: now,
-            behind_since: None,
-            rate: None,
-        }
-    }
-
-    /// Whether the PTY should wait for this reader while it lags more than `limit`.
-    fn paces(&self, head: u64, limit: u64) -> bool {
-        self.progressed.elapsed() < STALLED_AFTER
-            && self.rate.is_none_or(|rate| rate >= PACE_MIN_RATE)
-            && head - self.cursor.min(head) > limit
-    }
-}
-
-/// A client that got output this recently is reading; one that has not is stalled and
-/// never holds the PTY back.
-const STALLED_AFTER: Duration = Duration::from_millis(1000);
-/// A reader that drains a backlog slower than this (bytes per second; a phone on a
-/// mobile network, say) never holds the PTY back either: it gets a repaint when it falls
-/// a ring behind, rather than slowing the program for everyone.
-const PACE_MIN_RATE: u64 = 1 << 20;
-/// How long a reader's speed is measured over.
-const RATE_WINDOW: Duration = Duration::from_millis(500);
 
 /// Status inputs, updated by the actor and by clients.
 #[derive(Debug, Default)]
@@ -163,7 +124,7 @@ pub struct Session {
     /// The PTY size the policy chose; the actor applies it, clients report it.
     size: watch::Sender<Size>,
     /// Reading clients' cursors and speeds, so the actor can pace the PTY for those that
-    /// keep up (see `paced_by_readers`).
+    /// keep up (`session/pacing.rs`).
     readers: Mutex<HashMap<u64, Reader>>,
     /// Bumped when a reading client got output.
     progress: watch::Sender<()>,
@@ -344,165 +305,10 @@ impl Session {
         self.head.send_replace(head);
     }
 
-    /// Whether the actor should wait before reading `next` more bytes: a client that is
-    /// reading would otherwise fall out of the ring. Like a plain terminal, a reading
-    /// client paces the program; a stalled one (no output for [`STALLED_AFTER`]) or a
-    /// slow one (below [`PACE_MIN_RATE`]) never does, so nobody can stop the PTY for long.
-    pub(crate) fn paced_by_readers(&self, next: usize) -> bool {
-        let readers = lock(&self.readers);
-        if readers.is_empty() {
-            return false;
-        }
-        let (head, capacity) = {
-            let ring = lock(&self.ring);
-            (ring.head(), ring.capacity())
-        };
-        let limit = (capacity as u64 * 3 / 4).saturating_sub(next as u64);
-        readers.values().any(|r| r.paces(head, limit))
-    }
-
-    /// Notified when a reading client got output.
-    pub(crate) fn progress(&self) -> watch::Receiver<()> {
-        self.progress.subscribe()
-    }
-
-    /// A client was sent output up to `cursor`.
-    pub fn reader_progressed(&self, client: u64, cursor: u64) {
-        self.note_reader(client, cursor, false);
-    }
-
-    /// A client was repainted and continues from `cursor`: the jump is not reading speed.
-    pub fn reader_repainted(&self, client: u64, cursor: u64) {
-        self.note_reader(client, cursor, true);
-    }
-
-    fn note_reader(&self, client: u64, cursor: u64, repainted: bool) {
-        let (now, head) = (Instant::now(), *self.head.borrow());
-        {
-            let mut readers = lock(&self.readers);
-            let reader = readers
-                .entry(client)
-                .or_insert_with(|| Reader::new(cursor, now));
-            reader.cursor = cursor;
-            reader.progressed = now;
-            if repainted {
-                reader.behind_since = None;
-            }
-            match reader.behind_since {
-                _ if cursor >= head => reader.behind_since = None,
-                None => reader.behind_since = Some((now, cursor)),
-                Some((since, from)) if now - since >= RATE_WINDOW => {
-                    let bytes = cursor.saturating_sub(from) as f64;
-                    reader.rate = Some((bytes / (now - since).as_secs_f64()) as u64);
-                    reader.behind_since = Some((now, cursor));
-                }
-                Some(_) => {}
-            }
-        }
-        self.progress.send_replace(());
-    }
-
     /// Marks the session as ended; called by the actor after the last output is pushed.
     pub(crate) fn set_exited(&self, status: ExitStatus) {
         lock(&self.ring).ended = Some(status);
         self.exit.send_replace(Some(status));
-    }
-
-    /// Starts the follower on its own thread at the lowest scheduling priority, so that on
-    /// a busy machine parsing never takes CPU from reading the PTY or feeding clients (the
-    /// follower catches up, or skips a flood, when the CPU is free).
-    pub(crate) fn spawn_follower(self: &Arc<Self>) -> std::io::Result<()> {
-        let session = self.clone();
-        let runtime = tokio::runtime::Handle::current();
-        std::thread::Builder::new()
-            .name(format!("term-{}", &self.id[..8]))
-            .spawn(move || {
-                lower_priority();
-                let follow = std::panic::AssertUnwindSafe(|| {
-                    runtime.block_on(session.clone().follow_output())
-                });
-                if let Err(panic) = std::panic::catch_unwind(follow) {
-                    // Without its terminal state the session cannot serve redraws: end it.
-                    let why = crate::panic_message(&panic);
-                    tracing::error!(session = %session.id, "the terminal state failed: {why}");
-                    let _ = session.terminate_on(&runtime);
-                }
-            })
-            .map(drop)
-    }
-
-    /// Parses output into the terminal state as it arrives, answers terminal queries while
-    /// no local terminal is attached, and raises attention on bells and notifications.
-    /// In a flood it skips plain text that cannot change the final state (see
-    /// [`crate::term::skippable`]). Returns when the session has ended and everything is
-    /// parsed.
-    async fn follow_output(self: Arc<Self>) {
-        let mut head_rx = self.head.subscribe();
-        let mut exit_rx = self.exit.subscribe();
-        let mut chunk = Vec::with_capacity(PARSE_CHUNK);
-        let mut floods = Floods::default();
-        loop {
-            if floods.flooding && exit_rx.borrow().is_none() {
-                floods.gather(self.term_seq(), &head_rx, &mut exit_rx).await;
-            }
-            // Read after the wait: a redraw may have skipped a flood meanwhile.
-            let exited = exit_rx.borrow_and_update().is_some();
-            let parsed = self.term_seq();
-            let head = *head_rx.borrow_and_update();
-            let max = match floods.plan(&self, parsed, head) {
-                Plan::Skipped => continue,
-                Plan::ParseUpTo(until) => (until - parsed).min(PARSE_CHUNK as u64) as usize,
-                Plan::Parse => PARSE_CHUNK,
-            };
-            chunk.clear();
-            // Bound first: the ring's guard must be gone before `skip_unparsed` locks it.
-            let read = lock(&self.ring).read_into(parsed, max, &mut chunk);
-            if let Err(Behind) = read {
-                self.skip_unparsed();
-                continue;
-            }
-            crate::test_hooks::panic_point("follower-parse", &self.id);
-            let (seq, hooks) = {
-                let mut term = lock(&self.term);
-                if term.seq() != parsed {
-                    // A redraw skipped a flood while this chunk was read: it no longer
-                    // follows the state. Read again from the new position.
-                    continue;
-                }
-                if exited {
-                    term.finish(&chunk);
-                } else {
-                    term.process(&chunk);
-                }
-                (term.seq(), term.take_hooks())
-            };
-            if !hooks.replies.is_empty() && !lock(&self.clients).has_local() {
-                // Dropped if the queue is full: a flood of queries needs no flood of answers.
-                self.input.offer(&hooks.replies);
-            }
-            if hooks.alerts > 0 {
-                {
-                    let mut activity = lock(&self.activity);
-                    activity.attention = true;
-                    activity.attention_message = hooks.message.clone();
-                    activity.alerts += u64::from(hooks.alerts);
-                }
-                self.emit(EventKind::AttentionRaised, hooks.message);
-            }
-            if seq > parsed && seq < *self.head.borrow() {
-                // More is waiting (beyond a sequence held back at the end, if any).
-                tokio::task::yield_now().await;
-                continue;
-            }
-            // Everything available is parsed (or held back until more arrives).
-            if exited {
-                return;
-            }
-            tokio::select! {
-                r = head_rx.changed() => if r.is_err() { return },
-                r = exit_rx.changed() => if r.is_err() { return },
-            }
-        }
     }
 
     // ----- client side -----
@@ -704,128 +510,6 @@ impl Session {
         if *self.size.borrow() != size {
             lock(&self.term).set_size(size);
             self.size.send_replace(size);
-        }
-    }
-}
-
-/// Lowers the calling thread's priority (nice 10 on Linux, where nice is per thread;
-/// elsewhere it keeps the default). Not the idle class: the follower holds the `term` lock
-/// while it parses, and a thread that only runs when the CPU is idle could hold it for as
-/// long as the machine is busy, stalling every redraw.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: gettid has no preconditions; setpriority on our own thread id is benign.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
-        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 10) } != 0 {
-            tracing::debug!("cannot lower the terminal-state thread's priority");
-        }
-    }
-}
-
-/// The follower's look-ahead for plain text it may skip in a flood. While a flood of
-/// plain text lasts, the follower lets a megabyte gather (at most [`FLOOD_PAUSE`]) and
-/// skips all of it but the lines that settle the screen, so a flood costs little CPU
-/// whatever its size; the state stays exact at its position throughout.
-#[derive(Default)]
-struct Floods {
-    /// Output to skip (`from..to`) once parsing reaches `from`, found for this many rows.
-    skip: Option<(u64, u64, u16)>,
-    /// No need to look again before this position (the last look found nothing).
-    next_look: u64,
-    /// The last look found plain text to skip.
-    flooding: bool,
-}
-
-/// What the follower does next.
-enum Plan {
-    /// Moved past skipped output: look again.
-    Skipped,
-    /// Parse, but stop at this position (where a skip starts).
-    ParseUpTo(u64),
-    Parse,
-}
-
-/// Unparsed output beyond which the follower looks ahead for plain text to skip (more than
-/// the lines that settle the screen, ~170 KB at 80 columns).
-const FLOOD_LOOK: u64 = 256 << 10;
-/// How much a flood may gather before the follower looks, and how far it looks at once.
-const FLOOD_BACKLOG: u64 = 1 << 20;
-const FLOOD_WINDOW: usize = FLOOD_BACKLOG as usize;
-/// How long the follower waits for a flood to gather: the most the terminal state (and
-/// so previews and query answers) lags behind while one lasts.
-const FLOOD_PAUSE: Duration = Duration::from_millis(100);
-/// How often it looks while a flood gathers.
-const FLOOD_POLL: Duration = Duration::from_millis(4);
-
-impl Floods {
-    /// Waits until [`FLOOD_BACKLOG`] has gathered past `parsed`, the program ends, or
-    /// [`FLOOD_PAUSE`] passes; a flood that slowed down below that ends flood mode. It
-    /// looks every few milliseconds rather than at every append, so the actor wakes
-    /// nobody while a flood gathers.
-    async fn gather(
-        &mut self,
-        parsed: u64,
-        head: &watch::Receiver<u64>,
-        exit: &mut watch::Receiver<Option<ExitStatus>>,
-    ) {
-        let deadline = tokio::time::Instant::now() + FLOOD_PAUSE;
-        loop {
-            let backlog = head.borrow().saturating_sub(parsed);
-            if backlog >= FLOOD_BACKLOG {
-                return;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                self.flooding = backlog >= FLOOD_LOOK;
-                return;
-            }
-            tokio::select! {
-                _ = exit.changed() => return,
-                _ = tokio::time::sleep(FLOOD_POLL) => {}
-            }
-        }
-    }
-
-    fn plan(&mut self, session: &Session, parsed: u64, head: u64) -> Plan {
-        if let Some((from, to, rows)) = self.skip {
-            if parsed < from {
-                return Plan::ParseUpTo(from);
-            }
-            self.skip = None;
-            // The state here decides: a scroll region may have been set on the way, or the
-            // screen grown taller than the lines kept can settle.
-            let mut term = lock(&session.term);
-            if parsed == from && term.may_skip() && term.rows() <= rows {
-                term.skip_to(to);
-                return Plan::Skipped;
-            }
-        }
-        if head.saturating_sub(parsed) < FLOOD_LOOK || parsed < self.next_look {
-            return Plan::Parse;
-        }
-        // Allocated and written (zeroed memory would be mapped lazily) before the ring is
-        // locked: the actor waits on that lock.
-        let mut window = vec![1; FLOOD_WINDOW];
-        window.clear();
-        if lock(&session.ring)
-            .read_into(parsed, FLOOD_WINDOW, &mut window)
-            .is_err()
-        {
-            return Plan::Parse; // the ring moved on: the next read catches up
-        }
-        let rows = lock(&session.term).rows();
-        self.flooding = false;
-        match crate::term::skippable(&window, rows) {
-            Some(skip) => {
-                self.flooding = true;
-                let (from, to) = (parsed + skip.start as u64, parsed + skip.end as u64);
-                self.skip = Some((from, to, rows));
-                Plan::ParseUpTo(from)
-            }
-            None => {
-                self.next_look = parsed + window.len() as u64 / 2;
-                Plan::Parse
-            }
         }
     }
 }

@@ -1,0 +1,238 @@
+//! The terminal-state follower: one thread per session, at low priority, parsing the ring
+//! into the vt100 state at its own pace, answering terminal queries while no local terminal
+//! is attached, and raising attention on bells and notifications. In a flood of plain text
+//! it skips what cannot change the final state ([`Floods`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use itwillsync_protocol::{EventKind, ExitStatus};
+use tokio::sync::watch;
+
+use super::{lock, Session};
+use crate::ring::Behind;
+
+/// Most bytes the follower parses under one hold of the `term` lock (~0.4 ms at vt100's
+/// speed), so a redraw request hardly ever waits.
+const PARSE_CHUNK: usize = 16 << 10;
+
+impl Session {
+    /// Starts the follower on its own thread at the lowest scheduling priority, so that on
+    /// a busy machine parsing never takes CPU from reading the PTY or feeding clients (the
+    /// follower catches up, or skips a flood, when the CPU is free).
+    pub(crate) fn spawn_follower(self: &Arc<Self>) -> std::io::Result<()> {
+        let session = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name(format!("term-{}", &self.id[..8]))
+            .spawn(move || {
+                lower_priority();
+                let follow = std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(session.clone().follow_output())
+                });
+                if let Err(panic) = std::panic::catch_unwind(follow) {
+                    // Without its terminal state the session cannot serve redraws: end it.
+                    let why = crate::panic_message(&panic);
+                    tracing::error!(session = %session.id, "the terminal state failed: {why}");
+                    let _ = session.terminate_on(&runtime);
+                }
+            })
+            .map(drop)
+    }
+
+    /// Parses output into the terminal state as it arrives, answers terminal queries while
+    /// no local terminal is attached, and raises attention on bells and notifications.
+    /// In a flood it skips plain text that cannot change the final state (see
+    /// [`crate::term::skippable`]). Returns when the session has ended and everything is
+    /// parsed.
+    async fn follow_output(self: Arc<Self>) {
+        let mut head_rx = self.head.subscribe();
+        let mut exit_rx = self.exit.subscribe();
+        let mut chunk = Vec::with_capacity(PARSE_CHUNK);
+        let mut floods = Floods::default();
+        loop {
+            if floods.flooding && exit_rx.borrow().is_none() {
+                floods.gather(self.term_seq(), &head_rx, &mut exit_rx).await;
+            }
+            // Read after the wait: a redraw may have skipped a flood meanwhile.
+            let exited = exit_rx.borrow_and_update().is_some();
+            let parsed = self.term_seq();
+            let head = *head_rx.borrow_and_update();
+            let max = match floods.plan(&self, parsed, head) {
+                Plan::Skipped => continue,
+                Plan::ParseUpTo(until) => (until - parsed).min(PARSE_CHUNK as u64) as usize,
+                Plan::Parse => PARSE_CHUNK,
+            };
+            chunk.clear();
+            // Bound first: the ring's guard must be gone before `skip_unparsed` locks it.
+            let read = lock(&self.ring).read_into(parsed, max, &mut chunk);
+            if let Err(Behind) = read {
+                self.skip_unparsed();
+                continue;
+            }
+            crate::test_hooks::panic_point("follower-parse", &self.id);
+            let (seq, hooks) = {
+                let mut term = lock(&self.term);
+                if term.seq() != parsed {
+                    // A redraw skipped a flood while this chunk was read: it no longer
+                    // follows the state. Read again from the new position.
+                    continue;
+                }
+                if exited {
+                    term.finish(&chunk);
+                } else {
+                    term.process(&chunk);
+                }
+                (term.seq(), term.take_hooks())
+            };
+            if !hooks.replies.is_empty() && !lock(&self.clients).has_local() {
+                // Dropped if the queue is full: a flood of queries needs no flood of answers.
+                self.input.offer(&hooks.replies);
+            }
+            if hooks.alerts > 0 {
+                {
+                    let mut activity = lock(&self.activity);
+                    activity.attention = true;
+                    activity.attention_message = hooks.message.clone();
+                    activity.alerts += u64::from(hooks.alerts);
+                }
+                self.emit(EventKind::AttentionRaised, hooks.message);
+            }
+            if seq > parsed && seq < *self.head.borrow() {
+                // More is waiting (beyond a sequence held back at the end, if any).
+                tokio::task::yield_now().await;
+                continue;
+            }
+            // Everything available is parsed (or held back until more arrives).
+            if exited {
+                return;
+            }
+            tokio::select! {
+                r = head_rx.changed() => if r.is_err() { return },
+                r = exit_rx.changed() => if r.is_err() { return },
+            }
+        }
+    }
+}
+
+/// Lowers the calling thread's priority (nice 10 on Linux, where nice is per thread;
+/// elsewhere it keeps the default). Not the idle class: the follower holds the `term` lock
+/// while it parses, and a thread that only runs when the CPU is idle could hold it for as
+/// long as the machine is busy, stalling every redraw.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions; setpriority on our own thread id is benign.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as libc::id_t;
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 10) } != 0 {
+            tracing::debug!("cannot lower the terminal-state thread's priority");
+        }
+    }
+}
+
+/// The follower's look-ahead for plain text it may skip in a flood. While a flood of
+/// plain text lasts, the follower lets a megabyte gather (at most [`FLOOD_PAUSE`]) and
+/// skips all of it but the lines that settle the screen, so a flood costs little CPU
+/// whatever its size; the state stays exact at its position throughout.
+#[derive(Default)]
+struct Floods {
+    /// Output to skip (`from..to`) once parsing reaches `from`, found for this many rows.
+    skip: Option<(u64, u64, u16)>,
+    /// No need to look again before this position (the last look found nothing).
+    next_look: u64,
+    /// The last look found plain text to skip.
+    flooding: bool,
+}
+
+/// What the follower does next.
+enum Plan {
+    /// Moved past skipped output: look again.
+    Skipped,
+    /// Parse, but stop at this position (where a skip starts).
+    ParseUpTo(u64),
+    Parse,
+}
+
+/// Unparsed output beyond which the follower looks ahead for plain text to skip (more than
+/// the lines that settle the screen, ~170 KB at 80 columns).
+const FLOOD_LOOK: u64 = 256 << 10;
+/// How much a flood may gather before the follower looks, and how far it looks at once.
+const FLOOD_BACKLOG: u64 = 1 << 20;
+const FLOOD_WINDOW: usize = FLOOD_BACKLOG as usize;
+/// How long the follower waits for a flood to gather: the most the terminal state (and
+/// so previews and query answers) lags behind while one lasts.
+const FLOOD_PAUSE: Duration = Duration::from_millis(100);
+/// How often it looks while a flood gathers.
+const FLOOD_POLL: Duration = Duration::from_millis(4);
+
+impl Floods {
+    /// Waits until [`FLOOD_BACKLOG`] has gathered past `parsed`, the program ends, or
+    /// [`FLOOD_PAUSE`] passes; a flood that slowed down below that ends flood mode. It
+    /// looks every few milliseconds rather than at every append, so the actor wakes
+    /// nobody while a flood gathers.
+    async fn gather(
+        &mut self,
+        parsed: u64,
+        head: &watch::Receiver<u64>,
+        exit: &mut watch::Receiver<Option<ExitStatus>>,
+    ) {
+        let deadline = tokio::time::Instant::now() + FLOOD_PAUSE;
+        loop {
+            let backlog = head.borrow().saturating_sub(parsed);
+            if backlog >= FLOOD_BACKLOG {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.flooding = backlog >= FLOOD_LOOK;
+                return;
+            }
+            tokio::select! {
+                _ = exit.changed() => return,
+                _ = tokio::time::sleep(FLOOD_POLL) => {}
+            }
+        }
+    }
+
+    fn plan(&mut self, session: &Session, parsed: u64, head: u64) -> Plan {
+        if let Some((from, to, rows)) = self.skip {
+            if parsed < from {
+                return Plan::ParseUpTo(from);
+            }
+            self.skip = None;
+            // The state here decides: a scroll region may have been set on the way, or the
+            // screen grown taller than the lines kept can settle.
+            let mut term = lock(&session.term);
+            if parsed == from && term.may_skip() && term.rows() <= rows {
+                term.skip_to(to);
+                return Plan::Skipped;
+            }
+        }
+        if head.saturating_sub(parsed) < FLOOD_LOOK || parsed < self.next_look {
+            return Plan::Parse;
+        }
+        // Allocated and written (zeroed memory would be mapped lazily) before the ring is
+        // locked: the actor waits on that lock.
+        let mut window = vec![1; FLOOD_WINDOW];
+        window.clear();
+        if lock(&session.ring)
+            .read_into(parsed, FLOOD_WINDOW, &mut window)
+            .is_err()
+        {
+            return Plan::Parse; // the ring moved on: the next read catches up
+        }
+        let rows = lock(&session.term).rows();
+        self.flooding = false;
+        match crate::term::skippable(&window, rows) {
+            Some(skip) => {
+                self.flooding = true;
+                let (from, to) = (parsed + skip.start as u64, parsed + skip.end as u64);
+                self.skip = Some((from, to, rows));
+                Plan::ParseUpTo(from)
+            }
+            None => {
+                self.next_look = parsed + window.len() as u64 / 2;
+                Plan::Parse
+            }
+        }
+    }
+}
