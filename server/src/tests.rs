@@ -210,31 +210,21 @@ async fn the_exit_status_follows_the_last_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_ends_only_its_session_or_connection() {
     let server = Server::start().await;
-    let doomed = server.new_session("read x; echo never; sleep 60").await;
     let healthy = server.new_session("read x; echo still-$x; exit 4").await;
-    test_hooks::arm_panic("actor-read", &doomed);
-    let mut client = server.connect().await;
-    client.attach(&doomed, false).await;
-    client
-        .send(&ClientMsg::Input {
-            data: b"go\r".to_vec(),
-        })
-        .await;
-    let (_, code) = client.until_exit().await;
-    assert_ne!(code, 0, "the failed session reports a failure");
-
-    // The same in the terminal-state follower: the session is hung up.
-    let doomed = server.new_session("read x; echo never; sleep 60").await;
-    test_hooks::arm_panic("follower-parse", &doomed);
-    let mut client = server.connect().await;
-    client.attach(&doomed, false).await;
-    client
-        .send(&ClientMsg::Input {
-            data: b"go\r".to_vec(),
-        })
-        .await;
-    let (_, code) = client.until_exit().await;
-    assert_ne!(code, 0, "the failed session reports a failure");
+    // In the actor, and in the terminal-state follower: either way the session is hung up.
+    for point in ["actor-read", "follower-parse"] {
+        let doomed = server.new_session("read x; echo never; sleep 60").await;
+        test_hooks::arm_panic(point, &doomed);
+        let mut client = server.connect().await;
+        client.attach(&doomed, false).await;
+        client
+            .send(&ClientMsg::Input {
+                data: b"go\r".to_vec(),
+            })
+            .await;
+        let (_, code) = client.until_exit().await;
+        assert_ne!(code, 0, "{point}: the failed session reports a failure");
+    }
 
     // A connection that panics is closed; the next one is served.
     let mut client = server.connect().await;
