@@ -44,13 +44,17 @@ pub async fn run(
 ) -> anyhow::Result<End> {
     let client = session.join(Kind::Local, read_only, Some(size));
     let result = tokio::select! {
-        r = stream(&session, client, read_only, incoming, out) => r,
+        // The stop comes first: it hangs up every program, and a task that wakes only
+        // after that (a loaded machine) must still say the server went away, not pass on
+        // the exit the stop itself caused.
+        biased;
         reason = shutdown.wait() => {
             // A client that stopped reading must not hold up the shutdown.
             let goodbye = ServerMsg::Closing { reason };
             let _ = tokio::time::timeout(GOODBYE_TIMEOUT, out.send(&goodbye)).await;
             Ok(End::Closed)
         }
+        r = stream(&session, client, read_only, incoming, out) => r,
     };
     session.leave(client);
     result
