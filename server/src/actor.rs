@@ -13,12 +13,13 @@
 //! the PTY for any process still holding it.
 
 use std::collections::VecDeque;
+use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 use itwillsync_protocol::{ExitStatus, Size};
-use tokio::io::unix::AsyncFd;
+use tokio::io::unix::{AsyncFd, AsyncFdReadyGuard};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
@@ -32,8 +33,7 @@ const READ_SIZE: usize = 64 << 10;
 const WRITE_CHUNK: usize = 64 << 10;
 /// While paced by a reading terminal, how often to check whether it has stalled.
 const PACE_RECHECK: Duration = Duration::from_millis(50);
-/// How often to look for the program's exit besides SIGCHLD (a signal that arrived before
-/// the actor listened for it).
+/// How often to look for the program's exit when SIGCHLD cannot be listened for.
 const REAP_POLL: Duration = Duration::from_secs(1);
 /// After the program exits, how long a PTY that a background process still holds open may
 /// stay quiet before the session is declared over.
@@ -103,6 +103,9 @@ pub(crate) async fn run(
         log,
     };
     let mut progress = session.progress();
+    // Without a SIGCHLD stream the exit is polled for; with one, an idle session's actor
+    // never wakes (a signal that came before the stream existed is caught by this reap).
+    let polling = sigchld.is_none();
     actor.reap();
 
     while !actor.done() {
@@ -112,35 +115,30 @@ pub(crate) async fn run(
         let writing = !actor.pending.is_empty() && !actor.pty_closed;
         let drain_until = actor.exited.map(|(_, quiet, cap)| quiet.min(cap));
         tokio::select! {
-            ready = actor.fd.readable(), if reading => {
-                let Ok(mut guard) = ready else { actor.pty_closed = true; continue };
-                let buf = &mut actor.buf;
-                let read = guard.try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf[..]).map_err(Into::into));
-                drop(guard);
-                if let Ok(read) = read {
-                    actor.on_read(read);
+            ready = actor.fd.readable(), if reading => match ready {
+                Ok(guard) => {
+                    if let Some(read) = try_read(guard, &mut actor.buf) {
+                        actor.on_read(read);
+                    }
                 }
-            }
-            ready = actor.fd.writable(), if writing => {
-                let Ok(mut guard) = ready else { actor.pending.clear(); continue };
-                let (front, _) = actor.pending.as_slices();
-                let written = guard.try_io(|fd| rustix::io::write(fd.get_ref(), front).map_err(Into::into));
-                drop(guard);
-                if let Ok(written) = written {
-                    actor.on_written(written);
+                Err(_) => actor.pty_closed = true,
+            },
+            ready = actor.fd.writable(), if writing => match ready {
+                Ok(guard) => {
+                    if let Some(written) = try_write(guard, actor.pending.as_slices().0) {
+                        actor.on_written(written);
+                    }
                 }
-            }
+                Err(_) => actor.pending.clear(),
+            },
             _ = session.input_queue().arrived(), if actor.pending.len() < WRITE_CHUNK => {}
             changed = size.changed() => {
                 if changed.is_ok() {
-                    let size: Size = *size.borrow_and_update();
-                    if let Err(e) = crate::pty::set_size(actor.fd.get_ref(), size) {
-                        tracing::debug!(session = %session.id, "{e:#}");
-                    }
+                    actor.resize(*size.borrow_and_update());
                 }
             }
             _ = child_signal(&mut sigchld), if actor.exited.is_none() => actor.reap(),
-            _ = tokio::time::sleep(REAP_POLL), if actor.exited.is_none() => actor.reap(),
+            _ = tokio::time::sleep(REAP_POLL), if actor.exited.is_none() && polling => actor.reap(),
             _ = sleep_until(drain_until.unwrap_or_else(Instant::now)), if drain_until.is_some() => {}
             // A reading terminal caught up, or may have stalled meanwhile: look again.
             _ = progress.changed(), if paced => {}
@@ -149,6 +147,23 @@ pub(crate) async fn run(
     }
     actor.final_drain();
     actor.finish();
+}
+
+/// One read from a PTY that polled readable; `None` when it was not ready after all.
+fn try_read(
+    mut guard: AsyncFdReadyGuard<'_, OwnedFd>,
+    buf: &mut [u8],
+) -> Option<io::Result<usize>> {
+    guard
+        .try_io(|fd| rustix::io::read(fd.get_ref(), &mut buf[..]).map_err(Into::into))
+        .ok()
+}
+
+/// One write to a PTY that polled writable; `None` when it was not ready after all.
+fn try_write(mut guard: AsyncFdReadyGuard<'_, OwnedFd>, data: &[u8]) -> Option<io::Result<usize>> {
+    guard
+        .try_io(|fd| rustix::io::write(fd.get_ref(), data).map_err(Into::into))
+        .ok()
 }
 
 /// The next SIGCHLD, or never when there is no listener.
@@ -188,7 +203,7 @@ impl Actor {
     }
 
     /// Handles a read.
-    fn on_read(&mut self, read: std::io::Result<usize>) {
+    fn on_read(&mut self, read: io::Result<usize>) {
         match read {
             // EIO: every slave fd is closed.
             Ok(0) | Err(_) => self.pty_closed = true,
@@ -203,7 +218,7 @@ impl Actor {
         }
     }
 
-    fn on_written(&mut self, written: std::io::Result<usize>) {
+    fn on_written(&mut self, written: io::Result<usize>) {
         match written {
             Ok(n) => {
                 self.pending.drain(..n);
@@ -212,6 +227,13 @@ impl Actor {
                 tracing::debug!(session = %self.session.id, "PTY write failed: {e}");
                 self.pending.clear();
             }
+        }
+    }
+
+    /// Applies the size the policy picked.
+    fn resize(&self, size: Size) {
+        if let Err(e) = crate::pty::set_size(self.fd.get_ref(), size) {
+            tracing::debug!(session = %self.session.id, "{e:#}");
         }
     }
 
@@ -243,7 +265,7 @@ impl Actor {
             match rustix::io::read(self.fd.get_ref(), &mut self.buf[..want]) {
                 Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => break,
                 read => {
-                    let read = read.map_err(std::io::Error::from);
+                    let read = read.map_err(io::Error::from);
                     if let Ok(n) = read {
                         left = left.saturating_sub(n);
                     }

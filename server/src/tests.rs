@@ -386,6 +386,40 @@ mod paused {
         assert!(asked.elapsed() < Duration::from_secs(1));
     }
 
+    /// A local client that starts a frame and never finishes it is told so and closed
+    /// after 10 s, dropping the buffer it held; another client is served meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn a_half_sent_frame_is_closed_after_10_s() {
+        let server = Server::start().await;
+        let mut stuck = server.connect().await;
+        let whole = itwillsync_protocol::codec::encode_frame(&ClientMsg::List).unwrap();
+        // The length prefix promises more than is sent: a 1 MiB frame, 3 bytes of it.
+        let mut half = (1u32 << 20).to_be_bytes().to_vec();
+        half.extend_from_slice(&[1, 2, 3]);
+        assert_ne!(half[..4], whole[..4]);
+        stuck.stream.write_all(&half).await.unwrap();
+        let sent = tokio::time::Instant::now();
+
+        let mut other = server.connect().await;
+        let ServerMsg::Sessions { .. } = other.request(&ClientMsg::List).await else {
+            panic!("another client is served while a frame is pending")
+        };
+
+        let reply: Result<Option<ServerMsg>, _> = read_frame_async(&mut stuck.stream).await;
+        let waited = sent.elapsed();
+        let Ok(Some(ServerMsg::Error { message })) = reply else {
+            panic!("an error frame, not {reply:?}")
+        };
+        assert!(message.contains("not completed within 10 s"), "{message}");
+        assert!(
+            waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+            "closed after {waited:?}"
+        );
+        let mut rest = Vec::new();
+        stuck.stream.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "the connection ends after the error");
+    }
+
     /// The server exits `idleShutdownSecs` after its last session ends, not before, and
     /// never while a session runs.
     #[tokio::test(start_paused = true)]
