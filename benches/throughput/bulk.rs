@@ -300,7 +300,7 @@ pub fn websockets(hub: &Hub, file: &Path, n: usize) -> (f64, f64, f64) {
         .enable_all()
         .build()
         .unwrap();
-    let expected = file_len(&file) / 80 * 81;
+    let expected = file_len(file) / 80 * 81;
     rt.block_on(async {
         let mut phones = Vec::new();
         for _ in 0..n {
@@ -318,7 +318,7 @@ pub fn websockets(hub: &Hub, file: &Path, n: usize) -> (f64, f64, f64) {
             least = least.min(bytes as f64 / expected as f64);
         }
         let cpu = cpu_seconds(hub.pid()) - cpu0;
-        (mbs(file_len(&file), start.elapsed()), least.min(1.0), cpu)
+        (mbs(file_len(file), start.elapsed()), least.min(1.0), cpu)
     })
 }
 

@@ -74,7 +74,7 @@ pub fn run(parts: &[&str]) {
         rows.extend(scale(has_tmux));
     }
     println!();
-    println!("| median of {ROUNDS} rounds, one run | tmux | itwillsync | ratio | goal | met |");
+    println!("| one run; mem, cpu: median of {ROUNDS} rounds in turns | tmux | itwillsync | ratio | goal | met |");
     println!("| --- | ---: | ---: | ---: | --- | --- |");
     for r in rows {
         let ratio = r.ratio.map_or("".into(), |x| format!("{x:.2}×"));
@@ -456,7 +456,7 @@ fn cpu(has_tmux: bool) -> Vec<Row> {
         what: "throughput to one terminal, share of bare PTY in the same round".into(),
         tmux: tv.map_or("—".into(), |v| {
             format!(
-                "{:.0}% ({:.0}% of bytes)",
+                "{:.0}% (its client got {:.1}% as many bytes as printed)",
                 v * 100.0,
                 delivered.unwrap() * 100.0
             )
@@ -484,6 +484,8 @@ fn cpu(has_tmux: bool) -> Vec<Row> {
 struct Scale {
     started: usize,
     failed: Option<String>,
+    /// Sessions `ls` printed (rows).
+    listed: usize,
     ls_secs: f64,
     threads_one: usize,
     threads_all: usize,
@@ -514,16 +516,21 @@ fn ours_scale() -> Scale {
     let pid = hub.pid();
     s.threads_all = thread_count(pid);
     s.rss_kib = rss_kib(pid) as f64;
+    let mut listed = 0;
     s.ls_secs = median(
         (0..ROUNDS)
             .map(|_| {
                 let t = Instant::now();
                 let out = hub.command(&["ls"]).output().unwrap();
+                let secs = t.elapsed().as_secs_f64();
                 assert!(out.status.success());
-                t.elapsed().as_secs_f64()
+                // A header, then one row per session.
+                listed = String::from_utf8_lossy(&out.stdout).lines().count() - 1;
+                secs
             })
             .collect(),
     );
+    s.listed = listed;
     let attachable = ids
         .iter()
         .enumerate()
@@ -556,15 +563,19 @@ fn tmux_scale() -> Scale {
     let pid = t.pid();
     s.threads_all = thread_count(pid);
     s.rss_kib = rss_kib(pid) as f64;
+    let mut listed = 0;
     s.ls_secs = median(
         (0..ROUNDS)
             .map(|_| {
                 let t0 = Instant::now();
-                t.run(&["ls"]).unwrap();
-                t0.elapsed().as_secs_f64()
+                let out = t.run(&["ls"]).unwrap();
+                let secs = t0.elapsed().as_secs_f64();
+                listed = out.lines().count();
+                secs
             })
             .collect(),
     );
+    s.listed = listed;
     if s.started > 0 {
         let last = s.started - 1;
         let mut client = InPty::spawn(t.command(&["attach", "-t", &format!("s{last}")]), SIZE);
@@ -581,10 +592,11 @@ fn scale(has_tmux: bool) -> Vec<Row> {
     for (name, s) in [("itwillsync", Some(&ours)), ("tmux", theirs.as_ref())] {
         let Some(s) = s else { continue };
         println!(
-            "  {name}: {} sessions started{}; ls {:.3} s; threads {} with one session, {} with all; RSS {}; attachable {:?}; the last attached with the real client: {}",
+            "  {name}: {} sessions started{}; ls {:.3} s ({} listed); threads {} with one session, {} with all; RSS {}; attachable {:?}; the last attached with the real client: {}",
             s.started,
             s.failed.as_ref().map_or(String::new(), |e| format!(" (then failed: {e})")),
             s.ls_secs,
+            s.listed,
             s.threads_one,
             s.threads_all,
             mib(s.rss_kib),
@@ -607,12 +619,14 @@ fn scale(has_tmux: bool) -> Vec<Row> {
             met: Some(ours.started == SCALE),
         },
         Row {
-            what: format!("`ls` wall-clock with {SCALE} sessions, s"),
-            tmux: t.map_or("—".into(), |s| format!("{:.3}", s.ls_secs)),
-            ours: format!("{:.3}", ours.ls_secs),
+            what: format!("`ls` wall-clock with {SCALE} sessions (rows listed)"),
+            tmux: t.map_or("—".into(), |s| {
+                format!("{:.3} s ({})", s.ls_secs, s.listed)
+            }),
+            ours: format!("{:.3} s ({})", ours.ls_secs, ours.listed),
             ratio: t.map(|s| ours.ls_secs / s.ls_secs),
-            goal: "< 1 s".into(),
-            met: Some(ours.ls_secs < 1.0),
+            goal: "all in < 1 s".into(),
+            met: Some(ours.ls_secs < 1.0 && ours.listed == SCALE),
         },
         Row {
             what: format!("server threads, 1 / {SCALE} sessions"),
