@@ -6,7 +6,8 @@
 //!    (before, during and after the sealed handshake, mid-frame both ways, before and after
 //!    its ack) while `seq` prints numbered lines as fast as it can; each time it reconnects
 //!    and resumes from the last seq it received. Every line must arrive exactly once, in
-//!    order; a repaint is acceptable only where the gap had left the ring (it is counted).
+//!    order; a repaint is acceptable only where the gap had left the ring (it is counted;
+//!    every [`ABSENT_EVERY`] reconnects the phone stays away long enough for that).
 //! 2. [`stalled`]: 1 GiB of output with a local terminal and a phone that stop reading
 //!    (sockets open), beside a terminal and a phone reading at full speed: their
 //!    throughput, and the server's peak RSS (sampled from /proc) under [`RSS_LIMIT_KIB`].
@@ -33,6 +34,11 @@ use crate::peers::{fd_count, file_len, mbs, recv, rss_kib, send, Hub};
 
 /// Phone disconnects and resumes.
 const RECONNECTS: usize = 10_000;
+/// Every this many reconnects the phone stays away for [`ABSENCE`]: at the program's
+/// 4 MB/s the gap leaves the 10 MiB ring, so resuming takes the repaint path and the check
+/// resyncs; on a loaded machine the program prints slower and the resume is exact.
+const ABSENT_EVERY: usize = 1_000;
+const ABSENCE: Duration = Duration::from_secs(4);
 /// Local connect/disconnect cycles.
 const LOCAL_CYCLES: usize = 1_000;
 /// Output during the stalled-clients run: the 100 MiB bulk file ten times.
@@ -231,6 +237,9 @@ fn reconnects(hub: &Hub, rng: &mut StdRng, failures: &mut Failures) {
     rt.block_on(async {
         while done < RECONNECTS {
             let how = pick_cut(rng);
+            if done % ABSENT_EVERY == ABSENT_EVERY / 2 {
+                tokio::time::sleep(ABSENCE).await;
+            }
             let reads = rng.random_range(1..=12);
             let ack_every = rng.random_range(1..=8);
             let result = timeout(
@@ -283,8 +292,12 @@ fn reconnects(hub: &Hub, rng: &mut StdRng, failures: &mut Failures) {
         tally.closed_cleanly
     );
     println!(
-        "  repaints: {} because the gap had left the ring, {} asked for (resume -1), {} at least {RESUME_WAIT:?} after the handshake (resume read late: treated as -1 by design); {} connections turned away and retried",
-        tally.gap_repaints, tally.asked_repaints, tally.late_repaints, tally.retries
+        "  repaints: {} because the gap had left the ring ({} absences of {ABSENCE:?}), {} asked for (resume -1), {} at least {RESUME_WAIT:?} after the handshake (resume read late: treated as -1 by design); {} connections turned away and retried",
+        tally.gap_repaints,
+        RECONNECTS / ABSENT_EVERY,
+        tally.asked_repaints,
+        tally.late_repaints,
+        tally.retries
     );
     let n = done.max(1) as u32;
     println!(
@@ -510,6 +523,7 @@ fn stalled(hub: &Hub, failures: &mut Failures) {
         "read go; for i in $(seq {STALLED_ROUNDS}); do cat '{}'; done; echo SOAK-END",
         file.display()
     );
+    let bare = crate::bulk::bare_pty(&file);
     let (id, link) = hub.phone_session(&script, SIZE);
     let pid = hub.pid();
     let rss_before = rss_kib(pid);
@@ -559,16 +573,18 @@ fn stalled(hub: &Hub, failures: &mut Failures) {
     let peak = peak.load(Ordering::Relaxed);
     match terminal {
         Ok((bytes, redraws, time)) => println!(
-            "  fast terminal: {:.1} MB/s, {:.1}% of the bytes, {redraws} repaints",
+            "  fast terminal: {:.1} MB/s ({:.0}% of a bare PTY's {bare:.1} MB/s just before), {:.1}% of the bytes, {redraws} repaints",
             mbs(bytes, time),
+            mbs(bytes, time) / bare * 100.0,
             (bytes as f64 / expected as f64 * 100.0).min(100.0)
         ),
         Err(e) => failures.add(e),
     }
     match phone {
         Ok(bytes) => println!(
-            "  fast phone: {:.1} MB/s, {:.1}% of the bytes",
+            "  fast phone: {:.1} MB/s ({:.0}% of the bare PTY's), {:.1}% of the bytes",
             mbs(bytes, phone_time),
+            mbs(bytes, phone_time) / bare * 100.0,
             (bytes as f64 / expected as f64 * 100.0).min(100.0)
         ),
         Err(_) => failures.add("the fast phone did not reach the end within 600 s"),
