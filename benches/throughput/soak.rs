@@ -460,10 +460,23 @@ async fn receive(
     };
     let contiguous = state.seq.is_some_and(|s| seq == s + data.len() as u64);
     if !state.in_repaint && contiguous && !data.starts_with('\x1b') {
-        state.lines.feed(data.as_bytes())?;
-        state.bytes += data.len() as u64;
         state.seq = Some(seq);
-        return Ok(());
+        state.bytes += data.len() as u64;
+        // After a wrong line the check starts over at the next one.
+        return state
+            .lines
+            .feed(data.as_bytes())
+            .inspect_err(|_| state.lines.resync());
+    }
+    if !state.in_repaint && !data.starts_with('\x1b') {
+        // Output, not a repaint (one starts with an escape sequence), that does not
+        // continue from the last byte received.
+        let from = state.seq.replace(seq);
+        state.lines.resync();
+        return Err(format!(
+            "output to {seq} ({} bytes) after {from:?}: bytes lost or repeated",
+            data.len()
+        ));
     }
     // A repaint (its last piece): fine when asked for, or when the gap left the ring.
     let was_repainting = std::mem::take(&mut state.in_repaint);
