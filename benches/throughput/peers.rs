@@ -314,12 +314,22 @@ impl InPty {
         Self { master, child }
     }
 
-    /// Reads until `needle` has appeared in the output (or the client ended, `false`).
+    /// Reads until `needle` has appeared in the output; `false` when the client ended or
+    /// `limit` passed first.
     pub fn read_until(&mut self, needle: &[u8], limit: Duration) -> bool {
         let start = Instant::now();
         let mut seen = Vec::new();
         let mut buf = [0u8; 64 << 10];
-        while start.elapsed() < limit {
+        while let Some(left) = limit.checked_sub(start.elapsed()) {
+            let mut poll = libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&self.master),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd; a client that prints nothing must not hang the bench.
+            if unsafe { libc::poll(&mut poll, 1, left.as_millis() as i32) } == 0 {
+                return false;
+            }
             match self.master.read(&mut buf) {
                 Ok(n) if n > 0 => {
                     seen.extend_from_slice(&buf[..n]);
