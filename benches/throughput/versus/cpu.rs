@@ -147,7 +147,23 @@ pub(super) fn cpu(has_tmux: bool) -> Vec<Row> {
             t
         });
         let r = cpu_round(&file, &hub, t.as_ref());
-        println!("  round {round}: (CPU s, MB/s, delivered) bare/ours terminal/tmux terminal/one phone/ten phones {r:?}");
+        let names = [
+            "bare PTY",
+            "ours, terminal",
+            "tmux, terminal",
+            "ours, one phone",
+        ];
+        let names = names.into_iter().chain(["ours, ten phones"]);
+        let line: Vec<String> = names
+            .zip(&r)
+            .map(|(name, (cpu, mbs, share))| {
+                format!("{name} {cpu:.2} s {mbs:.1} MB/s {:.1}%", share * 100.0)
+            })
+            .collect();
+        println!(
+            "  round {round}, CPU per 100 MB, MB/s, bytes delivered: {}",
+            line.join("; ")
+        );
         rounds.push(r);
         let e = echo_round(&hub, t.as_ref());
         for (all, some) in echoes.iter_mut().zip(e) {

@@ -116,10 +116,15 @@ pub(super) fn mem(has_tmux: bool) -> Vec<Row> {
         if has_tmux {
             theirs.push(tmux_mem(&file));
         }
+        let show = |r: Option<&(f64, f64, f64)>| {
+            r.map_or("—".into(), |(one, many, printed)| {
+                format!("{one:.0} / {many:.0} / {printed:.0}")
+            })
+        };
         println!(
-            "  round {round}: ours {:?} KiB, tmux {:?} KiB",
-            ours.last(),
-            theirs.last()
+            "  round {round}, RSS KiB with 1 idle / {IDLE_MANY} idle / {PRINTERS} printed: ours {}, tmux {}",
+            show(ours.last()),
+            show(theirs.last())
         );
     }
     let pick = |v: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
