@@ -2,7 +2,7 @@
 //! `tmux` on its own socket (`-L`), with no configuration file (`-f /dev/null`), the
 //! status line off (its clock would redraw during echo timings) and `history-limit` 2000,
 //! so both servers keep at least 2,000 lines. The server is killed on drop (by its own
-//! socket, never by name).
+//! socket, never by name) and its socket file removed.
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -98,10 +98,15 @@ impl Tmux {
 }
 
 impl Drop for Tmux {
+    /// Kills this server and removes its socket file, which tmux leaves behind.
     fn drop(&mut self) {
         let _ = self
             .command(&["kill-server"])
             .stderr(Stdio::null())
             .status();
+        let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let _ = std::fs::remove_file(format!("{dir}/tmux-{uid}/{}", self.socket));
     }
 }
