@@ -103,6 +103,7 @@ struct Tally {
     handshake_drops: u64,
     mid_frame_out: u64,
     mid_frame_in: u64,
+    after_resume: u64,
     before_ack: u64,
     after_ack: u64,
     closed_cleanly: u64,
@@ -212,8 +213,9 @@ pub(super) fn reconnects(hub: &Hub, rng: &mut StdRng, failures: &mut Failures) {
         state.bytes as f64 / 1e6
     );
     println!(
-        "  drops: {} in the handshake, {} mid-frame out, {} mid-frame in, {} before an ack, {} after one, {} closed cleanly",
+        "  drops: {} in the handshake, {} right after the resume, {} mid-frame out, {} mid-frame in, {} before an ack, {} after one, {} closed cleanly",
         tally.handshake_drops,
+        tally.after_resume,
         tally.mid_frame_out,
         tally.mid_frame_in,
         tally.before_ack,
@@ -313,6 +315,7 @@ async fn connection(
         .send(&format!(r#"{{"type":"resume","lastSeq":{last}}}"#))
         .await;
     if matches!(how, Cut::AfterResume) {
+        tally.after_resume += 1;
         return Ok(());
     }
     tally.stage = "reading";
