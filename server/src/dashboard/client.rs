@@ -246,7 +246,9 @@ async fn answer<'m>(
         DashboardIn::ListDir { path } => {
             let home = shared.home.as_ref();
             let home = home.ok_or_else(|| anyhow::anyhow!("the server has no home directory"))?;
-            Ok(Some(DashboardOut::DirListing(home.listing(path)?)))
+            Ok(Some(DashboardOut::DirListing(
+                home.listing_blocking(path).await?,
+            )))
         }
         DashboardIn::GetMetadata { session_id } => {
             let session = find(session_id)?;

@@ -112,6 +112,21 @@ impl Home {
     }
 }
 
+impl Home {
+    /// [`Home::resolve`] on a blocking thread: `canonicalize` may wait on a slow or
+    /// network file system, which must not hold a runtime worker.
+    pub async fn resolve_blocking(&self, path: &str) -> anyhow::Result<PathBuf> {
+        let (home, path) = (self.clone(), path.to_string());
+        tokio::task::spawn_blocking(move || home.resolve(&path)).await?
+    }
+
+    /// [`Home::listing`] on a blocking thread, for the same reason.
+    pub async fn listing_blocking(&self, path: &str) -> anyhow::Result<Listing> {
+        let (home, path) = (self.clone(), path.to_string());
+        tokio::task::spawn_blocking(move || home.listing(&path)).await?
+    }
+}
+
 /// Whether `tool` is a bare program name the server may look up on `PATH`.
 pub fn valid_tool(tool: &str) -> bool {
     !tool.is_empty()

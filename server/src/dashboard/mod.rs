@@ -63,7 +63,7 @@ impl Shared {
             .home
             .as_ref()
             .context("the server has no home directory")?;
-        let cwd = home.resolve(cwd)?;
+        let cwd = home.resolve_blocking(cwd).await?;
         self.registry
             .create(NewSession {
                 name: None,
