@@ -37,6 +37,8 @@ use crate::term::Term;
 use crate::web::keys::{Keys, Role};
 
 mod follower;
+
+pub use follower::THREADS as FOLLOWER_THREADS;
 mod pacing;
 
 use pacing::Reader;
