@@ -50,6 +50,7 @@ impl Ring {
     }
 
     /// Bytes of storage allocated.
+    #[cfg(test)]
     pub fn allocated(&self) -> usize {
         self.buf.capacity()
     }

@@ -38,6 +38,7 @@ use crate::web::keys::{Keys, Role};
 
 mod follower;
 
+#[cfg(test)]
 pub use follower::THREADS as FOLLOWER_THREADS;
 mod pacing;
 
