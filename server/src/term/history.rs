@@ -11,6 +11,10 @@
 //! Drawing a kept row into an empty row of a terminal gives the same characters with the
 //! same attributes; blanks inside a row come back as spaces (a cell that was never
 //! written and a space look the same and are both blank to the user).
+//!
+//! One difference from vt100's own scrollback: a screen made taller does not take its
+//! rows back from the history (vt100 adds blank rows at the top instead, where it would
+//! have pulled rows down from its scrollback); they stay in the history.
 
 use std::collections::VecDeque;
 
