@@ -165,8 +165,9 @@ const QUIET_LOGS: &[&str] = &[
 /// for a client.
 const FILES_PER_SESSION: u64 = 4;
 /// Open files the server needs besides its sessions: its socket, log, lock and state
-/// files, the dashboard and API listeners, clients beyond one a session, and spare.
-const FILES_BASE: u64 = 256;
+/// files, the dashboard and API listeners, the runtime's own (~16 in all), and room for
+/// clients beyond one a session.
+const FILES_BASE: u64 = 64;
 
 /// The open-file limit `maxSessions` sessions need.
 pub fn files_needed(max_sessions: usize) -> u64 {
