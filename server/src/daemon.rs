@@ -201,15 +201,16 @@ fn raise_fd_limit(max_sessions: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes freed large buffers (rings, repaint pieces, flood windows, log chunks: all over
-/// 128 KiB) go back to the system at once. glibc otherwise raises its threshold for
-/// serving allocations from the heap as such buffers are freed, after which they stay
-/// resident: ~17 MiB more for 20 sessions that each printed a megabyte.
+/// Makes freed large buffers (grown rings, repaint pieces, flood windows: over 256 KiB)
+/// go back to the system at once. glibc otherwise raises its threshold for serving
+/// allocations from the heap as such buffers are freed, after which they stay resident:
+/// ~17 MiB more for 20 sessions that each printed a megabyte. Output chunks (64 KiB)
+/// still come from the heap.
 fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: mallopt only sets a tuning parameter of the allocator.
-        if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10) } != 1 {
+        if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10) } != 1 {
             tracing::debug!("cannot set the allocator's mmap threshold");
         }
     }

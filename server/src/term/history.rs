@@ -24,25 +24,28 @@ use super::SCROLLBACK_ROWS;
 #[derive(Clone, Default)]
 pub struct History {
     rows: VecDeque<Box<str>>,
+    /// Where a row is written before it is kept: one exact allocation a row.
+    scratch: String,
 }
 
 impl History {
     /// Keeps a row that left the top of the main screen, dropping the oldest beyond
     /// [`SCROLLBACK_ROWS`].
     pub fn push(&mut self, row: &vt100::capture::RowContents<'_>) {
-        let mut text = String::new();
+        self.scratch.clear();
         let mut state = vt100::capture::BasicFormattedCaptureState::new();
         // Writing into a String cannot fail.
-        let _ = row.write_formatted_basic(&mut text, &mut state);
+        let _ = row.write_formatted_basic(&mut self.scratch, &mut state);
         if self.rows.len() >= SCROLLBACK_ROWS {
             self.rows.pop_front();
         }
-        self.rows.push_back(text.into_boxed_str());
+        self.rows.push_back(Box::from(self.scratch.as_str()));
     }
 
     /// Forgets every row (`CSI 3 J` on the main screen, a terminal reset).
     pub fn clear(&mut self) {
         self.rows = VecDeque::new();
+        self.scratch = String::new();
     }
 
     /// Rows kept.
