@@ -624,7 +624,9 @@ fn a_background_child_holding_the_pty_does_not_keep_an_ended_session_alive() {
 #[test]
 fn running_out_of_file_descriptors_neither_spins_nor_floods_the_log() {
     use std::os::unix::process::CommandExt;
-    let home = Home::new();
+    // One session at most: the server refuses to start with a hard limit too low for
+    // `maxSessions` (tests/scale.rs).
+    let home = Home::with_config(serde_json::json!({ "maxSessions": 1 }));
     // The server inherits the starting command's limits: a hard limit of 96 open files.
     let mut new = home.cmd(&["new", "-d", "--", "sleep", "60"]);
     // SAFETY: setrlimit is async-signal-safe.

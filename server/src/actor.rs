@@ -29,6 +29,9 @@ use crate::session::Session;
 
 /// Largest single read from the PTY (Linux delivers at most a few KiB per read anyway).
 const READ_SIZE: usize = 64 << 10;
+/// The read buffer a session starts with; it grows to [`READ_SIZE`] the first time a read
+/// fills it, so an idle session does not hold 64 KiB for reading a prompt.
+const FIRST_READ_SIZE: usize = 4 << 10;
 /// Input the actor takes out of the session's queue at once to write.
 const WRITE_CHUNK: usize = 64 << 10;
 /// While paced by a reading terminal, how often to check whether it has stalled.
@@ -96,7 +99,7 @@ pub(crate) async fn run(
     let mut actor = Actor {
         session: session.clone(),
         fd,
-        buf: vec![0u8; READ_SIZE],
+        buf: vec![0u8; FIRST_READ_SIZE],
         pending: VecDeque::new(),
         pty_closed: false,
         exited: None,
@@ -211,6 +214,9 @@ impl Actor {
                 crate::test_hooks::panic_point("actor-read", &self.session.id);
                 self.session.push_output(&self.buf[..n]);
                 self.log.write(&self.buf[..n]);
+                if n == self.buf.len() && n < READ_SIZE {
+                    self.buf.resize(READ_SIZE, 0);
+                }
                 if let Some((_, quiet, _)) = &mut self.exited {
                     *quiet = Instant::now() + DRAIN_AFTER_EXIT;
                 }

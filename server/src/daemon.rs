@@ -54,7 +54,8 @@ fn start(
         return Ok(());
     };
     init_logging(home)?;
-    raise_fd_limit();
+    return_freed_memory();
+    raise_fd_limit(config.max_sessions).inspect_err(|e| tracing::error!("cannot start: {e:#}"))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     // Before the socket exists: a bad certificate is the starting command's error, and the
     // Tailscale commands run before anything is served.
@@ -160,17 +161,58 @@ const QUIET_LOGS: &[&str] = &[
     "hyper_tungstenite=debug",
 ];
 
+/// Open files a session needs: its PTY master, its phone listener, its log file, and one
+/// for a client.
+const FILES_PER_SESSION: u64 = 4;
+/// Open files the server needs besides its sessions: its socket, log, lock and state
+/// files, the dashboard and API listeners, the runtime's own (~16 in all), and room for
+/// clients beyond one a session.
+const FILES_BASE: u64 = 64;
+
+/// The open-file limit `maxSessions` sessions need.
+pub fn files_needed(max_sessions: usize) -> u64 {
+    FILES_BASE + FILES_PER_SESSION * max_sessions as u64
+}
+
 /// Raises the soft limit on open files to the hard limit: every session, phone and
-/// terminal costs descriptors, and the default soft limit (1024) is soon reached.
-fn raise_fd_limit() {
+/// terminal costs descriptors, and the default soft limit (1024) is soon reached. An error
+/// when the hard limit is below what `maxSessions` sessions need ([`files_needed`]).
+fn raise_fd_limit(max_sessions: usize) -> anyhow::Result<()> {
     use rustix::process::{getrlimit, setrlimit, Resource};
+    let needed = files_needed(max_sessions);
     let mut limit = getrlimit(Resource::Nofile);
-    if limit.current == limit.maximum {
-        return;
+    if let Some(hard) = limit.maximum.filter(|hard| *hard < needed) {
+        anyhow::bail!(
+            "the open-file hard limit ({hard}) is too low for maxSessions {max_sessions}, \
+             which needs {needed}: raise it (ulimit -Hn, or LimitNOFILE= in a systemd unit) \
+             or lower maxSessions in config.json"
+        );
     }
+    if limit.current == limit.maximum {
+        return Ok(());
+    }
+    let soft = limit.current;
     limit.current = limit.maximum;
-    if let Err(e) = setrlimit(Resource::Nofile, limit) {
-        tracing::warn!("cannot raise the open-file limit: {e}");
+    if setrlimit(Resource::Nofile, limit).is_err() {
+        // macOS refuses an unlimited soft limit: what the sessions need is enough.
+        limit.current = Some(needed.max(soft.unwrap_or(0)));
+        setrlimit(Resource::Nofile, limit).context("cannot raise the open-file limit")?;
+    }
+    Ok(())
+}
+
+/// Makes freed large buffers (grown rings, repaint pieces, flood windows: over 256 KiB)
+/// go back to the system at once. glibc otherwise raises its threshold for serving
+/// allocations from the heap as such buffers are freed, after which they stay resident:
+/// ~17 MiB more for 20 sessions that each printed a megabyte. Output chunks (64 KiB)
+/// still come from the heap.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only sets a tuning parameter of the allocator.
+        if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10) } != 1 {
+            tracing::debug!("cannot set the allocator's mmap threshold");
+        }
     }
 }
 

@@ -123,6 +123,7 @@ pub async fn run(
         shutdown.clone(),
         config.idle_shutdown_secs,
     ));
+    tokio::spawn(release_quiet_output(registry.clone()));
     let uid = rustix::process::getuid();
     let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
@@ -185,6 +186,29 @@ async fn stop_sessions(registry: &Registry) {
         .is_err()
     {
         tracing::warn!("some sessions did not exit in time");
+    }
+}
+
+/// How often the server looks for sessions gone quiet, whose rings can give back their
+/// storage: one timer for the whole server, none per session.
+const QUIET_SWEEP: Duration = Duration::from_secs(60);
+
+/// Gives back the ring storage of sessions quiet for long
+/// ([`session::Session::release_quiet_output`]). While no session runs it waits for one
+/// without waking.
+async fn release_quiet_output(registry: Arc<Registry>) {
+    let mut changes = registry.changes();
+    loop {
+        if registry.list().is_empty() {
+            if changes.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        tokio::time::sleep(QUIET_SWEEP).await;
+        for session in registry.list() {
+            session.release_quiet_output();
+        }
     }
 }
 

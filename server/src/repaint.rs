@@ -7,8 +7,8 @@
 //! as a whole:
 //!
 //! - a screen repaint is rendered under the lock (bounded by the screen's size), then cut;
-//! - a repaint with history copies the screen, scrollback included, under the lock (a
-//!   copy of fixed-size cells: no rendering), then renders it outside the lock one
+//! - a repaint with history copies the screens and the history's rows under the lock (a
+//!   copy of cells and of text: no rendering), then renders it outside the lock one
 //!   screenful of history at a time, as the client takes the pieces.
 //!
 //! Cut anywhere else than between characters, the pieces are drawn in order as one

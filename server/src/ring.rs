@@ -1,10 +1,13 @@
-//! A fixed-capacity byte ring indexed by output sequence number.
+//! A bounded byte ring indexed by output sequence number.
 //!
 //! `seq` counts every byte a session's PTY ever produced. The ring keeps the last
 //! `capacity` of them; a reader holds a cursor (a seq) and copies out what lies between its
 //! cursor and the head. A cursor older than the ring's start has fallen behind and must be
 //! resynchronised from the terminal state instead. Storage grows on demand up to the
-//! capacity, so an idle session costs almost nothing.
+//! capacity, so an idle session costs almost nothing, and [`Ring::release_before`] gives
+//! it back when a session has gone quiet (the session decides what it still needs).
+
+use std::collections::VecDeque;
 
 /// A cursor older than the oldest byte still held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,9 +15,9 @@ pub struct Behind;
 
 /// The byte ring.
 pub struct Ring {
-    /// Physical storage; byte `seq` lives at `seq % capacity`. Its length grows to
-    /// `capacity` and then stays there.
-    buf: Vec<u8>,
+    /// The bytes held, oldest first: `start()..head`. Its allocation grows (doubling) up to
+    /// `capacity` and shrinks only in [`Ring::release_before`].
+    buf: VecDeque<u8>,
     capacity: usize,
     /// Total bytes ever pushed: the seq after the newest byte.
     head: u64,
@@ -25,7 +28,7 @@ impl Ring {
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0, "ring capacity must be positive");
         Self {
-            buf: Vec::new(),
+            buf: VecDeque::new(),
             capacity,
             head: 0,
         }
@@ -46,32 +49,36 @@ impl Ring {
         self.capacity
     }
 
+    /// Bytes of storage allocated.
+    #[cfg(test)]
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Appends bytes, dropping the oldest ones beyond the capacity.
     pub fn push(&mut self, mut data: &[u8]) {
         if data.len() > self.capacity {
             let skip = data.len() - self.capacity;
             self.head += skip as u64;
             data = &data[skip..];
-            if self.buf.len() < self.capacity {
-                // Sizes only matter for `start()`; the content is about to be overwritten.
-                self.buf.resize(self.capacity, 0);
-            }
         }
-        while !data.is_empty() {
-            let pos = (self.head % self.capacity as u64) as usize;
-            let n = data.len().min(self.capacity - pos);
-            if pos == self.buf.len() {
-                let want = (self.buf.len() + n)
-                    .max(self.buf.len() * 2)
-                    .min(self.capacity);
-                self.buf.reserve_exact(want - self.buf.len());
-                self.buf.extend_from_slice(&data[..n]);
-            } else {
-                self.buf[pos..pos + n].copy_from_slice(&data[..n]);
-            }
-            self.head += n as u64;
-            data = &data[n..];
+        let over = (self.buf.len() + data.len()).saturating_sub(self.capacity);
+        self.buf.drain(..over);
+        let len = self.buf.len();
+        if self.buf.capacity() < len + data.len() {
+            let want = (len + data.len()).max(len * 2).min(self.capacity);
+            self.buf.reserve_exact(want - len);
         }
+        self.buf.extend(data);
+        self.head += data.len() as u64;
+    }
+
+    /// Drops the bytes before `seq` (at most up to the head) and gives back the storage
+    /// they took; a reader whose cursor is older is then behind.
+    pub fn release_before(&mut self, seq: u64) {
+        let drop = seq.clamp(self.start(), self.head) - self.start();
+        self.buf.drain(..drop as usize);
+        self.buf.shrink_to_fit();
     }
 
     /// Appends to `out` up to `max` bytes starting at seq `from` (clamped to the head).
@@ -79,16 +86,15 @@ impl Ring {
         if from < self.start() {
             return Err(Behind);
         }
-        let from = from.min(self.head);
-        let total = ((self.head - from) as usize).min(max);
-        let mut left = total;
-        let mut seq = from;
-        while left > 0 {
-            let pos = (seq % self.capacity as u64) as usize;
-            let n = left.min(self.capacity - pos);
-            out.extend_from_slice(&self.buf[pos..pos + n]);
-            seq += n as u64;
-            left -= n;
+        let from = (from.min(self.head) - self.start()) as usize;
+        let total = (self.buf.len() - from).min(max);
+        let (a, b) = self.buf.as_slices();
+        let end = from + total;
+        if from < a.len() {
+            out.extend_from_slice(&a[from..end.min(a.len())]);
+        }
+        if end > a.len() {
+            out.extend_from_slice(&b[from.saturating_sub(a.len())..end - a.len()]);
         }
         Ok(total)
     }
@@ -120,9 +126,31 @@ mod tests {
     }
 
     #[test]
+    fn releasing_gives_back_storage_and_keeps_the_newest_bytes() {
+        let mut ring = Ring::new(1 << 20);
+        for i in 0..100u8 {
+            ring.push(&[i; 1000]);
+        }
+        assert!(ring.allocated() >= 100_000);
+        ring.release_before(99_000);
+        assert_eq!((ring.start(), ring.head()), (99_000, 100_000));
+        assert!(ring.allocated() < 2000, "{} bytes kept", ring.allocated());
+        assert_eq!(read(&ring, 99_500).unwrap(), [99; 500]);
+        assert_eq!(read(&ring, 98_999), Err(Behind));
+        // Never past the head; never back before the start.
+        ring.release_before(10);
+        assert_eq!(ring.start(), 99_000);
+        ring.release_before(u64::MAX);
+        assert_eq!((ring.start(), ring.head()), (100_000, 100_000));
+        ring.push(b"more");
+        assert_eq!(read(&ring, 100_000).unwrap(), b"more");
+    }
+
+    #[test]
     fn matches_a_model_for_random_pushes() {
         let mut ring = Ring::new(37);
         let mut all = Vec::new();
+        let mut floor = 0;
         let mut x: u32 = 12345;
         for round in 0..2000 {
             x = x.wrapping_mul(1103515245).wrapping_add(12345);
@@ -130,8 +158,17 @@ mod tests {
             let chunk: Vec<u8> = (0..len).map(|i| (round + i) as u8).collect();
             ring.push(&chunk);
             all.extend_from_slice(&chunk);
+            if round % 97 == 0 {
+                // Released, then filled again: the same bytes from the new start on.
+                let keep = ring.start() + (x as u64 % (ring.head() - ring.start() + 1));
+                ring.release_before(keep);
+                floor = keep as usize;
+                assert_eq!(ring.start(), keep);
+                assert_eq!(read(&ring, keep).unwrap(), &all[keep as usize..]);
+                continue;
+            }
             let start = ring.start() as usize;
-            assert_eq!(start, all.len().saturating_sub(37));
+            assert_eq!(start, all.len().saturating_sub(37).max(floor));
             let from = start + (x as usize % (all.len() - start + 1));
             assert_eq!(read(&ring, from as u64).unwrap(), &all[from..]);
         }

@@ -37,12 +37,22 @@ use crate::term::Term;
 use crate::web::keys::{Keys, Role};
 
 mod follower;
+
+#[cfg(test)]
+pub use follower::THREADS as FOLLOWER_THREADS;
 mod pacing;
 
 use pacing::Reader;
 
 /// A session with no output for this long is idle rather than active.
 const IDLE_AFTER_MS: u64 = 30_000;
+
+/// A session without input or output for this long gives back its ring's storage beyond
+/// [`QUIET_KEEP`] ([`Session::release_quiet_output`]).
+const QUIET_AFTER_MS: u64 = 5 * 60_000;
+/// Output a quiet session's ring keeps: a few screenfuls of the newest output, so a phone
+/// that reconnects still resumes from where it was rather than being repainted.
+const QUIET_KEEP: u64 = 64 << 10;
 
 /// Status inputs, updated by the actor and by clients.
 #[derive(Debug, Default)]
@@ -353,6 +363,30 @@ impl Session {
 
     fn term_seq(&self) -> u64 {
         lock(&self.term).seq()
+    }
+
+    /// When the session has been quiet (no input or output) for [`QUIET_AFTER_MS`], gives
+    /// back the ring's storage except the newest [`QUIET_KEEP`] bytes, and except what the
+    /// terminal state has not parsed yet or a reading client has not been sent: nothing
+    /// that is still needed is dropped. A client that comes back from before the new start
+    /// (a phone resuming) is repainted, as when it falls out of the ring. The ring grows
+    /// again on the next output.
+    pub(crate) fn release_quiet_output(&self) {
+        if now_ms().saturating_sub(self.last_seen_ms()) < QUIET_AFTER_MS {
+            return;
+        }
+        // Each only moves forward, so what they say stays a safe bound.
+        let parsed = self.term_seq();
+        let reading = self.oldest_reader();
+        let mut ring = lock(&self.ring);
+        let keep_from = ring
+            .head()
+            .saturating_sub(QUIET_KEEP)
+            .min(parsed)
+            .min(reading.unwrap_or(u64::MAX));
+        if keep_from > ring.start() {
+            ring.release_before(keep_from);
+        }
     }
 
     /// Moves the terminal state past output that has already left the ring unparsed.

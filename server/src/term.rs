@@ -1,5 +1,6 @@
-//! A session's terminal state: the vt100 screen (with scrollback and the alternate
-//! screen), fed from the output ring by its own task so parsing never slows PTY reads.
+//! A session's terminal state: the vt100 screens (main and alternate) and the scrollback
+//! history (`history.rs`, kept compact: text and attribute runs, not vt100's 32-byte
+//! cells), fed from the output ring by the follower so parsing never slows PTY reads.
 //!
 //! The state knows exactly which output position it reflects (`seq`), so a redraw plus the
 //! ring bytes after that position is exact. Parsing also finds what vt100 does not act on:
@@ -12,17 +13,57 @@ use std::num::NonZeroU16;
 use itwillsync_protocol::Size;
 
 mod flood;
+mod history;
 mod hooks;
 
 pub use flood::skippable;
+use history::History;
 pub use hooks::Hooks;
 
-/// Rows of scrollback the terminal state keeps (for phones' history redraw).
+/// Rows of scrollback history the terminal state keeps (for phones' history redraw).
 const SCROLLBACK_ROWS: usize = 2000;
+
+/// What vt100 reports while it parses: the hooks' findings, and the rows that scroll off
+/// the main screen into the history.
+#[derive(Default)]
+struct Callbacks {
+    hooks: Hooks,
+    history: History,
+}
+
+impl vt100::Callbacks for Callbacks {
+    fn audible_bell(&mut self, screen: &mut vt100::Screen) {
+        self.hooks.audible_bell(screen);
+    }
+
+    fn unhandled_csi(
+        &mut self,
+        screen: &mut vt100::Screen,
+        i1: Option<u8>,
+        i2: Option<u8>,
+        params: &[&[u16]],
+        c: char,
+    ) {
+        self.hooks.unhandled_csi(screen, i1, i2, params, c);
+    }
+
+    fn unhandled_osc(&mut self, screen: &mut vt100::Screen, params: &[&[u8]]) {
+        self.hooks.unhandled_osc(screen, params);
+    }
+
+    /// With no scrollback of vt100's own, called for every row that leaves the top of a
+    /// screen (scrolled, or pushed by a resize). The alternate screen has no history.
+    fn on_scroll(&mut self, row: vt100::capture::RowContents<'_>, alternate: bool) {
+        if !alternate {
+            self.history.push(&row);
+        }
+    }
+}
 
 /// The terminal state and the output position it reflects.
 pub struct Term {
-    parser: vt100::Parser<Hooks>,
+    /// The screens, without scrollback (`on_scroll` moves rows into the history).
+    parser: vt100::Parser<Callbacks>,
     seq: u64,
     /// The main screen as it was when a program switched to the alternate screen. vt100
     /// keeps the main grid but offers no way to draw it while the alternate one is active.
@@ -47,8 +88,8 @@ impl Term {
             parser: vt100::Parser::new_with_callbacks(
                 nz(size.rows),
                 nz(size.cols),
-                SCROLLBACK_ROWS,
-                Hooks::default(),
+                0,
+                Callbacks::default(),
             ),
             seq: 0,
             main_screen: None,
@@ -72,11 +113,11 @@ impl Term {
     /// seen on the screen they apply to.
     pub fn process(&mut self, bytes: &[u8]) -> usize {
         let mut done = 0;
-        for at in memchr::memmem::find_iter(bytes, b"\x1b[") {
+        for at in memchr::memchr_iter(0x1b, bytes) {
             if at < done {
                 continue;
             }
-            let Some(csi) = Csi::at(&bytes[at..]) else {
+            let Some(escape) = Escape::at(&bytes[at..]) else {
                 if bytes.len() - at < MAX_HELD_BACK {
                     self.feed(&bytes[done..at]);
                     return at;
@@ -86,8 +127,8 @@ impl Term {
                 self.partial_region = [true; 2];
                 continue;
             };
-            match csi {
-                Csi::EntersAlternate => {
+            match escape {
+                Escape::EntersAlternate => {
                     // Parsed up to here first: an earlier sequence in `bytes` may have
                     // switched screens already.
                     self.feed(&bytes[done..at]);
@@ -96,13 +137,27 @@ impl Term {
                         self.main_screen = Some(self.parser.screen().contents_formatted());
                     }
                 }
-                Csi::ScrollRegion { len, partial } => {
+                Escape::ScrollRegion { len, partial } => {
                     self.feed(&bytes[done..at + len]);
                     done = at + len;
                     let screen = usize::from(self.parser.screen().alternate_screen());
                     self.partial_region[screen] = partial;
                 }
-                _ => {}
+                Escape::ErasesScrollback { len } => {
+                    self.feed(&bytes[done..at + len]);
+                    done = at + len;
+                    // vt100 erases the current screen's scrollback: the alternate screen
+                    // has none.
+                    if !self.parser.screen().alternate_screen() {
+                        self.history_mut().clear();
+                    }
+                }
+                Escape::Reset { len } => {
+                    self.feed(&bytes[done..at + len]);
+                    done = at + len;
+                    self.history_mut().clear();
+                }
+                Escape::Other => {}
             }
         }
         self.feed(&bytes[done..]);
@@ -135,7 +190,15 @@ impl Term {
 
     /// Takes the query answers and the alert count gathered since the last call.
     pub fn take_hooks(&mut self) -> Hooks {
-        std::mem::take(self.parser.callbacks_mut())
+        std::mem::take(&mut self.parser.callbacks_mut().hooks)
+    }
+
+    fn history(&self) -> &History {
+        &self.parser.callbacks().history
+    }
+
+    fn history_mut(&mut self) -> &mut History {
+        &mut self.parser.callbacks_mut().history
     }
 
     /// Follows a PTY resize (which resets both screens' scroll regions).
@@ -184,12 +247,14 @@ impl Term {
     }
 
     /// A copy of the state to render a repaint with history from, outside the lock that
-    /// guards this one (`repaint.rs`). It copies cells (32 bytes each), it renders nothing.
+    /// guards this one (`repaint.rs`). It copies the screens' cells (32 bytes each) and the
+    /// history's text; it renders nothing.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             seq: self.seq,
             screen: self.parser.screen().clone(),
             main_screen: self.main_screen.clone(),
+            history: self.history().clone(),
         }
     }
 
@@ -201,23 +266,12 @@ impl Term {
     #[cfg(test)]
     pub fn redraw_with_history(&mut self) -> Vec<u8> {
         let mut out = String::from("\x1bc");
-        let screen = self.parser.screen_mut();
-        let (rows, cols) = screen.size();
+        let (rows, cols) = self.parser.screen().size();
         let rows = usize::from(rows.get());
-        screen.set_scrollback(usize::MAX);
-        let history = screen.scrollback();
-        // At offset k the view's top row is history row `history - k`.
-        let mut offset = history;
-        while offset > 0 {
-            screen.set_scrollback(offset);
-            for row in screen.rows_formatted(0, cols.get()).take(offset.min(rows)) {
-                out.push_str("\x1b[0m");
-                out.push_str(&row);
-                out.push_str("\x1b[0m\r\n");
-            }
-            offset = offset.saturating_sub(rows);
+        let history = self.history().len();
+        for index in 0..history {
+            out.push_str(&self.history().render(index, cols.get()));
         }
-        screen.set_scrollback(0);
         // The last rows of history are still on screen: scroll them off into history.
         let visible = history.min(rows.saturating_sub(1));
         if visible > 0 {
@@ -236,15 +290,13 @@ pub struct Snapshot {
     pub seq: u64,
     screen: vt100::Screen,
     main_screen: Option<String>,
+    history: History,
 }
 
 impl Snapshot {
     /// Rows of scrollback history.
     pub fn history_rows(&mut self) -> usize {
-        self.screen.set_scrollback(usize::MAX);
-        let rows = self.screen.scrollback();
-        self.screen.set_scrollback(0);
-        rows
+        self.history.len()
     }
 
     /// The screenful of history whose top row is `offset` rows above the screen (at most
@@ -252,15 +304,11 @@ impl Snapshot {
     /// the receiving terminal's scrollback.
     pub fn history_window(&mut self, offset: usize) -> Vec<String> {
         let (rows, cols) = self.screen.size();
-        self.screen.set_scrollback(offset);
-        let window = self
-            .screen
-            .rows_formatted(0, cols.get())
-            .take(offset.min(usize::from(rows.get())))
-            .map(|row| format!("\x1b[0m{row}\x1b[0m\r\n"))
-            .collect();
-        self.screen.set_scrollback(0);
-        window
+        let top = self.history.len().saturating_sub(offset);
+        let count = offset.min(usize::from(rows.get()));
+        (top..(top + count).min(self.history.len()))
+            .map(|index| self.history.render(index, cols.get()))
+            .collect()
     }
 
     /// The screen as [`Term::redraw`] paints it.
@@ -297,9 +345,9 @@ fn redraw(screen: &vt100::Screen, main_screen: Option<&str>) -> String {
     out
 }
 
-/// The control sequences `process` acts on.
+/// The escape sequences `process` acts on.
 #[derive(Debug, PartialEq, Eq)]
-enum Csi {
+enum Escape {
     /// Sets mode 47, 1047 or 1049.
     EntersAlternate,
     /// DECSTBM, `len` bytes long; `partial` unless it certainly covers the whole screen.
@@ -307,48 +355,95 @@ enum Csi {
         len: usize,
         partial: bool,
     },
+    /// ED 3 (`CSI 3 J`, or `CSI ? 3 J`), `len` bytes long: erases the scrollback.
+    ErasesScrollback {
+        len: usize,
+    },
+    /// RIS (`ESC c`), `len` bytes long: resets the terminal, scrollback included.
+    Reset {
+        len: usize,
+    },
     Other,
 }
 
-impl Csi {
-    /// The sequence at the start of `bytes` (which begins with `ESC [`), or `None` while
-    /// it is incomplete. Like vte, C0 controls inside it are executed, not part of it, and
-    /// ESC, CAN or SUB abandon it.
-    fn at(bytes: &[u8]) -> Option<Csi> {
+/// Whether vte executes `b` inside an escape or control sequence without ending it: C0
+/// controls other than ESC, CAN and SUB (which abandon it), and DEL (ignored).
+fn passes_through(b: u8) -> bool {
+    matches!(b, 0x00..=0x17 | 0x19 | 0x1c..=0x1f | 0x7f)
+}
+
+impl Escape {
+    /// The sequence at the start of `bytes` (which begins with ESC), or `None` while it is
+    /// incomplete. Like vte, C0 controls inside it are executed, not part of it, and ESC,
+    /// CAN or SUB abandon it.
+    fn at(bytes: &[u8]) -> Option<Escape> {
+        if bytes.get(1) == Some(&b'[') {
+            return Self::csi(bytes);
+        }
+        let next = bytes.iter().skip(1).position(|b| !passes_through(*b))? + 1;
+        Some(match bytes[next] {
+            b'c' => Escape::Reset { len: next + 1 },
+            _ => Escape::Other,
+        })
+    }
+
+    /// A CSI (`bytes` begins with `ESC [`).
+    fn csi(bytes: &[u8]) -> Option<Escape> {
         let mut params = Vec::new();
         for (i, &b) in bytes.iter().enumerate().skip(2) {
             match b {
-                0x1b | 0x18 | 0x1a => return Some(Csi::Other),
+                0x1b | 0x18 | 0x1a => return Some(Escape::Other),
                 0x00..=0x1f => {}
                 0x20..=0x3f => params.push(b),
-                _ => return Some(Csi::classify(&params, b, i + 1)),
+                _ => return Some(Escape::classify(&params, b, i + 1)),
             }
         }
         None
     }
 
-    fn classify(params: &[u8], last: u8, len: usize) -> Csi {
+    fn classify(params: &[u8], last: u8, len: usize) -> Escape {
         match (params.first(), last) {
+            (_, b'J') if erases_scrollback(params) => Escape::ErasesScrollback { len },
             (Some(b'?'), b'h')
                 if params[1..]
                     .split(|b| *b == b';')
                     .any(|p| matches!(p, b"47" | b"1047" | b"1049")) =>
             {
-                Csi::EntersAlternate
+                Escape::EntersAlternate
             }
-            (Some(b'?'), _) => Csi::Other,
+            (Some(b'?'), _) => Escape::Other,
             (_, b'r') => {
                 // Whole-screen only in the forms without a bottom row (the screen's own);
                 // any other might not be.
                 let full = matches!(params, b"" | b";" | b"1" | b"1;" | b"0" | b"0;");
-                Csi::ScrollRegion {
+                Escape::ScrollRegion {
                     len,
                     partial: !full,
                 }
             }
-            _ => Csi::Other,
+            _ => Escape::Other,
         }
     }
+}
+
+/// Whether the parameters of a CSI ending in `J` make it ED 3 for vt100: no private marker
+/// but an optional leading `?`, no intermediates, and a first parameter of 3 (vte's
+/// saturating arithmetic; sub-parameters after `:` do not count).
+fn erases_scrollback(params: &[u8]) -> bool {
+    let params = params.strip_prefix(b"?").unwrap_or(params);
+    if !params
+        .iter()
+        .all(|b| b.is_ascii_digit() || *b == b';' || *b == b':')
+    {
+        return false;
+    }
+    let first = params
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u16, |n, b| {
+            n.saturating_mul(10).saturating_add(u16::from(b - b'0'))
+        });
+    first == 3
 }
 
 #[cfg(test)]
@@ -394,14 +489,65 @@ mod tests {
         assert_eq!(copy.screen().contents(), "main text");
     }
 
+    /// Each row of the scrollback of `parser`, oldest first, as (text, attributes) per
+    /// column: what a user sees. A cell never written and a space show the same.
+    fn history_cells(parser: &mut vt100::Parser) -> Vec<Vec<(String, Cell)>> {
+        let screen = parser.screen_mut();
+        let cols = screen.size().1.get();
+        screen.set_scrollback(usize::MAX);
+        let total = screen.scrollback();
+        let mut history = Vec::new();
+        // At offset k the view's top row is history row `total - k`.
+        for offset in (1..=total).rev() {
+            screen.set_scrollback(offset);
+            history.push(
+                (0..cols)
+                    .map(|col| cell_at(screen, 0, col))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        screen.set_scrollback(0);
+        history
+    }
+
+    /// What a user sees in a cell: its text (a blank as a space) and attributes.
+    type Cell = (vt100::Color, vt100::Color, bool, bool, bool, bool, bool);
+
+    fn cell_at(screen: &vt100::Screen, row: u16, col: u16) -> (String, Cell) {
+        match screen.cell(row, col) {
+            Some(c) => {
+                let text = if c.has_contents() {
+                    c.contents().to_string()
+                } else {
+                    " ".to_string()
+                };
+                let attrs = (
+                    c.fgcolor(),
+                    c.bgcolor(),
+                    c.bold(),
+                    c.dim(),
+                    c.italic(),
+                    c.underline(),
+                    c.inverse(),
+                );
+                (text, attrs)
+            }
+            None => (" ".to_string(), Default::default()),
+        }
+    }
+
     #[test]
     fn redraw_with_history_restores_scrollback_and_screen() {
         let size = Size { cols: 30, rows: 5 };
         let mut term = Term::new(size);
+        let mut reference = vt100::Parser::new(nz(size.rows), nz(size.cols), SCROLLBACK_ROWS);
         for i in 0..40 {
-            term.process(format!("line \x1b[1m{i}\x1b[0m\r\n").as_bytes());
+            let line = format!("line \x1b[1m{i}\x1b[0m\r\n");
+            term.process(line.as_bytes());
+            reference.process(line.as_bytes());
         }
         term.process(b"$ partial");
+        reference.process(b"$ partial");
         let redraw = term.redraw_with_history();
         assert!(redraw.starts_with(b"\x1bc"));
         let mut copy = vt100::Parser::new(nz(size.rows), nz(size.cols), 100);
@@ -411,11 +557,146 @@ mod tests {
             copy.screen().cursor_position(),
             term.screen().cursor_position()
         );
+        assert_eq!(history_cells(&mut copy), history_cells(&mut reference));
         copy.screen_mut().set_scrollback(usize::MAX);
-        term.parser.screen_mut().set_scrollback(usize::MAX);
-        assert_eq!(copy.screen().scrollback(), term.screen().scrollback());
-        assert_eq!(copy.screen().contents(), term.screen().contents());
         assert!(copy.screen().contents().starts_with("line 0\n"));
+    }
+
+    /// Random output for the history: coloured and wide text, lines that wrap, scroll
+    /// regions, the alternate screen, erasing the scrollback and resets, cut anywhere.
+    fn random_history_output(rng: &mut impl rand::RngExt, cols: usize) -> Vec<u8> {
+        const ESCAPES: &[&str] = &[
+            "\x1b[31m",
+            "\x1b[0m",
+            "\x1b[1;44m",
+            "\x1b[7m",
+            "\x1b[38;5;200m",
+            "\x1b[K",
+            "\x1b[2J",
+            "\x1b[H",
+            "\x1b[5;3H",
+            "\x1b[3A",
+            "\x1b[?1049h",
+            "\x1b[?1049l",
+            "\x1b[2;6r",
+            "\x1b[r",
+            "\x1b[3J",
+            "\x1b[?3J",
+            "\x1b[3;1J",
+            "\x1b[03J",
+            "\x1b[3 J",
+            "\x1b[13J",
+            "\x1b\nc",
+            "\x1bc",
+            "\x1b(c",
+            "\x1b[2S",
+            "\x1b[3M",
+            "\x1bM",
+            "漢字 é ",
+            "\x1b[",
+            "\x1b",
+        ];
+        let mut out = Vec::new();
+        for _ in 0..rng.random_range(4..40) {
+            if rng.random_range(0..3) == 0 {
+                out.extend_from_slice(ESCAPES[rng.random_range(0..ESCAPES.len())].as_bytes());
+                continue;
+            }
+            for _ in 0..rng.random_range(0..300) {
+                let len = match rng.random_range(0..8) {
+                    0 => rng.random_range(cols..3 * cols),
+                    _ => rng.random_range(0..cols),
+                };
+                for _ in 0..len {
+                    match rng.random_range(0..30) {
+                        0 => out.extend_from_slice(b"\x1b[32m"),
+                        1 => out.extend_from_slice(b"\x1b[0m"),
+                        2 => out.extend_from_slice("漢".as_bytes()),
+                        _ => out.push(rng.random_range(0x20u8..0x7f)),
+                    }
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_history_is_vt100s_scrollback_and_a_repaint_restores_it() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x415_7021);
+        let mut rows_checked = 0;
+        for case in 0..60 {
+            let size = Size {
+                cols: rng.random_range(8..60),
+                rows: rng.random_range(2..20),
+            };
+            let output = random_history_output(&mut rng, usize::from(size.cols));
+            // The reference: vt100 with a scrollback of its own, fed all at once.
+            let mut reference = vt100::Parser::new(nz(size.rows), nz(size.cols), SCROLLBACK_ROWS);
+            reference.process(&output);
+            // The terminal state, fed as the follower does: random chunks, what `process`
+            // holds back coming again with the next.
+            let mut term = Term::new(size);
+            let mut pos = 0;
+            while pos < output.len() {
+                let end = (pos + rng.random_range(1..5000)).min(output.len());
+                pos += term.process(&output[pos..end]);
+                if end == output.len() && pos < end {
+                    term.finish(&output[pos..]);
+                    pos = end;
+                }
+            }
+            if reference.screen().alternate_screen() {
+                // vt100 shows the main screen's scrollback only from the main screen.
+                term.process(b"\x1b[?1049l");
+                reference.process(b"\x1b[?1049l");
+            }
+            assert_eq!(
+                term.screen().contents(),
+                reference.screen().contents(),
+                "case {case}"
+            );
+            let expected = history_cells(&mut reference);
+            assert_eq!(term.history().len(), expected.len(), "case {case}");
+            // A repaint with history, replayed into a terminal with a scrollback, shows
+            // the same history and the same screen.
+            let mut copy = vt100::Parser::new(nz(size.rows), nz(size.cols), SCROLLBACK_ROWS);
+            copy.process(&term.redraw_with_history());
+            assert_eq!(history_cells(&mut copy), expected, "case {case} {size:?}");
+            for row in 0..size.rows {
+                for col in 0..size.cols {
+                    assert_eq!(
+                        cell_at(copy.screen(), row, col),
+                        cell_at(reference.screen(), row, col),
+                        "case {case} {size:?} at {row},{col}"
+                    );
+                }
+            }
+            rows_checked += expected.len();
+        }
+        // Not vacuous: many rows of history were compared.
+        assert!(rows_checked > 20_000, "only {rows_checked} rows of history");
+    }
+
+    #[test]
+    fn the_history_costs_about_a_byte_a_character() {
+        let size = Size {
+            cols: 120,
+            rows: 40,
+        };
+        let mut term = Term::new(size);
+        for i in 0..3000 {
+            let mut line = String::new();
+            for j in 0..12 {
+                line.push_str(&format!("\x1b[3{}m{:<10}", (i + j) % 8, "coloured"));
+            }
+            term.process(format!("{line}\x1b[0m\r\n").as_bytes());
+        }
+        assert_eq!(term.history().len(), SCROLLBACK_ROWS);
+        // 120 characters and 12 colour changes a row: well under 32 bytes a cell.
+        let per_row = term.history().text_bytes() / SCROLLBACK_ROWS;
+        assert!(per_row < 200, "{per_row} bytes a row");
     }
 
     #[test]

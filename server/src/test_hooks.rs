@@ -11,10 +11,12 @@
 //! session log's writer took output and is about to write it: a stuck disk), and, armed with
 //! [`arm_panic`] to panic there, `actor-read` (the actor read output), `follower-parse`
 //! (the follower is about to parse output) and `info-request` (a connection answers
-//! `Info` for this target).
+//! `Info` for this target). [`arm_stall`] makes every pass through such a point block
+//! its thread for a while: `follower-parse` then stands for a parse slower than any
+//! output.
 
 #[cfg(test)]
-pub use imp::{arm, arm_panic, panic_point, pause};
+pub use imp::{arm, arm_panic, arm_stall, panic_point, pause};
 
 #[cfg(not(test))]
 /// Pauses here when a test armed `point` for `key` (tests only; empty otherwise).
@@ -37,6 +39,8 @@ mod imp {
     enum Action {
         Pause(Arc<Gate>),
         Panic,
+        /// Blocks every task that passes for this long; stays armed.
+        Stall(std::time::Duration),
     }
 
     /// Armed points by (point, key). Held only to insert or remove an entry.
@@ -88,6 +92,12 @@ mod imp {
         put(point, key, Action::Panic);
     }
 
+    /// Arms `point` for `key` to block every thread that passes it for `time`, until the
+    /// end of the test process.
+    pub fn arm_stall(point: &'static str, key: &str, time: std::time::Duration) {
+        put(point, key, Action::Stall(time));
+    }
+
     /// Stops here when `point` is armed for `key`.
     pub async fn pause(point: &'static str, key: &str) {
         match take(point, key) {
@@ -96,14 +106,19 @@ mod imp {
                 gate.release.notified().await;
             }
             Some(Action::Panic) => panic!("test hook {point} panicked, as armed"),
+            Some(other) => put(point, key, other),
             None => {}
         }
     }
 
-    /// Panics here when `point` is armed for `key`.
+    /// Panics (or stalls) here when `point` is armed for `key`.
     pub fn panic_point(point: &'static str, key: &str) {
         match take(point, key) {
             Some(Action::Panic) => panic!("test hook {point} panicked, as armed"),
+            Some(Action::Stall(time)) => {
+                put(point, key, Action::Stall(time));
+                std::thread::sleep(time);
+            }
             Some(other) => put(point, key, other),
             None => {}
         }

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use itwillsync_protocol::codec::{read_frame_async, write_frame_async};
-use itwillsync_protocol::{preamble, ClientMsg, NewSession, ServerMsg, Size};
+use itwillsync_protocol::{preamble, ClientMsg, EventKind, NewSession, ServerMsg, Size};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -253,7 +253,54 @@ async fn a_panic_ends_only_its_session_or_connection() {
     assert_eq!(code, 4);
 }
 
+/// Floods in more sessions than the follower pool has threads do not stop the other
+/// sessions' terminal states from advancing: every follower gets turns. Each flood rings
+/// a bell first (raising attention once its follower has parsed it), then floods for ever,
+/// its follower made slower than the flood (a stall in every slice it parses); a session
+/// started then asks for the cursor position and exits once answered (answers come from
+/// the parsed state). A follower that kept its thread while output waits would never let
+/// that session's follower run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_does_not_stop_another_sessions_terminal_state() {
+    let server = Server::start().await;
+    let mut events = server.connect().await;
+    let ServerMsg::Subscribed = events.request(&ClientMsg::Subscribe).await else {
+        panic!("not subscribed")
+    };
+    // Coloured lines: never skipped as plain text.
+    let flood = r#"printf '\007'; exec yes "$(printf '\033[1;31mflood\033[0m')""#;
+    let mut floods = Vec::new();
+    for _ in 0..crate::session::FOLLOWER_THREADS + 2 {
+        let id = server.new_session(flood).await;
+        test_hooks::arm_stall("follower-parse", &id, Duration::from_millis(20));
+        floods.push(id);
+    }
+    let mut flooding = std::collections::HashSet::new();
+    while flooding.len() < floods.len() {
+        let event = events.next_event(EventKind::AttentionRaised).await;
+        flooding.extend(event.session);
+    }
+    // Exits 7 once its query (ESC [ 6 n) is answered: 6 bytes, ESC [ 1 ; 1 R.
+    let asks = "stty -icanon -echo; printf '\\033[6n'; dd bs=1 count=6 >/dev/null 2>&1; exit 7";
+    let asking = server.new_session(asks).await;
+    let exited = events.next_event(EventKind::SessionExited).await;
+    assert_eq!(exited.session.as_deref(), Some(asking.as_str()));
+    assert_eq!(exited.status.map(|s| s.code), Some(7));
+}
+
 impl Client {
+    /// The next event of `kind` on a subscribed connection.
+    async fn next_event(&mut self, kind: EventKind) -> itwillsync_protocol::Event {
+        loop {
+            let Some(ServerMsg::Event { event }) = self.recv().await else {
+                panic!("the event stream ended")
+            };
+            if event.kind == kind {
+                return event;
+            }
+        }
+    }
+
     /// Output (and redraws) until `needle` appears in it.
     async fn until_output(&mut self, needle: &str) -> String {
         let mut output = Vec::new();

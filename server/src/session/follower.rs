@@ -1,11 +1,18 @@
-//! The terminal-state follower: one thread per session, at low priority, parsing the ring
-//! into the vt100 state at its own pace, answering terminal queries while no local terminal
-//! is attached, and raising attention on bells and notifications. In a flood of plain text
-//! it skips what cannot change the final state ([`Floods`]).
+//! The terminal-state follower: one task per session, parsing the ring into the vt100
+//! state at its own pace, answering terminal queries while no local terminal is attached,
+//! and raising attention on bells and notifications. In a flood of plain text it skips
+//! what cannot change the final state ([`Floods`]).
+//!
+//! The followers of all sessions share one small pool of low-priority threads ([`pool`]:
+//! [`THREADS`], however many sessions run). Fairness: a follower parses at most
+//! [`PARSE_CHUNK`] bytes and then yields to the back of the pool's queue, so followers
+//! take turns in slices of ~0.4 ms and a flooding session only ever takes its share; an
+//! idle follower waits on its session's watches and costs no wake-up.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use itwillsync_protocol::{EventKind, ExitStatus};
 use tokio::sync::watch;
 
@@ -16,28 +23,47 @@ use crate::ring::Behind;
 /// speed), so a redraw request hardly ever waits.
 const PARSE_CHUNK: usize = 16 << 10;
 
+/// Threads of the follower pool: enough to parse on two cores at once; a fixed number,
+/// so a thousand sessions cost no more threads than one.
+pub const THREADS: usize = 2;
+
+/// The follower pool: a runtime of its own whose [`THREADS`] workers run at a lower
+/// scheduling priority, so that on a busy machine parsing never takes CPU from reading
+/// PTYs or feeding clients (followers catch up, or skip a flood, when the CPU is free).
+/// Started with the first session, shared by every server in the process (the in-process
+/// tests start several), never stopped. `None` when it cannot start.
+fn pool() -> Option<&'static tokio::runtime::Runtime> {
+    static POOL: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(THREADS)
+            .max_blocking_threads(1)
+            .thread_name("term")
+            .on_thread_start(lower_priority)
+            .enable_time()
+            .build()
+            .inspect_err(|e| tracing::error!("cannot start the terminal-state threads: {e}"))
+            .ok()
+    })
+    .as_ref()
+}
+
 impl Session {
-    /// Starts the follower on its own thread at the lowest scheduling priority, so that on
-    /// a busy machine parsing never takes CPU from reading the PTY or feeding clients (the
-    /// follower catches up, or skips a flood, when the CPU is free).
+    /// Starts the follower as a task of the follower pool ([`pool`]).
     pub(crate) fn spawn_follower(self: &Arc<Self>) -> std::io::Result<()> {
+        let pool = pool().ok_or_else(|| std::io::Error::other("no terminal-state threads"))?;
         let session = self.clone();
         let runtime = tokio::runtime::Handle::current();
-        std::thread::Builder::new()
-            .name(format!("term-{}", &self.id[..8]))
-            .spawn(move || {
-                lower_priority();
-                let follow = std::panic::AssertUnwindSafe(|| {
-                    runtime.block_on(session.clone().follow_output())
-                });
-                if let Err(panic) = std::panic::catch_unwind(follow) {
-                    // Without its terminal state the session cannot serve redraws: end it.
-                    let why = crate::panic_message(&panic);
-                    tracing::error!(session = %session.id, "the terminal state failed: {why}");
-                    let _ = session.terminate_on(&runtime);
-                }
-            })
-            .map(drop)
+        pool.spawn(async move {
+            let follow = std::panic::AssertUnwindSafe(session.clone().follow_output());
+            if let Err(panic) = follow.catch_unwind().await {
+                // Without its terminal state the session cannot serve redraws: end it.
+                let why = crate::panic_message(&panic);
+                tracing::error!(session = %session.id, "the terminal state failed: {why}");
+                let _ = session.terminate_on(&runtime);
+            }
+        });
+        Ok(())
     }
 
     /// Parses output into the terminal state as it arrives, answers terminal queries while
@@ -99,7 +125,8 @@ impl Session {
                 self.emit(EventKind::AttentionRaised, hooks.message);
             }
             if seq > parsed && seq < *self.head.borrow() {
-                // More is waiting (beyond a sequence held back at the end, if any).
+                // More is waiting (beyond a sequence held back at the end, if any): the
+                // other sessions' followers get their turn first.
                 tokio::task::yield_now().await;
                 continue;
             }
@@ -116,7 +143,7 @@ impl Session {
 }
 
 /// Lowers the calling thread's priority (nice 10 on Linux, where nice is per thread;
-/// elsewhere it keeps the default). Not the idle class: the follower holds the `term` lock
+/// elsewhere it keeps the default). Not the idle class: a follower holds its `term` lock
 /// while it parses, and a thread that only runs when the CPU is idle could hold it for as
 /// long as the machine is busy, stalling every redraw.
 fn lower_priority() {

@@ -67,6 +67,11 @@ impl Session {
         readers.values().any(|r| r.paces(head, limit))
     }
 
+    /// The oldest cursor of the reading clients, if any.
+    pub(super) fn oldest_reader(&self) -> Option<u64> {
+        lock(&self.readers).values().map(|r| r.cursor).min()
+    }
+
     /// Notified when a reading client got output.
     pub(crate) fn progress(&self) -> watch::Receiver<()> {
         self.progress.subscribe()
