@@ -57,6 +57,8 @@ pub struct Shared {
     pub tls: Option<String>,
     /// Lifecycle events, for `Subscribe`.
     pub events: Arc<crate::events::Events>,
+    /// The other machines' links.
+    pub machines: Arc<crate::machines::Machines>,
 }
 
 /// The read half, decoding whole frames.
@@ -153,6 +155,25 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 return Ok(());
             }
         };
+        let msg = match remote(ctx, msg) {
+            Ok(Routed::Here(msg)) => msg,
+            Ok(Routed::There(link, msg)) => {
+                if is_attachment(&msg) {
+                    let end = crate::remote::attach(link, msg, incoming, out, &ctx.shutdown);
+                    if let attach::End::Closed = end.await? {
+                        return Ok(());
+                    }
+                } else {
+                    let reply = link.request(msg).await.unwrap_or_else(error);
+                    out.send(&reply).await?;
+                }
+                continue;
+            }
+            Err(e) => {
+                out.send(&error(e)).await?;
+                continue;
+            }
+        };
         let attachment = match msg {
             ClientMsg::Attach {
                 target,
@@ -163,9 +184,18 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                     Some(t) => ctx.registry.find(&t),
                     None => ctx.registry.most_recent(),
                 };
-                session.map(|s| (s, read_only, size))
+                session.map(|s| (s, read_only, size, None))
             }
-            ClientMsg::New { spec, attach } => {
+            ClientMsg::Follow {
+                target,
+                read_only,
+                size,
+                from_seq,
+            } => ctx
+                .registry
+                .find(&target)
+                .map(|s| (s, read_only, size, Some(from_seq))),
+            ClientMsg::New { spec, attach: true } => {
                 let size = spec.size;
                 let created = create(ctx, spec).await;
                 if let Some(message) = created
@@ -175,17 +205,7 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 {
                     out.send(&ServerMsg::Warning { message }).await?;
                 }
-                if !attach {
-                    let reply = match created {
-                        Ok(session) => ServerMsg::Created {
-                            session: session.info(),
-                        },
-                        Err(e) => error(e),
-                    };
-                    out.send(&reply).await?;
-                    continue;
-                }
-                created.map(|s| (s, false, size))
+                created.map(|s| (s, false, size, None))
             }
             ClientMsg::Subscribe => return subscribe(incoming, out, ctx).await,
             ClientMsg::Shutdown => {
@@ -198,14 +218,13 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 return Ok(());
             }
             other => {
-                let reply = reply(other, ctx).await;
-                out.send(&reply).await?;
+                answer(other, out, ctx).await?;
                 continue;
             }
         };
         match attachment {
-            Ok((session, read_only, size)) => {
-                let end = attach::run(session, read_only, size, incoming, out, &ctx.shutdown);
+            Ok((session, read_only, size, from)) => {
+                let end = attach::run(session, read_only, size, from, incoming, out, &ctx.shutdown);
                 if let attach::End::Closed = end.await? {
                     return Ok(());
                 }
@@ -216,8 +235,160 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
     Ok(())
 }
 
-/// Streams lifecycle events until the client closes the connection or the server stops.
-/// A client that reads too slowly loses the oldest events and is told how many.
+/// Where a request goes.
+enum Routed {
+    /// This server answers it.
+    Here(ClientMsg),
+    /// Another machine does, through its link: the request with `MACHINE:` taken off its
+    /// target (`NewOn` becomes `New`).
+    There(Arc<crate::machines::Link>, ClientMsg),
+}
+
+/// Routes requests whose target is `MACHINE:TARGET` (and `NewOn`) to that machine.
+fn remote(ctx: &Shared, msg: ClientMsg) -> anyhow::Result<Routed> {
+    let machines = &ctx.machines;
+    let split = |target: &str| -> anyhow::Result<Option<(Arc<crate::machines::Link>, String)>> {
+        Ok(machines
+            .split(target)?
+            .map(|(link, rest)| (link, rest.to_string())))
+    };
+    let there = |link, msg| Ok(Routed::There(link, msg));
+    match msg {
+        ClientMsg::NewOn {
+            machine,
+            spec,
+            attach,
+        } => {
+            let msg = ClientMsg::New { spec, attach };
+            if machine == crate::events::LOCAL {
+                return Ok(Routed::Here(msg));
+            }
+            there(machines.get(&machine)?, msg)
+        }
+        ClientMsg::Attach {
+            target: Some(target),
+            read_only,
+            size,
+        } => match split(&target)? {
+            Some((link, target)) => there(
+                link,
+                ClientMsg::Attach {
+                    target: Some(target),
+                    read_only,
+                    size,
+                },
+            ),
+            None => Ok(Routed::Here(ClientMsg::Attach {
+                target: Some(target),
+                read_only,
+                size,
+            })),
+        },
+        ClientMsg::Follow {
+            target,
+            read_only,
+            size,
+            from_seq,
+        } => match split(&target)? {
+            Some((link, target)) => there(
+                link,
+                ClientMsg::Follow {
+                    target,
+                    read_only,
+                    size,
+                    from_seq,
+                },
+            ),
+            None => Ok(Routed::Here(ClientMsg::Follow {
+                target,
+                read_only,
+                size,
+                from_seq,
+            })),
+        },
+        ClientMsg::Kill { target, signal } => match split(&target)? {
+            Some((link, target)) => there(link, ClientMsg::Kill { target, signal }),
+            None => Ok(Routed::Here(ClientMsg::Kill { target, signal })),
+        },
+        ClientMsg::Rename { target, name } => match split(&target)? {
+            Some((link, target)) => there(link, ClientMsg::Rename { target, name }),
+            None => Ok(Routed::Here(ClientMsg::Rename { target, name })),
+        },
+        ClientMsg::Info {
+            target: Some(target),
+        } => match split(&target)? {
+            Some((link, target)) => there(
+                link,
+                ClientMsg::Info {
+                    target: Some(target),
+                },
+            ),
+            None => Ok(Routed::Here(ClientMsg::Info {
+                target: Some(target),
+            })),
+        },
+        ClientMsg::Link {
+            target,
+            read_only,
+            rotate,
+        } => match split(&target)? {
+            Some((link, target)) => there(
+                link,
+                ClientMsg::Link {
+                    target,
+                    read_only,
+                    rotate,
+                },
+            ),
+            None => Ok(Routed::Here(ClientMsg::Link {
+                target,
+                read_only,
+                rotate,
+            })),
+        },
+        other => Ok(Routed::Here(other)),
+    }
+}
+
+/// Whether a request makes the connection an attachment.
+fn is_attachment(msg: &ClientMsg) -> bool {
+    matches!(
+        msg,
+        ClientMsg::Attach { .. } | ClientMsg::Follow { .. } | ClientMsg::New { attach: true, .. }
+    )
+}
+
+/// Answers a request that does not attach: `New` without attaching (a warning, then its
+/// reply) or any request `reply` answers.
+async fn answer(msg: ClientMsg, out: &mut Writer, ctx: &Shared) -> anyhow::Result<()> {
+    let reply = match msg {
+        ClientMsg::New {
+            spec,
+            attach: false,
+        } => {
+            let created = create(ctx, spec).await;
+            if let Some(message) = created
+                .as_ref()
+                .ok()
+                .and_then(|s| s.network_warning.clone())
+            {
+                out.send(&ServerMsg::Warning { message }).await?;
+            }
+            match created {
+                Ok(session) => ServerMsg::Created {
+                    session: session.info(),
+                },
+                Err(e) => error(e),
+            }
+        }
+        other => reply(other, ctx).await,
+    };
+    out.send(&reply).await
+}
+
+/// Streams lifecycle events until the client closes the connection or the server stops,
+/// answering the requests it sends meanwhile between them. A client that reads too slowly
+/// loses the oldest events and is told how many.
 async fn subscribe(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyhow::Result<()> {
     let mut events = ctx.events.subscribe();
     out.send(&ServerMsg::Subscribed).await?;
@@ -231,8 +402,26 @@ async fn subscribe(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> any
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
-            msg = incoming.recv() => if msg.is_none() {
-                return Ok(()); // the client went away; anything else it sends is ignored
+            msg = incoming.recv() => match msg {
+                None => return Ok(()), // the client went away
+                Some(Err(message)) => {
+                    out.send(&ServerMsg::Error { message }).await?;
+                    return Ok(());
+                }
+                // Answered between events, in order (a machine link pings and drives the
+                // remote server this way).
+                Some(Ok(msg)) => match remote(ctx, msg) {
+                    Ok(Routed::Here(msg)) if !is_attachment(&msg) => answer(msg, out, ctx).await?,
+                    Ok(Routed::There(link, msg)) if !is_attachment(&msg) => {
+                        let reply = link.request(msg).await.unwrap_or_else(error);
+                        out.send(&reply).await?;
+                    }
+                    Ok(_) => {
+                        let message = "a subscribed connection cannot attach".into();
+                        out.send(&ServerMsg::Error { message }).await?;
+                    }
+                    Err(e) => out.send(&error(e)).await?,
+                },
             },
             _ = ctx.shutdown.wait() => {
                 let reason = "the server is stopping".to_string();
@@ -243,9 +432,20 @@ async fn subscribe(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> any
     }
 }
 
-async fn create(ctx: &Shared, spec: NewSession) -> anyhow::Result<Arc<Session>> {
+/// Starts a session. An empty `cwd` is the home directory and an empty `env` the server's
+/// own environment: what another machine's `new --on` sends, knowing neither.
+async fn create(ctx: &Shared, mut spec: NewSession) -> anyhow::Result<Arc<Session>> {
     if ctx.shutdown.is_triggered() {
         anyhow::bail!("the server is stopping");
+    }
+    if spec.env.is_empty() {
+        spec.env = std::env::vars().collect();
+    }
+    if spec.cwd.is_empty() {
+        spec.cwd = std::env::var("HOME")
+            .ok()
+            .filter(|h| h.starts_with('/'))
+            .context("no working directory given and HOME is not set")?;
     }
     ctx.registry.create(spec).await
 }
@@ -324,11 +524,21 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                 tracing::info!("master key rotated");
                 ServerMsg::Link { url }
             }
+            ClientMsg::Machines { reload } => {
+                if reload {
+                    ctx.machines.reload()?;
+                }
+                ServerMsg::Machines {
+                    machines: ctx.machines.infos(),
+                }
+            }
             ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {
                 anyhow::bail!("not attached to a session")
             }
             ClientMsg::Attach { .. }
+            | ClientMsg::Follow { .. }
             | ClientMsg::New { .. }
+            | ClientMsg::NewOn { .. }
             | ClientMsg::Shutdown
             | ClientMsg::Subscribe => {
                 anyhow::bail!("attach, new and shutdown are handled by the request loop")

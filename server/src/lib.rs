@@ -19,11 +19,13 @@ mod hooks;
 mod inhibit;
 mod input;
 mod log_file;
+pub mod machines;
 mod output_log;
 mod process;
 mod program;
 mod pty;
 mod registry;
+mod remote;
 mod repaint;
 mod ring;
 mod session;
@@ -110,6 +112,17 @@ pub async fn run(
         tracing::warn!("no local API: {e:#}");
     }
     let inhibitor = inhibit::spawn(registry.clone(), shutdown.clone());
+    let ssh = std::env::var("ITWILLSYNC_SSH_COMMAND")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "ssh".into());
+    let machines = machines::Machines::start(
+        home.clone(),
+        machines::Timing::from_config(&config),
+        ssh,
+        events.clone(),
+        shutdown.clone(),
+    );
     let ctx = Arc::new(conn::Shared {
         registry: registry.clone(),
         shutdown: shutdown.clone(),
@@ -117,6 +130,7 @@ pub async fn run(
         dashboard,
         tls,
         events,
+        machines: machines.clone(),
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),
@@ -163,6 +177,7 @@ pub async fn run(
         }
     }
     drop(listener);
+    machines.stop_all();
     stop_sessions(&registry).await;
     let _ = inhibitor.await;
     Ok(())

@@ -337,6 +337,8 @@ mod tests {
             attention_message: None,
             key: Some(id("KEY")),
             url: None,
+            machine: None,
+            offline: None,
         }
     }
 
