@@ -475,3 +475,199 @@ fn a_machine_speaking_another_version_needs_an_upgrade() {
     assert!(!kill.status.success());
     assert!(String::from_utf8_lossy(&kill.stderr).contains("needs upgrade"));
 }
+
+/// Two network namespaces joined by a veth pair, removed on drop.
+struct Netns {
+    names: [String; 2],
+    /// The second namespace's address.
+    far: String,
+}
+
+impl Netns {
+    fn ip(args: &[&str]) {
+        let out = Command::new("ip").args(args).output().expect("ip");
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    }
+
+    fn new() -> Self {
+        let id = std::process::id();
+        let names = [format!("itws{id}a"), format!("itws{id}b")];
+        let net = format!("10.{}.{}", 200 + (id >> 16) % 50, (id >> 8) % 256);
+        let netns = Self {
+            names: names.clone(),
+            far: format!("{net}.2"),
+        };
+        let [a, b] = [names[0].as_str(), names[1].as_str()];
+        Self::ip(&["netns", "add", a]);
+        Self::ip(&["netns", "add", b]);
+        Self::ip(&[
+            "link", "add", "veth0", "netns", a, "type", "veth", "peer", "name", "veth1", "netns", b,
+        ]);
+        Self::ip(&[
+            "-n",
+            a,
+            "addr",
+            "add",
+            &format!("{net}.1/24"),
+            "dev",
+            "veth0",
+        ]);
+        Self::ip(&[
+            "-n",
+            b,
+            "addr",
+            "add",
+            &format!("{net}.2/24"),
+            "dev",
+            "veth1",
+        ]);
+        for (ns, dev) in [(a, "veth0"), (b, "veth1"), (a, "lo"), (b, "lo")] {
+            Self::ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        netns
+    }
+
+    /// Takes the near end of the cable down or up.
+    fn link(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        Self::ip(&["-n", &self.names[0], "link", "set", "veth0", state]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", name]).output();
+        }
+    }
+}
+
+#[test]
+fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("skipped: network namespaces need root (run the tests as root to include it)");
+        return;
+    }
+    let netns = Netns::new();
+    let remote = Home::new();
+    let sshd = Sshd::start_in(&remote, Some(&netns.names[1]), &netns.far);
+    let local = Home::with_config(serde_json::json!({
+        "machinePingSecs": 1,
+        "machineOfflineSecs": 3,
+        "machineBackoffMaxSecs": 2,
+    }));
+    // The local server runs in the first namespace: the binary is started there (the
+    // socket is a file, reachable from anywhere).
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &netns.names[0], support::bin()])
+            .args(args)
+            .env("ITWILLSYNC_HOME", local.path())
+            .env("ITWILLSYNC_SSH_COMMAND", sshd.ssh_command())
+            .stdin(Stdio::null());
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["machine", "add", "devbox", &sshd.dest()]);
+    eventually("devbox online", || {
+        run(&["machine", "ls"]).contains(" online ")
+    });
+    let mut events = local
+        .cmd(&["events", "--machine", "devbox"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel::<serde_json::Value>();
+    let stdout = events.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    // 600 numbered lines, one every 10 ms: the cut lasts a few seconds, a few KiB.
+    let script = "read x; i=0; while [ $i -lt 600 ]; do echo L$i; i=$((i+1)); sleep 0.01; done";
+    run(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "steady", "--", "sh", "-c", script,
+    ]);
+    let mut raw = local.connect();
+    let size = Size { cols: 80, rows: 24 };
+    assert!(matches!(
+        raw.request(&ClientMsg::Attach {
+            target: Some("devbox:steady".into()),
+            read_only: false,
+            size,
+        }),
+        ServerMsg::Attached { .. }
+    ));
+    raw.send(&ClientMsg::Input {
+        data: b"go\n".to_vec(),
+    });
+    let mut text = Vec::new();
+    let mut seq = None;
+    let mut redraws = 0;
+    let mut pulled = false;
+    let status = loop {
+        match raw.recv().expect("the attachment ended before the exit") {
+            ServerMsg::Output { seq: end, data } => {
+                if let Some(prev) = seq {
+                    assert_eq!(end - data.len() as u64, prev, "a gap or an overlap");
+                }
+                seq = Some(end);
+                text.extend_from_slice(&data);
+            }
+            ServerMsg::Redraw { seq: at, .. } => {
+                redraws += 1;
+                seq = Some(at);
+            }
+            ServerMsg::Exit { status } => break status,
+            ServerMsg::Size { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        if !pulled && String::from_utf8_lossy(&text).contains("L50\r\n") {
+            pulled = true;
+            netns.link(false);
+            // Offline within the configured silence (3 s), detected by the pings.
+            let deadline = std::time::Instant::now() + DEADLINE;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let event = lines.recv_timeout(left).expect("machine-offline");
+                if event["event"] == "machine-offline" {
+                    break;
+                }
+            }
+            netns.link(true);
+        }
+    };
+    assert!(pulled);
+    assert_eq!(status.code, 0);
+    assert_eq!(
+        redraws, 1,
+        "only the attach's own redraw: the resume needs none"
+    );
+    let text = String::from_utf8_lossy(&text);
+    let got: Vec<&str> = text.split("\r\n").filter(|l| l.starts_with('L')).collect();
+    let expected: Vec<String> = (0..600).map(|i| format!("L{i}")).collect();
+    assert_eq!(got, expected, "every line exactly once, in order");
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let event = lines.recv_timeout(left).expect("machine-online again");
+        if event["event"] == "machine-online" {
+            break;
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    drop(raw);
+    drop(local);
+    drop(remote);
+    drop(sshd);
+}
