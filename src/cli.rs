@@ -141,7 +141,8 @@ pub enum Command {
         /// Keep printing what is added, as `tail -f` does.
         #[arg(short = 'f', long)]
         follow: bool,
-        /// Only `local` (this machine) for now.
+        /// Another machine's (`machine add`), through this machine's server; `local` is
+        /// this one (the default).
         #[arg(long, value_name = "MACHINE")]
         machine: Option<String>,
     },

@@ -102,11 +102,15 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             timeout,
         } => crate::events::wait(home, &target, what, timeout).await,
         Command::Hub { action } => hub(action.unwrap_or(HubAction::Info), home).await,
+        Command::Logs {
+            follow,
+            machine: Some(machine),
+        } => crate::logs::remote(home, machine, follow).await,
         Command::Server { .. }
         | Command::Completions { .. }
         | Command::Setup { .. }
         | Command::Service { .. }
-        | Command::Logs { .. } => bail!("handled by main"),
+        | Command::Logs { machine: None, .. } => bail!("handled by main"),
     }
 }
 

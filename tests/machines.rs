@@ -282,6 +282,48 @@ fn remote_sessions_are_started_listed_attached_killed_and_waited_for() {
         .read_line(&mut line)
         .unwrap();
     assert!(line.contains("waiting for api2"), "{line}");
+    // The remote server's log, through the laptop's server: whole, then followed.
+    let log = pair.ok(&["logs", "--machine", "devbox"]);
+    assert!(log.contains("session started"), "{log}");
+    let mut follow = pair
+        .cmd(&["logs", "--machine", "devbox", "-f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, log_lines) = mpsc::channel::<String>();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let before = log
+        .lines()
+        .filter(|l| l.contains("session started"))
+        .count();
+    let mut seen = 0;
+    while seen < before {
+        let line = log_lines.recv_timeout(DEADLINE).expect("the log so far");
+        seen += usize::from(line.contains("session started"));
+    }
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--", "sleep", "60",
+    ]);
+    loop {
+        let line = log_lines
+            .recv_timeout(DEADLINE)
+            .expect("the new line, followed");
+        if line.contains("session started") {
+            break;
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let unknown = pair.run(&["logs", "--machine", "nowhere"]);
+    assert!(!unknown.status.success());
     pair.ok(&["kill", "devbox:api2"]);
     loop {
         match raw.recv().expect("an exit") {
@@ -298,7 +340,7 @@ fn remote_sessions_are_started_listed_attached_killed_and_waited_for() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("api2 exited"));
     eventually("the remote session gone from ls", || {
-        pair.local.sessions().len() == 1
+        pair.local.sessions().len() == 2 && pair.remote.sessions().len() == 1
     });
 }
 

@@ -314,6 +314,14 @@ mod tests {
                 "000000021100",
             ),
             (
+                encode_frame(&ClientMsg::Logs {
+                    machine: "ab".into(),
+                    follow: true,
+                })
+                .unwrap(),
+                "000000051002616201",
+            ),
+            (
                 encode_frame(&ServerMsg::Event {
                     event: Event {
                         kind: EventKind::SessionExited,

@@ -231,6 +231,15 @@ pub enum ClientMsg {
         /// The output position the client already has.
         from_seq: u64,
     },
+    /// A machine's server log (`machine`: `local` for this one, or another machine's
+    /// through its link). Reply: `Log` frames of whole lines, then `Done`; with `follow`
+    /// no `Done`: what is added keeps coming until the client closes the connection.
+    Logs {
+        /// Whose log.
+        machine: String,
+        /// Keep streaming what is added.
+        follow: bool,
+    },
 }
 
 /// Server to client.
@@ -323,6 +332,12 @@ pub enum ServerMsg {
     Machines {
         /// In `machines.json` order.
         machines: Vec<MachineInfo>,
+    },
+    /// Whole lines of a server log (the reply to `Logs`).
+    Log {
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
     },
 }
 

@@ -59,6 +59,8 @@ pub struct Shared {
     pub events: Arc<crate::events::Events>,
     /// The other machines' links.
     pub machines: Arc<crate::machines::Machines>,
+    /// The state directory (`server.log` for `Logs`).
+    pub home: crate::home::Home,
 }
 
 /// The read half, decoding whole frames.
@@ -158,7 +160,12 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
         let msg = match remote(ctx, msg) {
             Ok(Routed::Here(msg)) => msg,
             Ok(Routed::There(link, msg)) => {
-                if is_attachment(&msg) {
+                if let ClientMsg::Logs { follow, .. } = msg {
+                    let end = crate::remote::logs(link, follow, incoming, out);
+                    if let attach::End::Closed = end.await? {
+                        return Ok(());
+                    }
+                } else if is_attachment(&msg) {
                     let end = crate::remote::attach(link, msg, incoming, out, &ctx.shutdown);
                     if let attach::End::Closed = end.await? {
                         return Ok(());
@@ -208,6 +215,14 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 created.map(|s| (s, false, size, None))
             }
             ClientMsg::Subscribe => return subscribe(incoming, out, ctx).await,
+            ClientMsg::Logs { follow, .. } => {
+                let path = ctx.home.server_log();
+                let end = serve_log(path, follow, incoming, out, &ctx.shutdown);
+                if let attach::End::Closed = end.await? {
+                    return Ok(());
+                }
+                continue;
+            }
             ClientMsg::Shutdown => {
                 tracing::info!("shutdown requested by a client");
                 out.send(&ServerMsg::Done).await?;
@@ -346,7 +361,56 @@ fn remote(ctx: &Shared, msg: ClientMsg) -> anyhow::Result<Routed> {
                 rotate,
             })),
         },
+        ClientMsg::Logs { machine, follow } if machine != crate::events::LOCAL => {
+            Ok(Routed::There(
+                machines.get(&machine)?,
+                ClientMsg::Logs {
+                    machine: crate::events::LOCAL.into(),
+                    follow,
+                },
+            ))
+        }
         other => Ok(Routed::Here(other)),
+    }
+}
+
+/// How often a followed log is looked at again.
+const LOG_POLL: Duration = Duration::from_millis(200);
+
+/// Streams this server's log: what it holds, then (with `follow`) what is added, until the
+/// client closes the connection.
+async fn serve_log(
+    path: std::path::PathBuf,
+    follow: bool,
+    incoming: &mut Reader,
+    out: &mut Writer,
+    shutdown: &Shutdown,
+) -> anyhow::Result<attach::End> {
+    let mut tail = match crate::log_tail::Tail::open(path.clone(), follow) {
+        Ok(tail) => tail,
+        Err(e) => {
+            let message = format!("cannot read {}: {e}", path.display());
+            out.send(&ServerMsg::Error { message }).await?;
+            return Ok(attach::End::Detached);
+        }
+    };
+    loop {
+        let mut data = Vec::new();
+        if tail.read(&mut data)? > 0 {
+            out.send(&ServerMsg::Log { data }).await?;
+            continue;
+        }
+        if !follow {
+            out.send(&ServerMsg::Done).await?;
+            return Ok(attach::End::Detached);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LOG_POLL) => tail.reopen_if_replaced()?,
+            msg = incoming.recv() => if msg.is_none() {
+                return Ok(attach::End::Closed);
+            },
+            _ = shutdown.wait() => return Ok(attach::End::Closed),
+        }
     }
 }
 
@@ -354,7 +418,10 @@ fn remote(ctx: &Shared, msg: ClientMsg) -> anyhow::Result<Routed> {
 fn is_attachment(msg: &ClientMsg) -> bool {
     matches!(
         msg,
-        ClientMsg::Attach { .. } | ClientMsg::Follow { .. } | ClientMsg::New { attach: true, .. }
+        ClientMsg::Attach { .. }
+            | ClientMsg::Follow { .. }
+            | ClientMsg::New { attach: true, .. }
+            | ClientMsg::Logs { .. }
     )
 }
 
@@ -539,6 +606,7 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             | ClientMsg::Follow { .. }
             | ClientMsg::New { .. }
             | ClientMsg::NewOn { .. }
+            | ClientMsg::Logs { .. }
             | ClientMsg::Shutdown
             | ClientMsg::Subscribe => {
                 anyhow::bail!("attach, new and shutdown are handled by the request loop")

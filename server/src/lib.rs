@@ -19,6 +19,7 @@ mod hooks;
 mod inhibit;
 mod input;
 mod log_file;
+pub mod log_tail;
 pub mod machines;
 mod output_log;
 mod process;
@@ -131,6 +132,7 @@ pub async fn run(
         tls,
         events,
         machines: machines.clone(),
+        home: home.clone(),
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),
