@@ -713,3 +713,100 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
     drop(remote);
     drop(sshd);
 }
+
+/// The dashboard of `hub`'s running server: its port and master key.
+fn dashboard(hub: &Home) -> support::Endpoint {
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hub.path().join("config.json")).unwrap())
+            .unwrap();
+    let hex = std::fs::read_to_string(hub.path().join("master.token")).unwrap();
+    let key = itwillsync_protocol::seal::Key::from_hex(hex.trim()).expect("a hex key");
+    support::Endpoint {
+        port: config["dashboardPort"].as_u64().unwrap() as u16,
+        key: key.to_link_text(),
+    }
+}
+
+#[test]
+fn the_dashboard_groups_sessions_by_machine_and_starts_one_there() {
+    let pair = Pair::new(serde_json::json!({}));
+    pair.add_devbox();
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--name", "here", "--", "sleep", "60",
+    ]);
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "sleep", "60",
+    ]);
+    let dash = dashboard(&pair.local);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut page = dash.phone().await;
+        let first = page.next().await;
+        assert_eq!(first["type"], "sessions");
+        let local: Vec<_> = first["sessions"].as_array().unwrap().to_vec();
+        assert_eq!(
+            local.len(),
+            1,
+            "only this machine's sessions as cards: {first}"
+        );
+        assert_eq!(local[0]["name"], "here");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let machines = |msg: &serde_json::Value, count: usize| {
+            msg["type"] == "machines"
+                && msg["machines"][0]["name"] == "devbox"
+                && msg["machines"][0]["state"] == "online"
+                && msg["machines"][0]["sessions"].as_array().map(Vec::len) == Some(count)
+        };
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page.next_within(left).await.expect("a message in time");
+            if machines(&msg, 1) {
+                let api = &msg["machines"][0]["sessions"][0];
+                assert_eq!(api["name"], "api");
+                assert_eq!(api["machine"], "devbox");
+                assert!(
+                    api.get("key").is_none(),
+                    "no key of another machine's session"
+                );
+                break;
+            }
+        }
+        // "+" on devbox: the tool on its PATH, in its home.
+        page.send(serde_json::json!({
+            "type": "create-session", "tool": "cat", "cwd": "", "machine": "devbox"
+        }))
+        .await;
+        let mut created = None;
+        let mut grown = false;
+        while created.is_none() || !grown {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page.next_within(left).await.expect("a message in time");
+            assert_ne!(msg["type"], "session-create-error", "{msg}");
+            if msg["type"] == "session-created" {
+                assert_eq!(msg["session"]["machine"], "devbox");
+                created = Some(msg["session"]["id"].as_str().unwrap().to_string());
+            }
+            grown |= machines(&msg, 2);
+        }
+        let there = pair.remote.sessions();
+        assert!(there
+            .iter()
+            .any(|s| Some(s["id"].as_str().unwrap()) == created.as_deref() && s["agent"] == "cat"));
+        // An unknown machine is a clear error.
+        page.send(serde_json::json!({
+            "type": "create-session", "tool": "cat", "cwd": "", "machine": "nowhere"
+        }))
+        .await;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page.next_within(left).await.expect("a message in time");
+            if msg["type"] == "session-create-error" {
+                assert!(msg["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no machine named nowhere"));
+                break;
+            }
+        }
+    });
+}

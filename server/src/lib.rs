@@ -87,12 +87,24 @@ pub async fn run(
         home.logs_dir(),
         events.clone(),
     );
+    let ssh = std::env::var("ITWILLSYNC_SSH_COMMAND")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "ssh".into());
+    let machines = machines::Machines::start(
+        home.clone(),
+        machines::Timing::from_config(&config),
+        ssh,
+        events.clone(),
+        shutdown.clone(),
+    );
     let started_at_ms = session::now_ms();
     let dashboard = match daemon::master_key(&home).and_then(|key| {
         dashboard::spawn(
             &config,
             &transport,
             registry.clone(),
+            machines.clone(),
             key,
             home.clone(),
             shutdown.clone(),
@@ -113,17 +125,6 @@ pub async fn run(
         tracing::warn!("no local API: {e:#}");
     }
     let inhibitor = inhibit::spawn(registry.clone(), shutdown.clone());
-    let ssh = std::env::var("ITWILLSYNC_SSH_COMMAND")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "ssh".into());
-    let machines = machines::Machines::start(
-        home.clone(),
-        machines::Timing::from_config(&config),
-        ssh,
-        events.clone(),
-        shutdown.clone(),
-    );
     let ctx = Arc::new(conn::Shared {
         registry: registry.clone(),
         shutdown: shutdown.clone(),

@@ -120,6 +120,9 @@ pub struct Machines {
     events: Arc<Events>,
     shutdown: Shutdown,
     links: Mutex<Vec<Arc<Link>>>,
+    /// Bumped when a machine is added or removed, or a link's state or session list
+    /// changes (the dashboard watches it).
+    changes: Arc<watch::Sender<u64>>,
 }
 
 impl Machines {
@@ -139,6 +142,7 @@ impl Machines {
             events,
             shutdown,
             links: Mutex::new(Vec::new()),
+            changes: Arc::new(watch::channel(0).0),
         });
         if let Err(e) = machines.reload() {
             tracing::warn!("machines: {e:#}");
@@ -166,6 +170,7 @@ impl Machines {
             }
         }
         *links = kept;
+        self.changes.send_modify(|n| *n += 1);
         Ok(())
     }
 
@@ -184,6 +189,7 @@ impl Machines {
             state: watch::channel(MachineState::Connecting).0,
             requests: tx,
             task: Mutex::new(None),
+            changes: self.changes.clone(),
         });
         let task = tokio::spawn(run(
             link.clone(),
@@ -193,6 +199,11 @@ impl Machines {
         ));
         *lock(&link.task) = Some(task);
         link
+    }
+
+    /// Bumped on every change of [`Machines::infos`].
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Every machine as its link sees it, in file order.
@@ -258,6 +269,8 @@ pub struct Link {
     state: watch::Sender<MachineState>,
     requests: mpsc::Sender<Request>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// [`Machines::changes`].
+    changes: Arc<watch::Sender<u64>>,
 }
 
 impl Link {
@@ -312,6 +325,7 @@ impl Link {
     fn set(&self, state: MachineState, detail: Option<String>) {
         lock(&self.known).detail = detail;
         self.state.send_replace(state);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     fn seen(&self) {
@@ -623,7 +637,15 @@ fn received(
             Some(Pending::List) => match reply {
                 ServerMsg::Sessions { sessions } => {
                     *refreshing = false;
-                    lock(&link.known).sessions = sessions;
+                    let changed = {
+                        let mut known = lock(&link.known);
+                        let changed = known.sessions != sessions;
+                        known.sessions = sessions;
+                        changed
+                    };
+                    if changed {
+                        link.changes.send_modify(|n| *n += 1);
+                    }
                     if *link.state.borrow() != MachineState::Online {
                         tracing::info!(machine = %link.name, "online");
                         link.set(MachineState::Online, None);
