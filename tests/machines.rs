@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
 use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg, Size};
-use support::{eventually, sshd::Sshd, Home, DEADLINE};
+use support::{eventually, sshd::Sshd, Home, Term, DEADLINE};
 
 #[test]
 fn the_bridge_carries_the_local_protocol_and_starts_the_server() {
@@ -685,6 +685,18 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
                     break;
                 }
             }
+            // Its sessions stay listed, marked offline, as last known.
+            let listed: Vec<serde_json::Value> =
+                serde_json::from_str(&run(&["ls", "--json"])).unwrap();
+            let steady = listed
+                .iter()
+                .find(|s| s["name"] == "steady")
+                .expect("listed");
+            assert_eq!(steady["machine"], "devbox");
+            assert_eq!(steady["offline"], true);
+            assert!(run(&["ls"])
+                .lines()
+                .any(|l| l.contains("steady") && l.contains("offline")));
             netns.link(true);
         }
     };
@@ -809,4 +821,21 @@ fn the_dashboard_groups_sessions_by_machine_and_starts_one_there() {
             }
         }
     });
+}
+
+#[test]
+fn new_on_a_machine_attaches_this_terminal_to_it() {
+    let pair = Pair::new(serde_json::json!({}));
+    pair.add_devbox();
+    let size = Size { cols: 80, rows: 24 };
+    let script = "echo hi-from-devbox; read x; echo got-$x; exit 3";
+    let mut term = Term::spawn(
+        &pair.local,
+        &["new", "--no-qr", "--on", "devbox", "--", "sh", "-c", script],
+        size,
+    );
+    term.wait_text("hi-from-devbox");
+    term.send(b"yes\r");
+    term.wait_raw("got-yes");
+    assert_eq!(term.wait_exit(), 3, "the remote program's status");
 }

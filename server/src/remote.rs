@@ -293,6 +293,14 @@ async fn from_remote(
             out.send(&ServerMsg::Error { message }).await?;
             return Ok(Some(Cut::End(End::Detached)));
         }
+        // A resume refused: the session ended (or was removed) while the link was down,
+        // and its exit status went with it.
+        ServerMsg::Error { message } => {
+            let message =
+                format!("the session ended while the machine was unreachable ({message})");
+            out.send(&ServerMsg::Error { message }).await?;
+            return Ok(Some(Cut::End(End::Closed)));
+        }
         other => out.send(&other).await?,
     }
     Ok(None)
