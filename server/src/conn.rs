@@ -27,10 +27,14 @@ use tokio::time::Sleep;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::attach;
+
+mod route;
+
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::web::keys::Role;
+use route::{is_attachment, remote, Routed};
 
 /// A decoded request, or the one-line reason the stream is unusable.
 pub type Incoming = Result<ClientMsg, String>;
@@ -217,7 +221,7 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
             ClientMsg::Subscribe => return subscribe(incoming, out, ctx).await,
             ClientMsg::Logs { follow, .. } => {
                 let path = ctx.home.server_log();
-                let end = serve_log(path, follow, incoming, out, &ctx.shutdown);
+                let end = crate::log_tail::serve(path, follow, incoming, out, &ctx.shutdown);
                 if let attach::End::Closed = end.await? {
                     return Ok(());
                 }
@@ -248,181 +252,6 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
         }
     }
     Ok(())
-}
-
-/// Where a request goes.
-enum Routed {
-    /// This server answers it.
-    Here(ClientMsg),
-    /// Another machine does, through its link: the request with `MACHINE:` taken off its
-    /// target (`NewOn` becomes `New`).
-    There(Arc<crate::machines::Link>, ClientMsg),
-}
-
-/// Routes requests whose target is `MACHINE:TARGET` (and `NewOn`) to that machine.
-fn remote(ctx: &Shared, msg: ClientMsg) -> anyhow::Result<Routed> {
-    let machines = &ctx.machines;
-    let split = |target: &str| -> anyhow::Result<Option<(Arc<crate::machines::Link>, String)>> {
-        Ok(machines
-            .split(target)?
-            .map(|(link, rest)| (link, rest.to_string())))
-    };
-    let there = |link, msg| Ok(Routed::There(link, msg));
-    match msg {
-        ClientMsg::NewOn {
-            machine,
-            spec,
-            attach,
-        } => {
-            let msg = ClientMsg::New { spec, attach };
-            if machine == crate::events::LOCAL {
-                return Ok(Routed::Here(msg));
-            }
-            there(machines.get(&machine)?, msg)
-        }
-        ClientMsg::Attach {
-            target: Some(target),
-            read_only,
-            size,
-        } => match split(&target)? {
-            Some((link, target)) => there(
-                link,
-                ClientMsg::Attach {
-                    target: Some(target),
-                    read_only,
-                    size,
-                },
-            ),
-            None => Ok(Routed::Here(ClientMsg::Attach {
-                target: Some(target),
-                read_only,
-                size,
-            })),
-        },
-        ClientMsg::Follow {
-            target,
-            read_only,
-            size,
-            from_seq,
-        } => match split(&target)? {
-            Some((link, target)) => there(
-                link,
-                ClientMsg::Follow {
-                    target,
-                    read_only,
-                    size,
-                    from_seq,
-                },
-            ),
-            None => Ok(Routed::Here(ClientMsg::Follow {
-                target,
-                read_only,
-                size,
-                from_seq,
-            })),
-        },
-        ClientMsg::Kill { target, signal } => match split(&target)? {
-            Some((link, target)) => there(link, ClientMsg::Kill { target, signal }),
-            None => Ok(Routed::Here(ClientMsg::Kill { target, signal })),
-        },
-        ClientMsg::Rename { target, name } => match split(&target)? {
-            Some((link, target)) => there(link, ClientMsg::Rename { target, name }),
-            None => Ok(Routed::Here(ClientMsg::Rename { target, name })),
-        },
-        ClientMsg::Info {
-            target: Some(target),
-        } => match split(&target)? {
-            Some((link, target)) => there(
-                link,
-                ClientMsg::Info {
-                    target: Some(target),
-                },
-            ),
-            None => Ok(Routed::Here(ClientMsg::Info {
-                target: Some(target),
-            })),
-        },
-        ClientMsg::Link {
-            target,
-            read_only,
-            rotate,
-        } => match split(&target)? {
-            Some((link, target)) => there(
-                link,
-                ClientMsg::Link {
-                    target,
-                    read_only,
-                    rotate,
-                },
-            ),
-            None => Ok(Routed::Here(ClientMsg::Link {
-                target,
-                read_only,
-                rotate,
-            })),
-        },
-        ClientMsg::Logs { machine, follow } if machine != crate::events::LOCAL => {
-            Ok(Routed::There(
-                machines.get(&machine)?,
-                ClientMsg::Logs {
-                    machine: crate::events::LOCAL.into(),
-                    follow,
-                },
-            ))
-        }
-        other => Ok(Routed::Here(other)),
-    }
-}
-
-/// How often a followed log is looked at again.
-const LOG_POLL: Duration = Duration::from_millis(200);
-
-/// Streams this server's log: what it holds, then (with `follow`) what is added, until the
-/// client closes the connection.
-async fn serve_log(
-    path: std::path::PathBuf,
-    follow: bool,
-    incoming: &mut Reader,
-    out: &mut Writer,
-    shutdown: &Shutdown,
-) -> anyhow::Result<attach::End> {
-    let mut tail = match crate::log_tail::Tail::open(path.clone(), follow) {
-        Ok(tail) => tail,
-        Err(e) => {
-            let message = format!("cannot read {}: {e}", path.display());
-            out.send(&ServerMsg::Error { message }).await?;
-            return Ok(attach::End::Detached);
-        }
-    };
-    loop {
-        let mut data = Vec::new();
-        if tail.read(&mut data)? > 0 {
-            out.send(&ServerMsg::Log { data }).await?;
-            continue;
-        }
-        if !follow {
-            out.send(&ServerMsg::Done).await?;
-            return Ok(attach::End::Detached);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(LOG_POLL) => tail.reopen_if_replaced()?,
-            msg = incoming.recv() => if msg.is_none() {
-                return Ok(attach::End::Closed);
-            },
-            _ = shutdown.wait() => return Ok(attach::End::Closed),
-        }
-    }
-}
-
-/// Whether a request makes the connection an attachment.
-fn is_attachment(msg: &ClientMsg) -> bool {
-    matches!(
-        msg,
-        ClientMsg::Attach { .. }
-            | ClientMsg::Follow { .. }
-            | ClientMsg::New { attach: true, .. }
-            | ClientMsg::Logs { .. }
-    )
 }
 
 /// Answers a request that does not attach: `New` without attaching (a warning, then its

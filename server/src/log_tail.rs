@@ -1,12 +1,19 @@
 //! Reading `server.log` as `tail -f` does, for `itwillsync logs` on this machine (the
-//! CLI reads the file itself) and for another machine's `logs --machine` (the server
-//! streams it, `conn.rs`): whole lines only, and a log that is rotated or cut shorter is
-//! followed into its new file.
+//! CLI reads the file itself) and for the `Logs` request (another machine's `logs
+//! --machine`; [`serve`] streams it): whole lines only, and a log that is rotated or cut
+//! shorter is followed into its new file.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use itwillsync_protocol::ServerMsg;
+
+use crate::attach::End;
+use crate::conn::{Reader, Writer};
+use crate::shutdown::Shutdown;
 
 /// Most bytes one [`Tail::read`] returns.
 pub const CHUNK: usize = 256 << 10;
@@ -73,6 +80,46 @@ impl Tail {
             Err(_) => self.file = None, // between a rotation's rename and the new file
         }
         Ok(())
+    }
+}
+
+/// How often a followed log is looked at again.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Streams this server's log: what it holds, then (with `follow`) what is added, until the
+/// client closes the connection.
+pub(crate) async fn serve(
+    path: std::path::PathBuf,
+    follow: bool,
+    incoming: &mut Reader,
+    out: &mut Writer,
+    shutdown: &Shutdown,
+) -> anyhow::Result<End> {
+    let mut tail = match Tail::open(path.clone(), follow) {
+        Ok(tail) => tail,
+        Err(e) => {
+            let message = format!("cannot read {}: {e}", path.display());
+            out.send(&ServerMsg::Error { message }).await?;
+            return Ok(End::Detached);
+        }
+    };
+    loop {
+        let mut data = Vec::new();
+        if tail.read(&mut data)? > 0 {
+            out.send(&ServerMsg::Log { data }).await?;
+            continue;
+        }
+        if !follow {
+            out.send(&ServerMsg::Done).await?;
+            return Ok(End::Detached);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => tail.reopen_if_replaced()?,
+            msg = incoming.recv() => if msg.is_none() {
+                return Ok(End::Closed);
+            },
+            _ = shutdown.wait() => return Ok(End::Closed),
+        }
     }
 }
 

@@ -22,30 +22,29 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
-use itwillsync_protocol::codec::Codec;
-use itwillsync_protocol::preamble::{self, PreambleError};
 use itwillsync_protocol::{
     ClientMsg, EventKind, MachineInfo, MachineState, ServerMsg, SessionInfo,
 };
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::config::Config;
 use crate::events::{Events, LOCAL};
 use crate::home::Home;
 use crate::session::now_ms;
 use crate::shutdown::Shutdown;
+
+mod ssh;
+
+use ssh::seconds;
+pub use ssh::{Lost, Remote};
 
 /// The first wait before reconnecting; it doubles up to `machineBackoffMaxSecs`.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -341,137 +340,6 @@ impl Link {
     }
 }
 
-/// Why a connection ended or could not be made, in one line.
-#[derive(Debug)]
-pub enum Lost {
-    /// The other end speaks another protocol version.
-    Mismatch(String),
-    /// ssh failed or exited, or the machine stopped answering.
-    Gone(String),
-}
-
-impl Lost {
-    /// The line for the user.
-    pub fn message(&self) -> &str {
-        match self {
-            Lost::Mismatch(m) | Lost::Gone(m) => m,
-        }
-    }
-}
-
-/// One ssh connection to a machine's server, past the preamble exchange.
-pub struct Remote {
-    /// Frames from the remote server.
-    pub from: FramedRead<ChildStdout, Codec<ServerMsg, ClientMsg>>,
-    /// Frames to the remote server.
-    pub to: FramedWrite<ChildStdin, Codec<ServerMsg, ClientMsg>>,
-    /// ssh itself (killed when this is dropped).
-    pub child: Child,
-    /// ssh's last line on stderr.
-    stderr: Tail,
-}
-
-/// The last non-empty line ssh wrote on stderr, read by a task of its own.
-struct Tail {
-    last: Arc<Mutex<String>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Remote {
-    async fn open(ssh: &str, dest: &str, timeout: Duration) -> Result<Remote, Lost> {
-        let mut child = ssh_command(ssh, dest)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| Lost::Gone(format!("cannot run ssh: {e}")))?;
-        let (mut to, mut from) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
-        let mut stderr = Tail {
-            last: Arc::new(Mutex::new(String::new())),
-            task: None,
-        };
-        if let Some(err) = child.stderr.take() {
-            let last = stderr.last.clone();
-            stderr.task = Some(tokio::spawn(async move {
-                let mut lines = BufReader::new(err).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if !line.trim().is_empty() {
-                        *lock(&last) = line.trim().chars().take(200).collect();
-                    }
-                }
-            }));
-        }
-        let handshake = async {
-            to.write_all(&preamble::encode()).await?;
-            let mut theirs = [0u8; preamble::LEN];
-            from.read_exact(&mut theirs).await?;
-            Ok::<_, std::io::Error>(theirs)
-        };
-        let theirs = match tokio::time::timeout(timeout, handshake).await {
-            Ok(Ok(theirs)) => theirs,
-            Ok(Err(_)) => {
-                return Err(Lost::Gone(
-                    why_gone(&mut child, &mut stderr, "ssh exited").await,
-                ))
-            }
-            Err(_) => return Err(Lost::Gone(format!("no answer in {}", seconds(timeout)))),
-        };
-        match preamble::check(&theirs) {
-            Ok(()) => {}
-            Err(PreambleError::VersionMismatch { ours, theirs }) => {
-                return Err(Lost::Mismatch(format!(
-                    "it speaks protocol {theirs}, this server {ours}: install the same \
-                     itwillsync version on both"
-                )))
-            }
-            Err(e) => return Err(Lost::Gone(format!("{e} (is itwillsync on its PATH?)"))),
-        }
-        Ok(Remote {
-            from: FramedRead::new(from, Codec::new()),
-            to: FramedWrite::new(to, Codec::new()),
-            child,
-            stderr,
-        })
-    }
-
-    /// Why the connection ended: ssh's last line on stderr, or `fallback`.
-    pub async fn why_gone(&mut self, fallback: &str) -> String {
-        why_gone(&mut self.child, &mut self.stderr, fallback).await
-    }
-}
-
-/// ssh's last line on stderr once it has exited (waiting a moment for it), or `fallback`.
-async fn why_gone(child: &mut Child, stderr: &mut Tail, fallback: &str) -> String {
-    let moment = Duration::from_millis(500);
-    let _ = tokio::time::timeout(moment, child.wait()).await;
-    if let Some(task) = stderr.task.take() {
-        let _ = tokio::time::timeout(moment, task).await;
-    }
-    let line = lock(&stderr.last).clone();
-    if line.is_empty() {
-        fallback.to_string()
-    } else {
-        line
-    }
-}
-
-/// `90 s`, or `0.2 s` for the tests' short timers.
-fn seconds(d: Duration) -> String {
-    format!("{} s", d.as_secs_f64())
-}
-
-/// `ssh … DEST itwillsync bridge`, with `ssh` replaced by `ITWILLSYNC_SSH_COMMAND`.
-fn ssh_command(ssh: &str, dest: &str) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new("sh");
-    // `exec`, so the child is ssh itself: killing it ends the connection.
-    cmd.arg("-c")
-        .arg(format!("exec {ssh} -T -o BatchMode=yes \"$@\""))
-        .args(["itwillsync-ssh", dest, "itwillsync", "bridge"])
-        .stdin(Stdio::null());
-    cmd
-}
-
 /// What a reply on the link answers.
 enum Pending {
     /// Our `Subscribe`.
@@ -667,111 +535,4 @@ fn received(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    /// A fake `ssh`: a script that answers as a server would (preamble, `Subscribed`, an
-    /// empty `Sessions`) and then never says anything again.
-    fn silent_machine(dir: &std::path::Path) -> String {
-        let mut bytes = preamble::encode().to_vec();
-        bytes.extend(itwillsync_protocol::encode_frame(&ServerMsg::Subscribed).unwrap());
-        let sessions = ServerMsg::Sessions { sessions: vec![] };
-        bytes.extend(itwillsync_protocol::encode_frame(&sessions).unwrap());
-        std::fs::write(dir.join("answers"), bytes).unwrap();
-        let script = dir.join("fake-ssh");
-        let text = format!(
-            "#!/bin/sh\ncat '{}'\nexec sleep 3600\n",
-            dir.join("answers").display()
-        );
-        std::fs::write(&script, text).unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        script.display().to_string()
-    }
-
-    async fn state_becomes(link: &Link, want: MachineState) {
-        let mut watch = link.state();
-        let reached = watch.wait_for(|s| *s == want);
-        tokio::time::timeout(Duration::from_secs(3600), reached)
-            .await
-            .expect("the state in time")
-            .unwrap();
-    }
-
-    /// The 30 s / 90 s rules in paused time: a machine that stops answering is offline
-    /// 90 s after it was last heard (a ping went out at 30 s and 60 s), with the event;
-    /// then the link reconnects and it is online again.
-    #[tokio::test]
-    async fn a_silent_machine_goes_offline_after_the_timeout_and_comes_back() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        let home = Home::at(dir.path().join("home"));
-        save(
-            &home,
-            &[Machine {
-                name: "devbox".into(),
-                dest: "me@devbox".into(),
-            }],
-        )
-        .unwrap();
-        let events = Arc::new(Events::default());
-        let mut rx = events.subscribe();
-        let timing = Timing {
-            ping: Duration::from_secs(30),
-            offline: Duration::from_secs(90),
-            backoff_max: Duration::from_secs(30),
-        };
-        let shutdown = Shutdown::default();
-        let ssh = silent_machine(dir.path());
-        let machines = Machines::start(home, timing, ssh, events.clone(), shutdown.clone());
-        let link = machines.get("devbox").unwrap();
-        // Real time while the fake answers (a child's pipe is no tokio timer).
-        state_becomes(&link, MachineState::Online).await;
-        let online = rx.recv().await.unwrap();
-        assert_eq!(
-            (online.kind, online.machine.as_str()),
-            (EventKind::MachineOnline, "devbox")
-        );
-        assert_eq!(machines.infos()[0].state, MachineState::Online);
-        assert!(machines.infos()[0].last_seen_ms.is_some());
-        tokio::time::pause();
-        let silent_since = Instant::now();
-        state_becomes(&link, MachineState::Offline).await;
-        let waited = silent_since.elapsed();
-        assert!(
-            waited >= Duration::from_secs(89) && waited <= Duration::from_secs(91),
-            "{waited:?}"
-        );
-        let offline = rx.recv().await.unwrap();
-        assert_eq!(offline.kind, EventKind::MachineOffline);
-        assert_eq!(offline.message.as_deref(), Some("no answer in 90 s"));
-        let info = &machines.infos()[0];
-        assert_eq!(info.detail.as_deref(), Some("no answer in 90 s"));
-        // A request while offline is refused at once, not queued.
-        let refused = link.request(ClientMsg::List).await.unwrap_err();
-        assert!(refused.to_string().contains("offline"), "{refused}");
-        tokio::time::resume();
-        state_becomes(&link, MachineState::Online).await;
-        assert_eq!(rx.recv().await.unwrap().kind, EventKind::MachineOnline);
-        machines.stop_all();
-        shutdown.trigger("the test ended");
-    }
-
-    #[tokio::test]
-    async fn targets_name_a_machine_only_with_a_colon() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = Home::at(dir.path().to_path_buf());
-        let events = Arc::new(Events::default());
-        let timing = Timing {
-            ping: Duration::from_secs(30),
-            offline: Duration::from_secs(90),
-            backoff_max: Duration::from_secs(30),
-        };
-        let machines = Machines::start(home, timing, "false".into(), events, Shutdown::default());
-        assert!(machines.split("api").unwrap().is_none());
-        assert!(machines.split("local:api").unwrap().is_none());
-        let err = machines.split("devbox:api").err().unwrap().to_string();
-        assert!(err.contains("no machine named devbox"), "{err}");
-        assert!(machines.infos().is_empty());
-    }
-}
+mod tests;
