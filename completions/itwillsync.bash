@@ -1037,7 +1037,7 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__new)
-            opts="-d -h --name --cwd --detach --port --localhost --tailscale --local --no-qr --help"
+            opts="-d -h --name --cwd --detach --port --localhost --tailscale --local --no-qr --on --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1052,6 +1052,10 @@ _itwillsync() {
                     return 0
                     ;;
                 --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -46,6 +46,7 @@ complete -c itwillsync -n "__fish_itwillsync_needs_command" -f -a "help" -d 'Pri
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l name -d 'Session name (default: the program\'s name)' -r
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l cwd -d 'Working directory (default: the current one)' -r -F
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l port -d 'Phone port for this session (default: the next free one)' -r
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l on -d 'Start it on another machine (`machine add`); its program is found on that machine\'s PATH and `--cwd` is a directory there (default: its home)' -r
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -s d -l detach -d 'Do not attach; print the session id'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l localhost -d 'Phones reach the session on 127.0.0.1 only'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand new" -l tailscale -d 'Phones reach the session on the Tailscale address'
@@ -117,7 +118,7 @@ complete -c itwillsync -n "__fish_itwillsync_using_subcommand wait" -l for -d 'W
 attention\t'The program rings the bell or sends a notification'"
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand wait" -l timeout -d 'Give up after this many seconds' -r
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand wait" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c itwillsync -n "__fish_itwillsync_using_subcommand logs" -l machine -d 'Only `local` (this machine) for now' -r
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand logs" -l machine -d 'Another machine\'s (`machine add`), through this machine\'s server; `local` is this one (the default)' -r
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand logs" -s f -l follow -d 'Keep printing what is added, as `tail -f` does'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand completions" -s h -l help -d 'Print help'

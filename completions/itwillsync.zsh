@@ -33,6 +33,7 @@ _arguments "${_arguments_options[@]}" : \
 '--name=[Session name (default\: the program'\''s name)]:NAME:_default' \
 '--cwd=[Working directory (default\: the current one)]:CWD:_files' \
 '--port=[Phone port for this session (default\: the next free one)]:PORT:_default' \
+'--on=[Start it on another machine (\`machine add\`); its program is found on that machine'\''s PATH and \`--cwd\` is a directory there (default\: its home)]:MACHINE:_default' \
 '-d[Do not attach; print the session id]' \
 '--detach[Do not attach; print the session id]' \
 '(--tailscale --local)--localhost[Phones reach the session on 127.0.0.1 only]' \
@@ -346,7 +347,7 @@ attention\:"The program rings the bell or sends a notification"))' \
 ;;
 (logs)
 _arguments "${_arguments_options[@]}" : \
-'--machine=[Only \`local\` (this machine) for now]:MACHINE:_default' \
+'--machine=[Another machine'\''s (\`machine add\`), through this machine'\''s server; \`local\` is this one (the default)]:MACHINE:_default' \
 '-f[Keep printing what is added, as \`tail -f\` does]' \
 '--follow[Keep printing what is added, as \`tail -f\` does]' \
 '-h[Print help]' \

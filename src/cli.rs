@@ -141,7 +141,8 @@ pub enum Command {
         /// Keep printing what is added, as `tail -f` does.
         #[arg(short = 'f', long)]
         follow: bool,
-        /// Only `local` (this machine) for now.
+        /// Another machine's (`machine add`), through this machine's server; `local` is
+        /// this one (the default).
         #[arg(long, value_name = "MACHINE")]
         machine: Option<String>,
     },
@@ -257,6 +258,10 @@ pub struct NewArgs {
     /// Do not print a QR code.
     #[arg(long)]
     pub no_qr: bool,
+    /// Start it on another machine (`machine add`); its program is found on that
+    /// machine's PATH and `--cwd` is a directory there (default: its home).
+    #[arg(long, value_name = "MACHINE")]
+    pub on: Option<String>,
     /// The program and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,

@@ -38,11 +38,13 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
                 }
                 return Ok(0);
             };
-            let sessions = list(&mut conn).await?;
+            let local = list(&mut conn).await?;
+            let machines = crate::machines::fetch(&mut conn, false).await?;
+            let rows = table::Listed::all(&local, &machines);
             if json {
-                println!("{}", serde_json::to_string_pretty(&table::json(&sessions))?);
-            } else if !sessions.is_empty() {
-                print!("{}", table::sessions(&sessions));
+                println!("{}", serde_json::to_string_pretty(&table::json(&rows))?);
+            } else if !rows.is_empty() {
+                print!("{}", table::sessions(&rows, !machines.is_empty()));
             }
             Ok(0)
         }
@@ -100,11 +102,15 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             timeout,
         } => crate::events::wait(home, &target, what, timeout).await,
         Command::Hub { action } => hub(action.unwrap_or(HubAction::Info), home).await,
+        Command::Logs {
+            follow,
+            machine: Some(machine),
+        } => crate::logs::remote(home, machine, follow).await,
         Command::Server { .. }
         | Command::Completions { .. }
         | Command::Setup { .. }
         | Command::Service { .. }
-        | Command::Logs { .. } => bail!("handled by main"),
+        | Command::Logs { machine: None, .. } => bail!("handled by main"),
     }
 }
 
@@ -139,31 +145,36 @@ async fn new(args: NewArgs, home: &Home) -> anyhow::Result<i32> {
         // The server checks it too; checked here, a bad name starts no server.
         check_name(name)?;
     }
-    let cwd = match &args.cwd {
-        Some(dir) => dir.clone(),
-        None => std::env::current_dir().context("cannot read the current directory")?,
+    let spec = match &args.on {
+        // Another machine's program, directory and environment are that machine's: its
+        // server fills in what is left empty.
+        Some(_) => NewSession {
+            name: args.name.clone(),
+            command: args.command.clone(),
+            cwd: args
+                .cwd
+                .as_ref()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            env: Vec::new(),
+            size: itwillsync_client::terminal_size(),
+            port: args.port,
+            networking: args.networking().map(str::to_owned),
+        },
+        None => local_spec(&args)?,
     };
-    let cwd = std::fs::canonicalize(&cwd)
-        .with_context(|| format!("no such directory: {}", cwd.display()))?;
-    if !cwd.is_dir() {
-        bail!("not a directory: {}", cwd.display());
-    }
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    // Checked here too so a typo neither starts a server nor leaves a session behind.
-    itwillsync_server::resolve_program(&args.command[0], &env, &cwd)?;
-    let spec = NewSession {
-        name: args.name.clone(),
-        command: args.command.clone(),
-        cwd: cwd.to_string_lossy().into_owned(),
-        env,
-        size: itwillsync_client::terminal_size(),
-        port: args.port,
-        networking: args.networking().map(str::to_owned),
+    let wrap = |spec: NewSession, attach: bool| match &args.on {
+        Some(machine) => ClientMsg::NewOn {
+            machine: machine.clone(),
+            spec,
+            attach,
+        },
+        None => ClientMsg::New { spec, attach },
     };
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let mut conn = connect_or_start(&home.socket(), &exe).await?;
     if !args.detach {
-        let request = ClientMsg::New { spec, attach: true };
+        let request = wrap(spec, true);
         let no_qr = args.no_qr;
         let (detach_key, key_name) = (config.detach_byte(), config.detach_key.clone());
         let show = |s: &SessionInfo| {
@@ -180,19 +191,39 @@ async fn new(args: NewArgs, home: &Home) -> anyhow::Result<i32> {
         };
         return attach_and_report_with(conn, request, &config, show).await;
     }
-    let session = match conn
-        .request(&ClientMsg::New {
-            spec,
-            attach: false,
-        })
-        .await?
-    {
+    let session = match conn.request(&wrap(spec, false)).await? {
         ServerMsg::Created { session } => session,
         other => bail!("unexpected reply to new: {other:?}"),
     };
     announce(&session, args.no_qr)?;
     println!("{}", session.id);
     Ok(0)
+}
+
+/// What to start on this machine: the directory checked and the program resolved here,
+/// with this command's environment.
+fn local_spec(args: &NewArgs) -> anyhow::Result<NewSession> {
+    let cwd = match &args.cwd {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let cwd = std::fs::canonicalize(&cwd)
+        .with_context(|| format!("no such directory: {}", cwd.display()))?;
+    if !cwd.is_dir() {
+        bail!("not a directory: {}", cwd.display());
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    // Checked here too so a typo neither starts a server nor leaves a session behind.
+    itwillsync_server::resolve_program(&args.command[0], &env, &cwd)?;
+    Ok(NewSession {
+        name: args.name.clone(),
+        command: args.command.clone(),
+        cwd: cwd.to_string_lossy().into_owned(),
+        env,
+        size: itwillsync_client::terminal_size(),
+        port: args.port,
+        networking: args.networking().map(str::to_owned),
+    })
 }
 
 /// Prints a new session's phone link (and QR code) on stderr, so stdout stays the id.

@@ -1,6 +1,7 @@
 //! `itwillsync events` (lifecycle events as JSON lines, for scripts) and `itwillsync wait
 //! NAME --for exit|attention` (exits 0 when it happens, 1 on timeout), both on the
-//! server's `Subscribe` stream.
+//! server's `Subscribe` stream, which carries other machines' events too (`wait
+//! MACHINE:NAME`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -97,6 +98,11 @@ pub async fn wait(
         ServerMsg::Session { session } => session,
         other => bail!("unexpected reply to info: {other:?}"),
     };
+    // `MACHINE:NAME` is a session there; its events carry that machine's name.
+    let machine = match target.split_once(':') {
+        Some((machine, _)) => machine,
+        None => itwillsync_protocol::LOCAL_MACHINE,
+    };
     if what == WaitFor::Attention && info.status == Status::Attention {
         println!("{} needs attention", escape(&info.name));
         return Ok(0);
@@ -108,7 +114,7 @@ pub async fn wait(
     eprintln!("itwillsync: waiting for {} to {thing}", escape(&info.name));
     let watch = async {
         while let Some(event) = next(&mut conn).await? {
-            if event.session.as_deref() != Some(info.id.as_str()) {
+            if event.session.as_deref() != Some(info.id.as_str()) || event.machine != machine {
                 continue;
             }
             match (what, event.kind) {

@@ -76,7 +76,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Setup { mode } => setup::run(mode, &home),
         Command::Service { action } => service::run(action, &home),
-        Command::Logs { follow, machine } => logs::run(&home, follow, machine.as_deref()),
+        Command::Logs {
+            follow,
+            machine: None,
+        } => logs::run(&home, follow),
+        Command::Logs {
+            follow,
+            machine: Some(machine),
+        } if machine == "local" => logs::run(&home, follow),
         command => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

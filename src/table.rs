@@ -7,7 +7,7 @@
 
 use itwillsync_protocol::json;
 use itwillsync_protocol::text::escape;
-use itwillsync_protocol::SessionInfo;
+use itwillsync_protocol::{MachineInfo, MachineState, SessionInfo};
 use itwillsync_server::now_ms;
 
 /// Time since `since_ms`, like `12s`, `3m05s`, `1h02m`, `2d03h`.
@@ -60,29 +60,73 @@ pub fn render(header: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
-/// `ls`: id, name, command, cwd, status, clients, uptime, port.
-pub fn sessions(sessions: &[SessionInfo]) -> String {
-    let rows = sessions
+/// A session as `ls` lists it: with its machine (`local` for this one) and whether that
+/// machine is unreachable (the session then shows as last known).
+pub struct Listed<'a> {
+    pub machine: &'a str,
+    pub offline: bool,
+    pub session: &'a SessionInfo,
+}
+
+impl<'a> Listed<'a> {
+    /// This machine's sessions, then each machine's in `machines.json` order.
+    pub fn all(local: &'a [SessionInfo], machines: &'a [MachineInfo]) -> Vec<Self> {
+        let here = local.iter().map(|session| Listed {
+            machine: "local",
+            offline: false,
+            session,
+        });
+        let there = machines.iter().flat_map(|m| {
+            m.sessions.iter().map(move |session| Listed {
+                machine: &m.name,
+                offline: m.state != MachineState::Online,
+                session,
+            })
+        });
+        here.chain(there).collect()
+    }
+}
+
+/// `ls`: id, name, command, cwd, status, clients, uptime, port; with `machines` (some are
+/// configured) MACHINE first, and an unreachable machine's sessions with the status
+/// `offline`.
+pub fn sessions(listed: &[Listed], machines: bool) -> String {
+    let rows = listed
         .iter()
-        .map(|s| {
-            vec![
+        .map(|l| {
+            let s = l.session;
+            let status = if l.offline {
+                "offline".into()
+            } else {
+                s.status.as_str().into()
+            };
+            let mut row = vec![
                 s.id.clone(),
                 s.name.clone(),
                 s.command.join(" "),
-                home_short(&s.cwd),
-                s.status.as_str().into(),
+                if l.machine == "local" {
+                    home_short(&s.cwd)
+                } else {
+                    s.cwd.clone()
+                },
+                status,
                 clients(s),
                 uptime(s.started_at_ms),
                 port(s),
-            ]
+            ];
+            if machines {
+                row.insert(0, l.machine.to_string());
+            }
+            row
         })
         .collect();
-    render(
-        &[
-            "ID", "NAME", "COMMAND", "CWD", "STATUS", "CLIENTS", "UPTIME", "PORT",
-        ],
-        rows,
-    )
+    let mut header = vec![
+        "ID", "NAME", "COMMAND", "CWD", "STATUS", "CLIENTS", "UPTIME", "PORT",
+    ];
+    if machines {
+        header.insert(0, "MACHINE");
+    }
+    render(&header, rows)
 }
 
 /// Attached clients by kind, e.g. `1 term, 2 phone`; `0` when none.
@@ -121,13 +165,16 @@ pub fn status(sessions: &[SessionInfo]) -> String {
 }
 
 /// `ls --json`: each session's public JSON (the dashboard's and the local API's object)
-/// plus its link, which only the owner's socket gives.
-pub fn json(sessions: &[SessionInfo]) -> Vec<json::Session> {
-    sessions
+/// plus its link, which only the owner's socket gives, its machine, and `offline` for a
+/// session of an unreachable machine.
+pub fn json(listed: &[Listed]) -> Vec<json::Session> {
+    listed
         .iter()
-        .map(|s| json::Session {
-            url: s.url.clone(),
-            ..json::Session::public(s)
+        .map(|l| json::Session {
+            url: l.session.url.clone(),
+            machine: Some(l.machine.to_string()),
+            offline: l.offline.then_some(true),
+            ..json::Session::public(l.session)
         })
         .collect()
 }

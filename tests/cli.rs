@@ -272,7 +272,7 @@ fn logs_prints_the_server_log_and_follows_it() {
     let out = home.ok(&["logs"]);
     assert!(out.contains("server started"), "{out}");
     let err = home.cmd(&["logs", "--machine", "devbox"]).output().unwrap();
-    one_line_error(&err, "no machine named \"devbox\"");
+    one_line_error(&err, "no machine named devbox");
     // -f prints what is added: here, the program's exit.
     let mut follow = home
         .cmd(&["logs", "-f"])

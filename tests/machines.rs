@@ -1,14 +1,16 @@
-//! Machines over OpenSSH (DESIGN.md "Machines"), as far as they are built: `bridge` joins
-//! stdio to the server (starting it), and `machine add/ls/rm` reaches another
-//! `ITWILLSYNC_HOME` through a real sshd and `ssh -T DEST itwillsync bridge`.
+//! Machines over OpenSSH (DESIGN.md "Machines"): `bridge` joins stdio to the server
+//! (starting it); the local server keeps a link to another `ITWILLSYNC_HOME` through a
+//! real sshd and `ssh -T DEST itwillsync bridge`, lists, starts, drives and attaches to
+//! its sessions, re-emits its events, and resumes an attachment exactly across a cut.
 
 mod support;
 
-use std::io::{Read, Write};
-use std::process::Stdio;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 
-use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg};
-use support::{sshd::Sshd, Home};
+use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg, Size};
+use support::{eventually, sshd::Sshd, Home, Term, DEADLINE};
 
 #[test]
 fn the_bridge_carries_the_local_protocol_and_starts_the_server() {
@@ -38,60 +40,802 @@ fn the_bridge_carries_the_local_protocol_and_starts_the_server() {
     assert!(bridge.wait().unwrap().success());
 }
 
+/// A local home linked to a remote one through a real sshd, with short link timers.
+struct Pair {
+    local: Home,
+    remote: Home,
+    sshd: Sshd,
+}
+
+impl Pair {
+    fn new(local_config: serde_json::Value) -> Self {
+        let remote = Home::new();
+        let sshd = Sshd::start(&remote);
+        let mut config = serde_json::json!({
+            "machinePingSecs": 1,
+            "machineOfflineSecs": 3,
+            "machineBackoffMaxSecs": 2,
+        });
+        for (k, v) in local_config.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        let local = Home::with_config(config);
+        Self {
+            local,
+            remote,
+            sshd,
+        }
+    }
+
+    /// The binary on the local home, reaching the sshd with the test's key. The first such
+    /// command that starts the local server gives it the variable.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = self.local.cmd(args);
+        cmd.env("ITWILLSYNC_SSH_COMMAND", self.sshd.ssh_command());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `machine ls`'s row for `name`.
+    fn machine_row(&self, name: &str) -> String {
+        let text = self.ok(&["machine", "ls"]);
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} not listed: {text}"))
+            .to_string()
+    }
+
+    /// Adds the sshd as `devbox` and waits until its link is online.
+    fn add_devbox(&self) {
+        self.ok(&["machine", "add", "devbox", &self.sshd.dest()]);
+        eventually("devbox online", || {
+            self.machine_row("devbox").contains(" online ")
+        });
+    }
+}
+
+/// `itwillsync events` running, its lines on a channel.
+struct Events {
+    child: Child,
+    lines: mpsc::Receiver<serde_json::Value>,
+}
+
+impl Events {
+    fn start(pair: &Pair) -> Self {
+        let mut child = pair
+            .cmd(&["events"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for the first event matching `pred`.
+    fn wait(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(event) if pred(&event) => return event,
+                Ok(_) => {}
+                Err(_) => panic!("timed out waiting for {what}"),
+            }
+        }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Collects output frames until `stop` holds for the text so far.
+fn read_until(raw: &mut support::Raw, text: &mut Vec<u8>, stop: impl Fn(&str) -> bool) {
+    while !stop(&String::from_utf8_lossy(text)) {
+        match raw.recv().expect("the attachment ended") {
+            ServerMsg::Output { data, .. } | ServerMsg::Redraw { data, .. } => {
+                text.extend_from_slice(&data)
+            }
+            _ => {}
+        }
+    }
+}
+
 #[test]
-fn machines_are_added_listed_over_ssh_and_removed() {
-    let local = Home::new();
-    let remote = Home::new();
-    remote.ok(&["new", "-d", "--no-qr", "--", "sleep", "60"]);
-    let sshd = Sshd::start(&remote);
-    let ssh = sshd.ssh_command();
-    let machine = |args: &[&str]| {
-        let mut all = vec!["machine"];
-        all.extend_from_slice(args);
-        local
-            .cmd(&all)
-            .env("ITWILLSYNC_SSH_COMMAND", &ssh)
-            .output()
-            .unwrap()
-    };
-    assert!(machine(&["add", "devbox", &sshd.dest()]).status.success());
-    assert!(machine(&["add", "gone", "nobody@127.0.0.2"])
-        .status
-        .success());
-    let dup = machine(&["add", "devbox", "x"]);
+fn machines_are_added_listed_through_the_server_and_removed() {
+    let pair = Pair::new(serde_json::json!({}));
+    pair.remote
+        .ok(&["new", "-d", "--no-qr", "--", "sleep", "60"]);
+    pair.ok(&["machine", "add", "devbox", &pair.sshd.dest()]);
+    pair.ok(&["machine", "add", "gone", "nobody@127.0.0.2"]);
+    let dup = pair.run(&["machine", "add", "devbox", "x"]);
     assert!(!dup.status.success());
     for bad in ["local", "a:b", "", "-x"] {
-        assert!(!machine(&["add", bad, "h"]).status.success(), "{bad}");
+        assert!(
+            !pair.run(&["machine", "add", bad, "h"]).status.success(),
+            "{bad}"
+        );
     }
-    let ls = machine(&["ls"]);
-    let text = String::from_utf8_lossy(&ls.stdout);
+    let header = pair.ok(&["machine", "ls"]);
     assert!(
-        ls.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ls.stderr)
+        header.starts_with("NAME") && header.contains("LAST-SEEN"),
+        "{header}"
     );
-    let devbox = text
-        .lines()
-        .find(|l| l.starts_with("devbox"))
-        .expect("listed");
-    assert!(
-        devbox.contains("online") && devbox.trim_end().ends_with('1'),
-        "{text}"
-    );
-    let gone = text
-        .lines()
-        .find(|l| l.starts_with("gone"))
-        .expect("listed");
-    assert!(gone.contains("offline"), "{text}");
+    eventually("devbox online with its session", || {
+        let row = pair.machine_row("devbox");
+        row.contains(" online ") && row.contains(" 1 ") && row.trim_end().ends_with("ago")
+    });
+    eventually("gone offline", || {
+        pair.machine_row("gone").contains("offline")
+    });
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(local.path().join("machines.json"))
+        &std::fs::metadata(pair.local.path().join("machines.json"))
             .unwrap()
             .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600);
-    assert!(machine(&["rm", "gone"]).status.success());
-    assert!(!machine(&["rm", "gone"]).status.success());
-    let ls = machine(&["ls"]);
-    assert!(!String::from_utf8_lossy(&ls.stdout).contains("gone"));
+    // rm tells the running server: the link stops and the machine is no longer listed.
+    pair.ok(&["machine", "rm", "gone"]);
+    assert!(!pair.run(&["machine", "rm", "gone"]).status.success());
+    assert!(!pair.ok(&["machine", "ls"]).contains("gone"));
+    let unknown = pair.run(&["kill", "gone:x"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no machine named gone"));
+}
+
+#[test]
+fn remote_sessions_are_started_listed_attached_killed_and_waited_for() {
+    let pair = Pair::new(serde_json::json!({}));
+    pair.add_devbox();
+    let events = Events::start(&pair);
+    let local_id = pair.ok(&[
+        "new", "-d", "--no-qr", "--name", "here", "--", "sleep", "60",
+    ]);
+    let remote_id = pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "cat",
+    ]);
+    let remote_id = remote_id.trim();
+    // It runs on the remote home, in the remote's home directory.
+    let there = pair.remote.sessions();
+    assert_eq!(there.len(), 1);
+    assert_eq!(there[0]["id"], remote_id);
+    events.wait("the remote start", |e| {
+        e["event"] == "session-started" && e["machine"] == "devbox" && e["name"] == "api"
+    });
+    eventually("ls with both machines", || {
+        let listed: Vec<serde_json::Value> =
+            serde_json::from_str(&pair.ok(&["ls", "--json"])).unwrap();
+        listed.len() == 2
+            && listed[0]["machine"] == "local"
+            && listed[0]["id"] == local_id.trim()
+            && listed[1]["machine"] == "devbox"
+            && listed[1]["id"] == remote_id
+    });
+    let table = pair.ok(&["ls"]);
+    assert!(table.starts_with("MACHINE"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("devbox") && l.contains("api")),
+        "{table}"
+    );
+    // info, rename and attach by MACHINE:NAME and MACHINE:ID-PREFIX.
+    let info = pair.ok(&["url", &format!("devbox:{}", &remote_id[..6])]);
+    assert!(info.contains("#k="), "{info}");
+    pair.ok(&["rename", "devbox:api", "api2"]);
+    assert_eq!(pair.remote.sessions()[0]["name"], "api2");
+    let mut raw = pair.local.connect();
+    let size = Size { cols: 80, rows: 24 };
+    match raw.request(&ClientMsg::Attach {
+        target: Some("devbox:api2".into()),
+        read_only: false,
+        size,
+    }) {
+        ServerMsg::Attached { session } => assert_eq!(session.id, remote_id),
+        other => panic!("{other:?}"),
+    }
+    raw.send(&ClientMsg::Input {
+        data: b"typed through the laptop\n".to_vec(),
+    });
+    let mut text = Vec::new();
+    // The PTY's echo, then cat's copy.
+    read_until(&mut raw, &mut text, |t| {
+        t.matches("typed through the laptop").count() >= 2
+    });
+    // wait sees the remote exit; kill by MACHINE:NAME ends it.
+    let wait = pair
+        .cmd(&["wait", "devbox:api2", "--for", "exit", "--timeout", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The waiter prints its line once subscribed and looked up.
+    let mut wait = wait;
+    let mut line = String::new();
+    BufReader::new(wait.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("waiting for api2"), "{line}");
+    // The remote server's log, through the laptop's server: whole, then followed.
+    let log = pair.ok(&["logs", "--machine", "devbox"]);
+    assert!(log.contains("session started"), "{log}");
+    let mut follow = pair
+        .cmd(&["logs", "--machine", "devbox", "-f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, log_lines) = mpsc::channel::<String>();
+    let stdout = follow.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let before = log
+        .lines()
+        .filter(|l| l.contains("session started"))
+        .count();
+    let mut seen = 0;
+    while seen < before {
+        let line = log_lines.recv_timeout(DEADLINE).expect("the log so far");
+        seen += usize::from(line.contains("session started"));
+    }
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--", "sleep", "60",
+    ]);
+    loop {
+        let line = log_lines
+            .recv_timeout(DEADLINE)
+            .expect("the new line, followed");
+        if line.contains("session started") {
+            break;
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let unknown = pair.run(&["logs", "--machine", "nowhere"]);
+    assert!(!unknown.status.success());
+    pair.ok(&["kill", "devbox:api2"]);
+    loop {
+        match raw.recv().expect("an exit") {
+            ServerMsg::Exit { .. } => break,
+            ServerMsg::Output { .. } | ServerMsg::Size { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let exited = events.wait("the remote exit", |e| {
+        e["event"] == "session-exited" && e["machine"] == "devbox"
+    });
+    assert_eq!(exited["session"], remote_id);
+    let out = wait.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("api2 exited"));
+    eventually("the remote session gone from ls", || {
+        pair.local.sessions().len() == 2 && pair.remote.sessions().len() == 1
+    });
+}
+
+#[test]
+fn a_hook_runs_on_a_remote_bell_with_the_machine_in_its_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hook.txt");
+    let hook = format!(
+        "printf '%s|%s|%s|%s' \"$ITWILLSYNC_EVENT\" \"$ITWILLSYNC_MACHINE\" \"$ITWILLSYNC_NAME\" \"$ITWILLSYNC_MESSAGE\" > '{}'",
+        out.display()
+    );
+    let pair = Pair::new(serde_json::json!({ "hooks": { "attention": hook } }));
+    pair.add_devbox();
+    let events = Events::start(&pair);
+    pair.ok(&[
+        "new",
+        "-d",
+        "--no-qr",
+        "--on",
+        "devbox",
+        "--name",
+        "bell",
+        "--",
+        "sh",
+        "-c",
+        "read x; printf '\\a'; cat",
+    ]);
+    let mut raw = pair.local.connect();
+    let size = Size { cols: 80, rows: 24 };
+    assert!(matches!(
+        raw.request(&ClientMsg::Attach {
+            target: Some("devbox:bell".into()),
+            read_only: false,
+            size,
+        }),
+        ServerMsg::Attached { .. }
+    ));
+    raw.send(&ClientMsg::Input {
+        data: b"ring\n".to_vec(),
+    });
+    events.wait("the remote bell", |e| {
+        e["event"] == "attention" && e["machine"] == "devbox"
+    });
+    eventually("the hook's file", || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t == "attention|devbox|bell|bell")
+    });
+}
+
+/// The local server's ssh children (its links and attachments).
+fn ssh_children(server: i32) -> Vec<i32> {
+    // Each thread's children are listed under that thread.
+    let mut children = String::new();
+    for task in std::fs::read_dir(format!("/proc/{server}/task")).unwrap() {
+        let path = task.unwrap().path().join("children");
+        children += &std::fs::read_to_string(path).unwrap_or_default();
+        children.push(' ');
+    }
+    children
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ssh")
+        })
+        .collect()
+}
+
+#[test]
+fn an_attachment_through_the_laptop_gets_every_byte_once_across_a_cut() {
+    let pair = Pair::new(serde_json::json!({}));
+    pair.add_devbox();
+    let events = Events::start(&pair);
+    // 400 numbered lines, one every 10 ms, once told to start: far less than the ring.
+    let script = "read x; i=0; while [ $i -lt 400 ]; do echo L$i; i=$((i+1)); sleep 0.01; done";
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "steady", "--", "sh", "-c", script,
+    ]);
+    let mut raw = pair.local.connect();
+    let size = Size { cols: 80, rows: 24 };
+    assert!(matches!(
+        raw.request(&ClientMsg::Attach {
+            target: Some("devbox:steady".into()),
+            read_only: false,
+            size,
+        }),
+        ServerMsg::Attached { .. }
+    ));
+    raw.send(&ClientMsg::Input {
+        data: b"go\n".to_vec(),
+    });
+    let mut text = Vec::new();
+    let mut seq = None;
+    let mut redraws = 0;
+    let mut cut = false;
+    let status = loop {
+        match raw.recv().expect("the attachment ended before the exit") {
+            ServerMsg::Output { seq: end, data } => {
+                // Contiguous: each chunk starts where the last one ended.
+                if let Some(prev) = seq {
+                    assert_eq!(end - data.len() as u64, prev, "a gap or an overlap");
+                }
+                seq = Some(end);
+                text.extend_from_slice(&data);
+            }
+            ServerMsg::Redraw { seq: at, .. } => {
+                redraws += 1;
+                seq = Some(at);
+            }
+            ServerMsg::Exit { status } => break status,
+            ServerMsg::Size { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        if !cut && String::from_utf8_lossy(&text).contains("L50\r\n") {
+            // Cut every link: ssh dies, as when the network drops it.
+            let server = pair.local.server_pid().unwrap();
+            let children = ssh_children(server);
+            assert!(
+                children.len() >= 2,
+                "a link and an attachment: {children:?}"
+            );
+            for pid in children {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            cut = true;
+        }
+    };
+    assert_eq!(status.code, 0);
+    assert_eq!(
+        redraws, 1,
+        "only the attach's own redraw: the resume needs none"
+    );
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| l.starts_with('L')).collect();
+    let expected: Vec<String> = (0..400).map(|i| format!("L{i}")).collect();
+    assert_eq!(lines, expected, "every line exactly once, in order");
+    events.wait("offline at once", |e| {
+        e["event"] == "machine-offline" && e["machine"] == "devbox"
+    });
+    events.wait("online again", |e| {
+        e["event"] == "machine-online" && e["machine"] == "devbox"
+    });
+}
+
+#[test]
+fn a_machine_speaking_another_version_needs_an_upgrade() {
+    let remote = Home::new();
+    let sshd = Sshd::start(&remote);
+    let local = Home::with_config(serde_json::json!({"machineBackoffMaxSecs": 60}));
+    // A "remote itwillsync" that answers with protocol version 1.
+    let fake = tempfile::tempdir().unwrap();
+    let script = fake.path().join("old-bridge");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf 'ITWSYNC\\000\\000\\000\\000\\001'; cat >/dev/null\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The ssh command runs the fake (which ignores its arguments) instead of ssh.
+    let ssh = script.display().to_string();
+    let cmd = |args: &[&str]| {
+        local
+            .cmd(args)
+            .env("ITWILLSYNC_SSH_COMMAND", &ssh)
+            .output()
+            .unwrap()
+    };
+    assert!(cmd(&["machine", "add", "old", &sshd.dest()])
+        .status
+        .success());
+    eventually("needs upgrade", || {
+        let ls = cmd(&["machine", "ls"]);
+        String::from_utf8_lossy(&ls.stdout).contains("needs upgrade (it speaks protocol 1")
+    });
+    let kill = cmd(&["kill", "old:x"]);
+    assert!(!kill.status.success());
+    assert!(String::from_utf8_lossy(&kill.stderr).contains("needs upgrade"));
+}
+
+/// Two network namespaces joined by a veth pair, removed on drop.
+struct Netns {
+    names: [String; 2],
+    /// The second namespace's address.
+    far: String,
+}
+
+impl Netns {
+    fn ip(args: &[&str]) {
+        let out = Command::new("ip").args(args).output().expect("ip");
+        assert!(out.status.success(), "ip {args:?}: {out:?}");
+    }
+
+    fn new() -> Self {
+        let id = std::process::id();
+        let names = [format!("itws{id}a"), format!("itws{id}b")];
+        let net = format!("10.{}.{}", 200 + (id >> 16) % 50, (id >> 8) % 256);
+        let netns = Self {
+            names: names.clone(),
+            far: format!("{net}.2"),
+        };
+        let [a, b] = [names[0].as_str(), names[1].as_str()];
+        Self::ip(&["netns", "add", a]);
+        Self::ip(&["netns", "add", b]);
+        Self::ip(&[
+            "link", "add", "veth0", "netns", a, "type", "veth", "peer", "name", "veth1", "netns", b,
+        ]);
+        Self::ip(&[
+            "-n",
+            a,
+            "addr",
+            "add",
+            &format!("{net}.1/24"),
+            "dev",
+            "veth0",
+        ]);
+        Self::ip(&[
+            "-n",
+            b,
+            "addr",
+            "add",
+            &format!("{net}.2/24"),
+            "dev",
+            "veth1",
+        ]);
+        for (ns, dev) in [(a, "veth0"), (b, "veth1"), (a, "lo"), (b, "lo")] {
+            Self::ip(&["-n", ns, "link", "set", dev, "up"]);
+        }
+        netns
+    }
+
+    /// Takes the near end of the cable down or up.
+    fn link(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        Self::ip(&["-n", &self.names[0], "link", "set", "veth0", state]);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", name]).output();
+        }
+    }
+}
+
+#[test]
+fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("skipped: network namespaces need root (run the tests as root to include it)");
+        return;
+    }
+    let netns = Netns::new();
+    let remote = Home::new();
+    let sshd = Sshd::start_in(&remote, Some(&netns.names[1]), &netns.far);
+    let local = Home::with_config(serde_json::json!({
+        "machinePingSecs": 1,
+        "machineOfflineSecs": 3,
+        "machineBackoffMaxSecs": 2,
+    }));
+    // The local server runs in the first namespace: the binary is started there (the
+    // socket is a file, reachable from anywhere).
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &netns.names[0], support::bin()])
+            .args(args)
+            .env("ITWILLSYNC_HOME", local.path())
+            .env("ITWILLSYNC_SSH_COMMAND", sshd.ssh_command())
+            .stdin(Stdio::null());
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["machine", "add", "devbox", &sshd.dest()]);
+    eventually("devbox online", || {
+        run(&["machine", "ls"]).contains(" online ")
+    });
+    let mut events = local
+        .cmd(&["events", "--machine", "devbox"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel::<serde_json::Value>();
+    let stdout = events.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    // 600 numbered lines, one every 10 ms: the cut lasts a few seconds, a few KiB.
+    let script = "read x; i=0; while [ $i -lt 600 ]; do echo L$i; i=$((i+1)); sleep 0.01; done";
+    run(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "steady", "--", "sh", "-c", script,
+    ]);
+    let mut raw = local.connect();
+    let size = Size { cols: 80, rows: 24 };
+    assert!(matches!(
+        raw.request(&ClientMsg::Attach {
+            target: Some("devbox:steady".into()),
+            read_only: false,
+            size,
+        }),
+        ServerMsg::Attached { .. }
+    ));
+    raw.send(&ClientMsg::Input {
+        data: b"go\n".to_vec(),
+    });
+    let mut text = Vec::new();
+    let mut seq = None;
+    let mut redraws = 0;
+    let mut pulled = false;
+    let status = loop {
+        match raw.recv().expect("the attachment ended before the exit") {
+            ServerMsg::Output { seq: end, data } => {
+                if let Some(prev) = seq {
+                    assert_eq!(end - data.len() as u64, prev, "a gap or an overlap");
+                }
+                seq = Some(end);
+                text.extend_from_slice(&data);
+            }
+            ServerMsg::Redraw { seq: at, .. } => {
+                redraws += 1;
+                seq = Some(at);
+            }
+            ServerMsg::Exit { status } => break status,
+            ServerMsg::Size { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        if !pulled && String::from_utf8_lossy(&text).contains("L50\r\n") {
+            pulled = true;
+            netns.link(false);
+            // Offline within the configured silence (3 s), detected by the pings.
+            let deadline = std::time::Instant::now() + DEADLINE;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let event = lines.recv_timeout(left).expect("machine-offline");
+                if event["event"] == "machine-offline" {
+                    break;
+                }
+            }
+            // Its sessions stay listed, marked offline, as last known.
+            let listed: Vec<serde_json::Value> =
+                serde_json::from_str(&run(&["ls", "--json"])).unwrap();
+            let steady = listed
+                .iter()
+                .find(|s| s["name"] == "steady")
+                .expect("listed");
+            assert_eq!(steady["machine"], "devbox");
+            assert_eq!(steady["offline"], true);
+            assert!(run(&["ls"])
+                .lines()
+                .any(|l| l.contains("steady") && l.contains("offline")));
+            netns.link(true);
+        }
+    };
+    assert!(pulled);
+    assert_eq!(status.code, 0);
+    assert_eq!(
+        redraws, 1,
+        "only the attach's own redraw: the resume needs none"
+    );
+    let text = String::from_utf8_lossy(&text);
+    let got: Vec<&str> = text.split("\r\n").filter(|l| l.starts_with('L')).collect();
+    let expected: Vec<String> = (0..600).map(|i| format!("L{i}")).collect();
+    assert_eq!(got, expected, "every line exactly once, in order");
+    let deadline = std::time::Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let event = lines.recv_timeout(left).expect("machine-online again");
+        if event["event"] == "machine-online" {
+            break;
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    drop(raw);
+    drop(local);
+    drop(remote);
     drop(sshd);
+}
+
+/// The dashboard of `hub`'s running server: its port and master key.
+fn dashboard(hub: &Home) -> support::Endpoint {
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hub.path().join("config.json")).unwrap())
+            .unwrap();
+    let hex = std::fs::read_to_string(hub.path().join("master.token")).unwrap();
+    let key = itwillsync_protocol::seal::Key::from_hex(hex.trim()).expect("a hex key");
+    support::Endpoint {
+        port: config["dashboardPort"].as_u64().unwrap() as u16,
+        key: key.to_link_text(),
+    }
+}
+
+#[test]
+fn the_dashboard_groups_sessions_by_machine_and_starts_one_there() {
+    let pair = Pair::new(serde_json::json!({}));
+    pair.add_devbox();
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--name", "here", "--", "sleep", "60",
+    ]);
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "sleep", "60",
+    ]);
+    let dash = dashboard(&pair.local);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut page = dash.phone().await;
+        let first = page.next().await;
+        assert_eq!(first["type"], "sessions");
+        let local: Vec<_> = first["sessions"].as_array().unwrap().to_vec();
+        assert_eq!(
+            local.len(),
+            1,
+            "only this machine's sessions as cards: {first}"
+        );
+        assert_eq!(local[0]["name"], "here");
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let machines = |msg: &serde_json::Value, count: usize| {
+            msg["type"] == "machines"
+                && msg["machines"][0]["name"] == "devbox"
+                && msg["machines"][0]["state"] == "online"
+                && msg["machines"][0]["sessions"].as_array().map(Vec::len) == Some(count)
+        };
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page.next_within(left).await.expect("a message in time");
+            if machines(&msg, 1) {
+                let api = &msg["machines"][0]["sessions"][0];
+                assert_eq!(api["name"], "api");
+                assert_eq!(api["machine"], "devbox");
+                assert!(
+                    api.get("key").is_none(),
+                    "no key of another machine's session"
+                );
+                break;
+            }
+        }
+        // "+" on devbox: the tool on its PATH, in its home.
+        page.send(serde_json::json!({
+            "type": "create-session", "tool": "cat", "cwd": "", "machine": "devbox"
+        }))
+        .await;
+        let mut created = None;
+        let mut grown = false;
+        while created.is_none() || !grown {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page.next_within(left).await.expect("a message in time");
+            assert_ne!(msg["type"], "session-create-error", "{msg}");
+            if msg["type"] == "session-created" {
+                assert_eq!(msg["session"]["machine"], "devbox");
+                created = Some(msg["session"]["id"].as_str().unwrap().to_string());
+            }
+            grown |= machines(&msg, 2);
+        }
+        let there = pair.remote.sessions();
+        assert!(there
+            .iter()
+            .any(|s| Some(s["id"].as_str().unwrap()) == created.as_deref() && s["agent"] == "cat"));
+        // An unknown machine is a clear error.
+        page.send(serde_json::json!({
+            "type": "create-session", "tool": "cat", "cwd": "", "machine": "nowhere"
+        }))
+        .await;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page.next_within(left).await.expect("a message in time");
+            if msg["type"] == "session-create-error" {
+                assert!(msg["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no machine named nowhere"));
+                break;
+            }
+        }
+    });
+}
+
+#[test]
+fn new_on_a_machine_attaches_this_terminal_to_it() {
+    let pair = Pair::new(serde_json::json!({}));
+    pair.add_devbox();
+    let size = Size { cols: 80, rows: 24 };
+    let script = "echo hi-from-devbox; read x; echo got-$x; exit 3";
+    let mut term = Term::spawn(
+        &pair.local,
+        &["new", "--no-qr", "--on", "devbox", "--", "sh", "-c", script],
+        size,
+    );
+    term.wait_text("hi-from-devbox");
+    term.send(b"yes\r");
+    term.wait_raw("got-yes");
+    assert_eq!(term.wait_exit(), 3, "the remote program's status");
 }

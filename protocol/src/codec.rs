@@ -296,6 +296,32 @@ mod tests {
             ),
             (encode_frame(&ClientMsg::Subscribe).unwrap(), "000000010c"),
             (
+                encode_frame(&ClientMsg::Machines { reload: true }).unwrap(),
+                "000000020d01",
+            ),
+            (
+                encode_frame(&ClientMsg::Follow {
+                    target: "ab".into(),
+                    read_only: false,
+                    size: Size { cols: 80, rows: 24 },
+                    from_seq: 300,
+                })
+                .unwrap(),
+                "0000000a0f026162005018fb2c01",
+            ),
+            (
+                encode_frame(&ServerMsg::Machines { machines: vec![] }).unwrap(),
+                "000000021100",
+            ),
+            (
+                encode_frame(&ClientMsg::Logs {
+                    machine: "ab".into(),
+                    follow: true,
+                })
+                .unwrap(),
+                "000000051002616201",
+            ),
+            (
                 encode_frame(&ServerMsg::Event {
                     event: Event {
                         kind: EventKind::SessionExited,

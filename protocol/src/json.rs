@@ -57,6 +57,13 @@ pub struct Session {
     /// The session's link with its full key: `ls --json` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The machine it runs on (`local` for this one): `ls --json` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// Whether that machine is unreachable (the session is shown as last known):
+    /// `ls --json` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline: Option<bool>,
 }
 
 /// Attached clients by kind (`clientKinds`).
@@ -97,6 +104,8 @@ impl Session {
             attention_message: info.attention.clone(),
             key: None,
             url: None,
+            machine: None,
+            offline: None,
         }
     }
 }

@@ -22,9 +22,12 @@ pub mod text;
 
 pub use codec::{decode, encode_frame, FrameError, MAX_FRAME_LEN};
 pub use msg::{
-    ClientCounts, ClientMsg, Event, EventKind, ExitStatus, HubInfo, NewSession, ServerMsg,
-    SessionInfo, Size, Status,
+    ClientCounts, ClientMsg, Event, EventKind, ExitStatus, HubInfo, MachineInfo, MachineState,
+    NewSession, ServerMsg, SessionInfo, Size, Status,
 };
 
+/// The machine name of this machine's own sessions and events (`MACHINE:NAME`, `ls`).
+pub const LOCAL_MACHINE: &str = "local";
+
 /// Protocol version carried in the preamble. Bump on any change to the message enums.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;

@@ -197,8 +197,49 @@ pub enum ClientMsg {
     /// `Link` (the new dashboard link) or `Error`.
     RotateMaster,
     /// Stream lifecycle events. Reply: `Subscribed`, then an `Event` for each until the
-    /// client closes the connection.
+    /// client closes the connection. Requests other than attaching, `New` and `Shutdown`
+    /// sent afterwards are answered in order between the events (a machine link pings and
+    /// drives the remote server on its one subscribed connection).
     Subscribe,
+    /// The other machines and their links' state. Reply: `Machines`. With `reload` the
+    /// server first re-reads `machines.json` (after `machine add` or `rm`).
+    Machines {
+        /// Re-read `machines.json` first.
+        reload: bool,
+    },
+    /// Create a session on another machine, through its link. Replies as `New`. An empty
+    /// `spec.cwd` means that machine's home directory, an empty `spec.env` its server's
+    /// environment.
+    NewOn {
+        /// The machine's name.
+        machine: String,
+        /// What to start.
+        spec: NewSession,
+        /// Attach this connection to the new session.
+        attach: bool,
+    },
+    /// Attach like `Attach`, continuing after `from_seq` when the session's ring still
+    /// holds it (no `Redraw` then: `Output` from `from_seq` on), otherwise with a
+    /// `Redraw` as `Attach` does. How a link resumes a remote session after a cut.
+    Follow {
+        /// Id, id prefix or name.
+        target: String,
+        /// A read-only client sends no input and never sets the size.
+        read_only: bool,
+        /// The terminal's size.
+        size: Size,
+        /// The output position the client already has.
+        from_seq: u64,
+    },
+    /// A machine's server log (`machine`: `local` for this one, or another machine's
+    /// through its link). Reply: `Log` frames of whole lines, then `Done`; with `follow`
+    /// no `Done`: what is added keeps coming until the client closes the connection.
+    Logs {
+        /// Whose log.
+        machine: String,
+        /// Keep streaming what is added.
+        follow: bool,
+    },
 }
 
 /// Server to client.
@@ -287,6 +328,59 @@ pub enum ServerMsg {
         /// What.
         event: Event,
     },
+    /// The other machines (the reply to `Machines`).
+    Machines {
+        /// In `machines.json` order.
+        machines: Vec<MachineInfo>,
+    },
+    /// Whole lines of a server log (the reply to `Logs`).
+    Log {
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+}
+
+/// The state of the link to another machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MachineState {
+    /// ssh is starting or the handshake is under way.
+    Connecting,
+    /// The link is up and answering pings.
+    Online,
+    /// ssh exited or pings went unanswered; the link retries with backoff.
+    Offline,
+    /// The other machine speaks another protocol version.
+    NeedsUpgrade,
+}
+
+impl MachineState {
+    /// The lowercase name in `machine ls`, JSON and the dashboard.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MachineState::Connecting => "connecting",
+            MachineState::Online => "online",
+            MachineState::Offline => "offline",
+            MachineState::NeedsUpgrade => "needs upgrade",
+        }
+    }
+}
+
+/// Another machine as this server sees it through its link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineInfo {
+    /// The name in `machines.json` (what `MACHINE:NAME` starts with).
+    pub name: String,
+    /// The ssh destination.
+    pub dest: String,
+    /// The link's state.
+    pub state: MachineState,
+    /// Milliseconds since the Unix epoch when the machine last answered.
+    pub last_seen_ms: Option<u64>,
+    /// Its sessions as last known (kept while it is offline).
+    pub sessions: Vec<SessionInfo>,
+    /// Why it is offline or needs an upgrade, in one line.
+    pub detail: Option<String>,
 }
 
 /// What kind of lifecycle event (DESIGN.md "Events and hooks").

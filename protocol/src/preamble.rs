@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn layout_is_fixed() {
-        assert_eq!(&encode(), b"ITWSYNC\0\0\0\0\x02");
+        assert_eq!(&encode(), b"ITWSYNC\0\0\0\0\x03");
     }
 
     #[test]

@@ -9,8 +9,11 @@
 //                    operation-error {operation, sessionId, error}
 //                    dir-listing {path, parent, entries: [{name, path}], home}
 //                    session-creating {tool, cwd} · session-create-error {error} · session-created {session}
+//                    machines {machines: [{name, state, lastSeen, detail, sessions: SessionInfo[]}]}
+//                      (other machines, grouped after this one's; their sessions carry `machine`
+//                      and `offline`, and no key: they are opened on that machine)
 //   phone -> server  stop-session {sessionId} · rename-session {sessionId, name} · get-metadata {sessionId}
-//                    clear-attention {sessionId} · create-session {tool, cwd} · list-dir {path}
+//                    clear-attention {sessionId} · create-session {tool, cwd, machine?} · list-dir {path}
 // SessionInfo: {id, name, port, key, agent, cwd, pid, connectedAt, lastSeen,
 //               status: "active"|"idle"|"attention", command, clients, clientKinds?, cols, rows,
 //               attentionMessage?}  (what the bell or notification said, while in attention)
@@ -35,6 +38,7 @@
   let home = "";
   let conn = null;               // connection.js; set at start
   let listReceived = false;      // the first "sessions" list is the baseline: no chime for it
+  let machines = [];             // the last "machines" message's list
   const openedByUser = new Set(); // sessions opened while in attention: no reminders for them
 
   // ---- small helpers ------------------------------------------------------------
@@ -94,9 +98,18 @@
         render();
         break;
       }
+      case "machines":
+        machines = Array.isArray(msg.machines) ? msg.machines : [];
+        renderMachines();
+        break;
       case "session-added":
       case "session-updated":
       case "session-created":
+        // Another machine's session shows in that machine's group, not as a card here.
+        if (msg.session && msg.session.machine && msg.session.machine !== "local") {
+          if (msg.type === "session-created") createDone(msg.session);
+          break;
+        }
         if (msg.session && typeof msg.session.id === "string") {
           upsert(msg.session, true);
           render();
@@ -219,6 +232,82 @@
     show(emptyEl, listReceived && sessions.size === 0);
     updateTitle();
   }
+
+  // ---- other machines ---------------------------------------------------------------
+  // One group per machine: its state, then its sessions as last known (read-only here:
+  // `itwillsync attach MACHINE:NAME`, or that machine's own dashboard, opens them).
+  function renderMachines() {
+    const box = $("machines");
+    box.replaceChildren();
+    show($("local-heading"), machines.length > 0);
+    for (const m of machines) {
+      if (!m || typeof m.name !== "string") continue;
+      const group = document.createElement("div");
+      group.className = "machine";
+      group.dataset.machine = m.name;
+      group.dataset.state = String(m.state || "");
+      const head = document.createElement("h2");
+      head.className = "group-head";
+      const name = document.createElement("span");
+      name.textContent = m.name;
+      const state = document.createElement("span");
+      state.className = "machine-state";
+      const seen = Number(m.lastSeen) > 0 ? ` · seen ${formatDuration(Date.now() - Number(m.lastSeen))} ago` : "";
+      state.textContent = String(m.state || "") + (m.detail ? ` (${m.detail})` : "") + seen;
+      head.append(name, " ", state);
+      group.append(head);
+      const list = Array.isArray(m.sessions) ? m.sessions : [];
+      for (const i of list) {
+        const row = document.createElement("div");
+        row.className = "remote-session";
+        row.dataset.status = i.offline ? "offline" : String(i.status || "");
+        const title = document.createElement("b");
+        title.textContent = i.name || i.agent || i.id;
+        const what = document.createElement("span");
+        const status = i.offline ? "offline" : i.status === "attention" ? "needs you" : String(i.status || "");
+        const said = i.status === "attention" && typeof i.attentionMessage === "string" ? ` · 🔔 ${i.attentionMessage}` : "";
+        what.textContent = ` ${i.command || i.agent || ""} · ${status}${said}`;
+        row.append(title, what);
+        group.append(row);
+      }
+      if (!list.length) {
+        const none = document.createElement("p");
+        none.className = "muted";
+        none.textContent = "no sessions";
+        group.append(none);
+      }
+      box.append(group);
+    }
+  }
+
+  // The machine the new-session sheet starts on: "" is this one.
+  function chosenMachine() {
+    const sel = $("machine");
+    return sel && !$("machine-row").hidden ? sel.value : "";
+  }
+  function fillMachineChoice() {
+    const sel = $("machine");
+    const keep = sel.value;
+    sel.replaceChildren();
+    const add = (value, label) => {
+      const o = document.createElement("option");
+      o.value = value;
+      o.textContent = label;
+      sel.append(o);
+    };
+    add("", "this machine");
+    for (const m of machines) if (m && m.state === "online") add(m.name, m.name);
+    sel.value = [...sel.options].some((o) => o.value === keep) ? keep : "";
+    show($("machine-row"), sel.options.length > 1);
+    machineChanged();
+  }
+  // Another machine's folders are not browsed from here: it starts in that machine's home.
+  function machineChanged() {
+    const remote = chosenMachine() !== "";
+    show($("folder"), !remote);
+    show($("remote-dir"), remote);
+  }
+  $("machine").addEventListener("change", machineChanged);
 
   // The title and the header count the sessions that need you.
   function updateTitle() {
@@ -469,6 +558,7 @@
 
   function openSheet() {
     renderChips();
+    fillMachineChoice();
     toolInput.value = toolInput.value || recentTools()[0] || "";
     chosenDir = home;
     $("chosen-dir-path").textContent = chosenDir ? shortPath(chosenDir) : "~";
@@ -567,8 +657,9 @@
   function startSession() {
     const tool = toolInput.value.trim();
     if (!tool) { createError("Type a tool to run, e.g. claude."); toolInput.focus(); return; }
-    const cwd = chosenDir || browsePath || home;
-    if (send({ type: "create-session", tool, cwd })) {
+    const machine = chosenMachine();
+    const cwd = machine ? "" : chosenDir || browsePath || home;
+    if (send(machine ? { type: "create-session", tool, cwd, machine } : { type: "create-session", tool, cwd })) {
       pendingTool = tool;
       setCreating(true, `Starting ${tool}…`);
       createError("");

@@ -33,11 +33,14 @@ pub enum End {
     Closed,
 }
 
-/// Runs one attachment until it ends.
+/// Runs one attachment until it ends. With `from` (a `Follow`), the client already has the
+/// output up to that seq: it continues there when the ring still holds it, without a
+/// redraw.
 pub async fn run(
     session: Arc<Session>,
     read_only: bool,
     size: Size,
+    from: Option<u64>,
     incoming: &mut Reader,
     out: &mut Writer,
     shutdown: &Shutdown,
@@ -54,7 +57,7 @@ pub async fn run(
             let _ = tokio::time::timeout(GOODBYE_TIMEOUT, out.send(&goodbye)).await;
             Ok(End::Closed)
         }
-        r = stream(&session, client, read_only, incoming, out) => r,
+        r = stream(&session, client, read_only, from, incoming, out) => r,
     };
     session.leave(client);
     result
@@ -64,6 +67,7 @@ async fn stream(
     session: &Arc<Session>,
     client: u64,
     read_only: bool,
+    from: Option<u64>,
     incoming: &mut Reader,
     out: &mut Writer,
 ) -> anyhow::Result<End> {
@@ -73,7 +77,10 @@ async fn stream(
         session: session.info(),
     })
     .await?;
-    let mut step = feed.repaint(Paint::Screen);
+    let mut step = match from {
+        Some(seq) if feed.start_at(seq) => Step::Idle,
+        _ => feed.repaint(Paint::Screen),
+    };
     let mut size = *size_rx.borrow_and_update();
     let mut typing = Typing {
         pending: Pending::new(session.input_queue()),

@@ -98,6 +98,12 @@ pub struct Config {
     /// A shell command per event kind (`attention`, `session-exited`, ...), run with
     /// `sh -c` and the event in `ITWILLSYNC_*` variables (`hooks.rs`).
     pub hooks: BTreeMap<String, String>,
+    /// Seconds between pings on each machine link (`machines.rs`).
+    pub machine_ping_secs: u64,
+    /// Seconds without an answer after which a machine is offline.
+    pub machine_offline_secs: u64,
+    /// Longest wait between reconnection attempts (they start at 1 s and double).
+    pub machine_backoff_max_secs: u64,
 }
 
 impl Default for Config {
@@ -121,6 +127,9 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             hooks: BTreeMap::new(),
+            machine_ping_secs: 30,
+            machine_offline_secs: 90,
+            machine_backoff_max_secs: 30,
         }
     }
 }
@@ -194,6 +203,12 @@ impl Config {
             _ => {}
         }
         self.hook_commands()?;
+        if self.machine_ping_secs == 0 || self.machine_offline_secs <= self.machine_ping_secs {
+            bail!("keys `machinePingSecs`/`machineOfflineSecs` must be at least 1 and the second larger");
+        }
+        if self.machine_backoff_max_secs == 0 {
+            bail!("key `machineBackoffMaxSecs` must be at least 1");
+        }
         Ok(())
     }
 

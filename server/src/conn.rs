@@ -27,10 +27,14 @@ use tokio::time::Sleep;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::attach;
+
+mod route;
+
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::web::keys::Role;
+use route::{is_attachment, remote, Routed};
 
 /// A decoded request, or the one-line reason the stream is unusable.
 pub type Incoming = Result<ClientMsg, String>;
@@ -57,6 +61,10 @@ pub struct Shared {
     pub tls: Option<String>,
     /// Lifecycle events, for `Subscribe`.
     pub events: Arc<crate::events::Events>,
+    /// The other machines' links.
+    pub machines: Arc<crate::machines::Machines>,
+    /// The state directory (`server.log` for `Logs`).
+    pub home: crate::home::Home,
 }
 
 /// The read half, decoding whole frames.
@@ -153,6 +161,30 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 return Ok(());
             }
         };
+        let msg = match remote(ctx, msg) {
+            Ok(Routed::Here(msg)) => msg,
+            Ok(Routed::There(link, msg)) => {
+                if let ClientMsg::Logs { follow, .. } = msg {
+                    let end = crate::remote::logs(link, follow, incoming, out);
+                    if let attach::End::Closed = end.await? {
+                        return Ok(());
+                    }
+                } else if is_attachment(&msg) {
+                    let end = crate::remote::attach(link, msg, incoming, out, &ctx.shutdown);
+                    if let attach::End::Closed = end.await? {
+                        return Ok(());
+                    }
+                } else {
+                    let reply = link.request(msg).await.unwrap_or_else(error);
+                    out.send(&reply).await?;
+                }
+                continue;
+            }
+            Err(e) => {
+                out.send(&error(e)).await?;
+                continue;
+            }
+        };
         let attachment = match msg {
             ClientMsg::Attach {
                 target,
@@ -163,9 +195,18 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                     Some(t) => ctx.registry.find(&t),
                     None => ctx.registry.most_recent(),
                 };
-                session.map(|s| (s, read_only, size))
+                session.map(|s| (s, read_only, size, None))
             }
-            ClientMsg::New { spec, attach } => {
+            ClientMsg::Follow {
+                target,
+                read_only,
+                size,
+                from_seq,
+            } => ctx
+                .registry
+                .find(&target)
+                .map(|s| (s, read_only, size, Some(from_seq))),
+            ClientMsg::New { spec, attach: true } => {
                 let size = spec.size;
                 let created = create(ctx, spec).await;
                 if let Some(message) = created
@@ -175,19 +216,17 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 {
                     out.send(&ServerMsg::Warning { message }).await?;
                 }
-                if !attach {
-                    let reply = match created {
-                        Ok(session) => ServerMsg::Created {
-                            session: session.info(),
-                        },
-                        Err(e) => error(e),
-                    };
-                    out.send(&reply).await?;
-                    continue;
-                }
-                created.map(|s| (s, false, size))
+                created.map(|s| (s, false, size, None))
             }
             ClientMsg::Subscribe => return subscribe(incoming, out, ctx).await,
+            ClientMsg::Logs { follow, .. } => {
+                let path = ctx.home.server_log();
+                let end = crate::log_tail::serve(path, follow, incoming, out, &ctx.shutdown);
+                if let attach::End::Closed = end.await? {
+                    return Ok(());
+                }
+                continue;
+            }
             ClientMsg::Shutdown => {
                 tracing::info!("shutdown requested by a client");
                 out.send(&ServerMsg::Done).await?;
@@ -198,14 +237,13 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 return Ok(());
             }
             other => {
-                let reply = reply(other, ctx).await;
-                out.send(&reply).await?;
+                answer(other, out, ctx).await?;
                 continue;
             }
         };
         match attachment {
-            Ok((session, read_only, size)) => {
-                let end = attach::run(session, read_only, size, incoming, out, &ctx.shutdown);
+            Ok((session, read_only, size, from)) => {
+                let end = attach::run(session, read_only, size, from, incoming, out, &ctx.shutdown);
                 if let attach::End::Closed = end.await? {
                     return Ok(());
                 }
@@ -216,8 +254,37 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
     Ok(())
 }
 
-/// Streams lifecycle events until the client closes the connection or the server stops.
-/// A client that reads too slowly loses the oldest events and is told how many.
+/// Answers a request that does not attach: `New` without attaching (a warning, then its
+/// reply) or any request `reply` answers.
+async fn answer(msg: ClientMsg, out: &mut Writer, ctx: &Shared) -> anyhow::Result<()> {
+    let reply = match msg {
+        ClientMsg::New {
+            spec,
+            attach: false,
+        } => {
+            let created = create(ctx, spec).await;
+            if let Some(message) = created
+                .as_ref()
+                .ok()
+                .and_then(|s| s.network_warning.clone())
+            {
+                out.send(&ServerMsg::Warning { message }).await?;
+            }
+            match created {
+                Ok(session) => ServerMsg::Created {
+                    session: session.info(),
+                },
+                Err(e) => error(e),
+            }
+        }
+        other => reply(other, ctx).await,
+    };
+    out.send(&reply).await
+}
+
+/// Streams lifecycle events until the client closes the connection or the server stops,
+/// answering the requests it sends meanwhile between them. A client that reads too slowly
+/// loses the oldest events and is told how many.
 async fn subscribe(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyhow::Result<()> {
     let mut events = ctx.events.subscribe();
     out.send(&ServerMsg::Subscribed).await?;
@@ -231,8 +298,26 @@ async fn subscribe(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> any
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
-            msg = incoming.recv() => if msg.is_none() {
-                return Ok(()); // the client went away; anything else it sends is ignored
+            msg = incoming.recv() => match msg {
+                None => return Ok(()), // the client went away
+                Some(Err(message)) => {
+                    out.send(&ServerMsg::Error { message }).await?;
+                    return Ok(());
+                }
+                // Answered between events, in order (a machine link pings and drives the
+                // remote server this way).
+                Some(Ok(msg)) => match remote(ctx, msg) {
+                    Ok(Routed::Here(msg)) if !is_attachment(&msg) => answer(msg, out, ctx).await?,
+                    Ok(Routed::There(link, msg)) if !is_attachment(&msg) => {
+                        let reply = link.request(msg).await.unwrap_or_else(error);
+                        out.send(&reply).await?;
+                    }
+                    Ok(_) => {
+                        let message = "a subscribed connection cannot attach".into();
+                        out.send(&ServerMsg::Error { message }).await?;
+                    }
+                    Err(e) => out.send(&error(e)).await?,
+                },
             },
             _ = ctx.shutdown.wait() => {
                 let reason = "the server is stopping".to_string();
@@ -243,9 +328,20 @@ async fn subscribe(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> any
     }
 }
 
-async fn create(ctx: &Shared, spec: NewSession) -> anyhow::Result<Arc<Session>> {
+/// Starts a session. An empty `cwd` is the home directory and an empty `env` the server's
+/// own environment: what another machine's `new --on` sends, knowing neither.
+async fn create(ctx: &Shared, mut spec: NewSession) -> anyhow::Result<Arc<Session>> {
     if ctx.shutdown.is_triggered() {
         anyhow::bail!("the server is stopping");
+    }
+    if spec.env.is_empty() {
+        spec.env = std::env::vars().collect();
+    }
+    if spec.cwd.is_empty() {
+        spec.cwd = std::env::var("HOME")
+            .ok()
+            .filter(|h| h.starts_with('/'))
+            .context("no working directory given and HOME is not set")?;
     }
     ctx.registry.create(spec).await
 }
@@ -324,11 +420,22 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                 tracing::info!("master key rotated");
                 ServerMsg::Link { url }
             }
+            ClientMsg::Machines { reload } => {
+                if reload {
+                    ctx.machines.reload()?;
+                }
+                ServerMsg::Machines {
+                    machines: ctx.machines.infos(),
+                }
+            }
             ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {
                 anyhow::bail!("not attached to a session")
             }
             ClientMsg::Attach { .. }
+            | ClientMsg::Follow { .. }
             | ClientMsg::New { .. }
+            | ClientMsg::NewOn { .. }
+            | ClientMsg::Logs { .. }
             | ClientMsg::Shutdown
             | ClientMsg::Subscribe => {
                 anyhow::bail!("attach, new and shutdown are handled by the request loop")

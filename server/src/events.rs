@@ -1,5 +1,7 @@
 //! Lifecycle events (DESIGN.md "Events and hooks"): sessions started, exited, renamed;
-//! attention raised and cleared; clients attached and detached.
+//! attention raised and cleared; clients attached and detached; machines online and
+//! offline. Other machines' events arrive through their links (`machines.rs`) and are
+//! re-emitted here with their machine's name.
 //!
 //! [`Events`] is a broadcast channel the registry and sessions emit into and that
 //! `Subscribe` connections (`conn.rs`) and the hooks runner (`hooks.rs`) read. It is
@@ -16,7 +18,7 @@ use crate::session::now_ms;
 pub const CAPACITY: usize = 1024;
 
 /// The machine name of events that happen here.
-pub const LOCAL: &str = "local";
+pub const LOCAL: &str = itwillsync_protocol::LOCAL_MACHINE;
 
 /// The server's event stream.
 pub struct Events {
@@ -45,6 +47,26 @@ impl Events {
     /// Emits `SessionExited` for session `id` with its status.
     pub fn exited(&self, id: &str, name: &str, status: ExitStatus) {
         self.emit(EventKind::SessionExited, id, name, None, Some(status));
+    }
+
+    /// Emits `MachineOnline` or `MachineOffline` for machine `name` (`message`: why).
+    pub fn machine(&self, kind: EventKind, name: &str, message: Option<String>) {
+        tracing::debug!(machine = %name, kind = kind.as_str(), "event");
+        self.forward(Event {
+            kind,
+            at_ms: now_ms(),
+            machine: name.into(),
+            session: None,
+            name: None,
+            message,
+            status: None,
+        });
+    }
+
+    /// Emits an event as it is: one from another machine, its `machine` set (`machines.rs`).
+    pub fn forward(&self, event: Event) {
+        // An error only means nobody listens.
+        let _ = self.tx.send(event);
     }
 
     fn emit(

@@ -19,11 +19,14 @@ mod hooks;
 mod inhibit;
 mod input;
 mod log_file;
+pub mod log_tail;
+pub mod machines;
 mod output_log;
 mod process;
 mod program;
 mod pty;
 mod registry;
+mod remote;
 mod repaint;
 mod ring;
 mod session;
@@ -84,12 +87,24 @@ pub async fn run(
         home.logs_dir(),
         events.clone(),
     );
+    let ssh = std::env::var("ITWILLSYNC_SSH_COMMAND")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "ssh".into());
+    let machines = machines::Machines::start(
+        home.clone(),
+        machines::Timing::from_config(&config),
+        ssh,
+        events.clone(),
+        shutdown.clone(),
+    );
     let started_at_ms = session::now_ms();
     let dashboard = match daemon::master_key(&home).and_then(|key| {
         dashboard::spawn(
             &config,
             &transport,
             registry.clone(),
+            machines.clone(),
             key,
             home.clone(),
             shutdown.clone(),
@@ -117,6 +132,8 @@ pub async fn run(
         dashboard,
         tls,
         events,
+        machines: machines.clone(),
+        home: home.clone(),
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),
@@ -164,6 +181,7 @@ pub async fn run(
         }
     }
     drop(listener);
+    machines.stop_all();
     stop_sessions(&registry).await;
     let _ = inhibitor.await;
     Ok(())

@@ -14,6 +14,8 @@ const SSHD: &str = "/usr/sbin/sshd";
 /// A running sshd that lets the test's key in as the current user.
 pub struct Sshd {
     pub port: u16,
+    /// The address it listens on.
+    addr: String,
     dir: tempfile::TempDir,
     child: Child,
 }
@@ -30,6 +32,11 @@ fn keygen(path: &Path) {
 impl Sshd {
     /// Starts sshd; sessions reached through it use `remote`'s state directory.
     pub fn start(remote: &Home) -> Self {
+        Self::start_in(remote, None, "127.0.0.1")
+    }
+
+    /// Starts sshd in network namespace `netns` (when given), listening on `addr`.
+    pub fn start_in(remote: &Home, netns: Option<&str>, addr: &str) -> Self {
         assert!(
             Path::new(SSHD).exists(),
             "the machine tests need OpenSSH's server ({SSHD}): run scripts/test.sh"
@@ -48,7 +55,7 @@ impl Sshd {
         std::fs::write(d.join("authorized_keys"), forced + &public).unwrap();
         let port = free_port();
         let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {keys}\n\
+            "Port {port}\nListenAddress {addr}\nHostKey {host}\nAuthorizedKeysFile {keys}\n\
              PidFile {pid}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
              LogLevel ERROR\n",
@@ -59,7 +66,15 @@ impl Sshd {
         std::fs::write(d.join("sshd_config"), config).unwrap();
         // Privilege separation needs this directory when sshd runs as root.
         let _ = std::fs::create_dir_all("/run/sshd");
-        let child = Command::new(SSHD)
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut cmd = Command::new("ip");
+                cmd.args(["netns", "exec", ns, SSHD]);
+                cmd
+            }
+            None => Command::new(SSHD),
+        };
+        let child = cmd
             .args(["-D", "-e", "-f"])
             .arg(d.join("sshd_config"))
             .stdin(Stdio::null())
@@ -68,11 +83,22 @@ impl Sshd {
             .spawn()
             .expect("sshd starts");
         let deadline = std::time::Instant::now() + DEADLINE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let listening = || match netns {
+            // sshd writes its pid file once it listens.
+            Some(_) => d.join("sshd.pid").exists(),
+            None => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        };
+        while !listening() {
             assert!(std::time::Instant::now() < deadline, "sshd did not listen");
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        Self { port, dir, child }
+        let addr = addr.to_string();
+        Self {
+            port,
+            addr,
+            dir,
+            child,
+        }
     }
 
     /// `ITWILLSYNC_SSH_COMMAND` for reaching this server with the test's key.
@@ -84,7 +110,7 @@ impl Sshd {
         )
     }
 
-    /// The destination: the current user at 127.0.0.1.
+    /// The destination: the current user at its address.
     pub fn dest(&self) -> String {
         let user = std::env::var("USER")
             .ok()
@@ -93,7 +119,7 @@ impl Sshd {
                 let out = Command::new("id").arg("-un").output().unwrap();
                 String::from_utf8(out.stdout).unwrap().trim().to_string()
             });
-        format!("{user}@127.0.0.1")
+        format!("{user}@{}", self.addr)
     }
 
     /// The directory of its files.

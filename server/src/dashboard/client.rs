@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use super::message::{listed, DashboardIn, DashboardOut, Metadata};
+use super::message::{listed, DashboardIn, DashboardOut, Machine, Metadata};
 use super::{files, Shared};
 use crate::session::Session;
 use crate::web::sealed::{self, Connection, Received};
@@ -72,6 +72,11 @@ impl Page {
             home,
         };
         self.send(&first).await?;
+        let mut machines = self.shared.machines.changes();
+        if !self.shared.machines.infos().is_empty() {
+            self.send_machines().await?;
+        }
+        machines.borrow_and_update();
         for s in &sessions {
             self.seen.insert(s.id.clone(), seen(s));
         }
@@ -116,8 +121,27 @@ impl Page {
                     self.sync().await?;
                 }
                 _ = tick.tick() => self.sync().await?,
+                r = machines.changed() => {
+                    if r.is_err() {
+                        return Ok(());
+                    }
+                    machines.borrow_and_update();
+                    self.send_machines().await?;
+                }
             }
         }
+    }
+
+    /// Sends every machine's state and sessions.
+    async fn send_machines(&mut self) -> anyhow::Result<()> {
+        let machines = self
+            .shared
+            .machines
+            .infos()
+            .iter()
+            .map(Machine::of)
+            .collect();
+        self.send(&DashboardOut::Machines { machines }).await
     }
 
     async fn send(&mut self, msg: &DashboardOut<'_>) -> anyhow::Result<()> {
@@ -191,7 +215,12 @@ impl Page {
         };
         match &msg {
             DashboardIn::Unknown => Ok(()),
-            DashboardIn::CreateSession { tool, cwd } => self.create(tool, cwd).await,
+            DashboardIn::CreateSession { tool, cwd, machine }
+                if !machine.is_empty() && machine != crate::events::LOCAL =>
+            {
+                self.create_on(machine, tool, cwd).await
+            }
+            DashboardIn::CreateSession { tool, cwd, .. } => self.create(tool, cwd).await,
             _ => match answer(&self.shared, &msg).await {
                 Ok(Some(reply)) => self.send(&reply).await,
                 // Stop, rename, clear-attention: the page sees the effect now, not at
@@ -206,6 +235,26 @@ impl Page {
                     self.send(&error).await
                 }
             },
+        }
+    }
+
+    /// Starts `tool` on another machine, in `cwd` there (empty: its home). The page sees
+    /// the session in that machine's group once the link refreshes its list.
+    async fn create_on(&mut self, machine: &str, tool: &str, cwd: &str) -> anyhow::Result<()> {
+        self.send(&DashboardOut::SessionCreating { tool, cwd })
+            .await?;
+        match self.shared.create_on(machine, tool, cwd).await {
+            Ok(session) => {
+                let session = itwillsync_protocol::json::Session {
+                    machine: Some(machine.to_string()),
+                    ..itwillsync_protocol::json::Session::public(&session)
+                };
+                self.send(&DashboardOut::SessionCreated { session }).await
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                self.send(&DashboardOut::SessionCreateError { error }).await
+            }
         }
     }
 

@@ -56,6 +56,10 @@ pub(crate) enum DashboardIn {
         /// Its working directory, inside home (empty: home).
         #[serde(default)]
         cwd: String,
+        /// Another machine to start it on (empty or `local`: this one); `cwd` is then a
+        /// directory there (empty: its home) and the tool is found on its `PATH`.
+        #[serde(default)]
+        machine: String,
     },
     /// List a directory for the folder browser.
     ListDir {
@@ -168,6 +172,51 @@ pub(crate) enum DashboardOut<'a> {
         /// One line for the user.
         error: String,
     },
+    /// The other machines, each with its link's state and its sessions as last known:
+    /// after `sessions` when any machine is configured, then whenever one changes.
+    Machines {
+        /// In `machines.json` order.
+        machines: Vec<Machine>,
+    },
+}
+
+/// Another machine as the dashboard groups it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Machine {
+    /// Its name.
+    pub name: String,
+    /// `connecting`, `online`, `offline` or `needs upgrade`.
+    pub state: &'static str,
+    /// Milliseconds since the Unix epoch when it last answered (`null`: never).
+    pub last_seen: Option<u64>,
+    /// Why it is offline or needs an upgrade.
+    pub detail: Option<String>,
+    /// Its sessions, each with `machine` (and `offline` while the machine is not online);
+    /// no keys: they are opened on that machine.
+    pub sessions: Vec<json::Session>,
+}
+
+impl Machine {
+    /// From the link's view of the machine.
+    pub fn of(info: &itwillsync_protocol::MachineInfo) -> Self {
+        let offline = info.state != itwillsync_protocol::MachineState::Online;
+        Self {
+            name: info.name.clone(),
+            state: info.state.as_str(),
+            last_seen: info.last_seen_ms,
+            detail: info.detail.clone(),
+            sessions: info
+                .sessions
+                .iter()
+                .map(|s| json::Session {
+                    machine: Some(info.name.clone()),
+                    offline: offline.then_some(true),
+                    ..json::Session::public(s)
+                })
+                .collect(),
+        }
+    }
 }
 
 impl DashboardOut<'_> {
@@ -272,6 +321,15 @@ mod tests {
                 DashboardIn::CreateSession {
                     tool: id("claude"),
                     cwd: id("/home/u/proj"),
+                    machine: id(""),
+                },
+            ),
+            (
+                r#"{"type":"create-session","tool":"claude","cwd":"","machine":"devbox"}"#,
+                DashboardIn::CreateSession {
+                    tool: id("claude"),
+                    cwd: id(""),
+                    machine: id("devbox"),
                 },
             ),
             (
@@ -337,6 +395,8 @@ mod tests {
             attention_message: None,
             key: Some(id("KEY")),
             url: None,
+            machine: None,
+            offline: None,
         }
     }
 

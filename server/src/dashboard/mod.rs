@@ -25,6 +25,7 @@ use itwillsync_protocol::{NewSession, Size};
 
 use crate::config::Config;
 use crate::home::Home;
+use crate::machines::Machines;
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
@@ -42,6 +43,9 @@ const NEW_SIZE: Size = Size { cols: 80, rows: 24 };
 /// What every dashboard connection shares.
 pub(crate) struct Shared {
     registry: Arc<Registry>,
+    /// The other machines: their sessions are listed by machine, and "+" can start one
+    /// there.
+    machines: Arc<Machines>,
     /// The master key (shared with the [`Handle`], which rotates it).
     keys: Arc<Keys>,
     /// Failed proofs per address.
@@ -76,6 +80,38 @@ impl Shared {
             })
             .await
     }
+
+    /// Starts `tool` on machine `machine` through its link, in `cwd` there (empty: its
+    /// home), found on that machine's `PATH`: the session as that machine reports it.
+    async fn create_on(
+        &self,
+        machine: &str,
+        tool: &str,
+        cwd: &str,
+    ) -> anyhow::Result<itwillsync_protocol::SessionInfo> {
+        if !files::valid_tool(tool) {
+            bail!("{tool:?} is not a program name (letters, digits and ._+- only)");
+        }
+        let link = self.machines.get(machine)?;
+        let spec = NewSession {
+            name: None,
+            command: vec![tool.to_string()],
+            cwd: cwd.to_string(),
+            env: Vec::new(),
+            size: NEW_SIZE,
+            port: None,
+            networking: None,
+        };
+        let request = itwillsync_protocol::ClientMsg::New {
+            spec,
+            attach: false,
+        };
+        match link.request(request).await? {
+            itwillsync_protocol::ServerMsg::Created { session } => Ok(session),
+            itwillsync_protocol::ServerMsg::Error { message } => bail!("{machine}: {message}"),
+            other => bail!("{machine}: unexpected answer {other:?}"),
+        }
+    }
 }
 
 /// The running dashboard, for the Unix socket's requests: its link and key rotation.
@@ -109,6 +145,7 @@ pub fn spawn(
     config: &Config,
     transport: &web::Transport,
     registry: Arc<Registry>,
+    machines: Arc<Machines>,
     key: Key,
     home: Home,
     shutdown: Shutdown,
@@ -127,6 +164,7 @@ pub fn spawn(
     let csp = if tls.is_some() { CSP_HTTPS } else { CSP_HTTP };
     let shared = Arc::new(Shared {
         registry,
+        machines,
         keys: keys.clone(),
         auth: Auth::new(),
         home: files::Home::from_env(),
