@@ -14,6 +14,7 @@ pub mod daemon;
 mod dashboard;
 mod events;
 mod feed;
+pub mod handover;
 pub mod home;
 mod hooks;
 mod inhibit;

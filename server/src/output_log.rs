@@ -37,6 +37,8 @@ const GATHER: Duration = Duration::from_millis(100);
 /// The actor's end of a session's log; dropping it lets the writer finish and close.
 pub struct OutputLog {
     queue: Arc<Queue>,
+    /// The writer, so a hand-over can wait until everything queued is on disk.
+    writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Output between the actor and the writer.
@@ -63,8 +65,21 @@ impl OutputLog {
     pub fn open(dir: &Path, id: &str, cap: u64) -> Self {
         let queue = Arc::new(Queue::default());
         let file = Capped::new(dir, id, cap);
-        tokio::spawn(write_out(queue.clone(), file, id.to_string()));
-        Self { queue }
+        let writer = tokio::spawn(write_out(queue.clone(), file, id.to_string()));
+        Self {
+            queue,
+            writer: Some(writer),
+        }
+    }
+
+    /// Closes the log and waits until its writer has written everything queued (before a
+    /// hand-over's exec, which would end the writer mid-way).
+    pub async fn close(mut self) {
+        let writer = self.writer.take();
+        drop(self);
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
     }
 
     /// Queues output for the log; never waits (when the queue is full it is left out).

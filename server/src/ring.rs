@@ -18,6 +18,8 @@ pub struct Ring {
     capacity: usize,
     /// Total bytes ever pushed: the seq after the newest byte.
     head: u64,
+    /// No byte before this seq is held (0, or where a resumed ring began).
+    floor: u64,
 }
 
 impl Ring {
@@ -28,7 +30,20 @@ impl Ring {
             buf: Vec::new(),
             capacity,
             head: 0,
+            floor: 0,
         }
+    }
+
+    /// An empty ring whose next byte is seq `head`: a ring handed over from a previous
+    /// server (`handover`) continues its numbering.
+    pub fn resumed(capacity: usize, head: u64) -> Self {
+        let mut ring = Self::new(capacity);
+        ring.head = head;
+        ring.floor = head;
+        // Byte `seq` lives at `seq % capacity`: storage up to the head's slot is filler
+        // that `floor` keeps anyone from reading.
+        ring.buf.resize((head % capacity as u64) as usize, 0);
+        ring
     }
 
     /// The seq after the newest byte.
@@ -38,7 +53,7 @@ impl Ring {
 
     /// The seq of the oldest byte still held.
     pub fn start(&self) -> u64 {
-        self.head - self.buf.len() as u64
+        (self.head - self.buf.len() as u64).max(self.floor)
     }
 
     /// Maximum bytes held.
@@ -117,6 +132,21 @@ mod tests {
         ring.push(b"0123456789xyz");
         assert_eq!((ring.start(), ring.head()), (15, 23));
         assert_eq!(read(&ring, 15).unwrap(), b"56789xyz");
+    }
+
+    #[test]
+    fn a_resumed_ring_continues_the_numbering() {
+        for head in [0, 5, 8, 13, 1 << 40] {
+            let mut ring = Ring::resumed(8, head);
+            assert_eq!((ring.start(), ring.head()), (head, head));
+            assert_eq!(read(&ring, head).unwrap(), b"");
+            ring.push(b"abc");
+            assert_eq!(read(&ring, head).unwrap(), b"abc");
+            assert!(head == 0 || read(&ring, head - 1).is_err());
+            ring.push(b"defghij");
+            assert_eq!((ring.start(), ring.head()), (head + 2, head + 10));
+            assert_eq!(read(&ring, head + 2).unwrap(), b"cdefghij");
+        }
     }
 
     #[test]
