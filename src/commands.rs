@@ -9,7 +9,7 @@ use itwillsync_protocol::text::{check_name, escape};
 use itwillsync_protocol::{ClientMsg, NewSession, ServerMsg, SessionInfo};
 use itwillsync_server::{Config, Home};
 
-use crate::cli::{Command, HubAction, NewArgs};
+use crate::cli::{Command, HubAction, NewArgs, ServerAction};
 use crate::table;
 
 /// Runs one subcommand (other than `server` and `completions`, which need no runtime).
@@ -100,6 +100,10 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             timeout,
         } => crate::events::wait(home, &target, what, timeout).await,
         Command::Hub { action } => hub(action.unwrap_or(HubAction::Info), home).await,
+        Command::Server {
+            action: Some(ServerAction::Upgrade { binary }),
+            ..
+        } => upgrade(home, binary).await,
         Command::Server { .. }
         | Command::Completions { .. }
         | Command::Setup { .. }
@@ -124,6 +128,69 @@ async fn require_server(home: &Home) -> anyhow::Result<Connection> {
             home.dir().display()
         )
     })
+}
+
+/// The running server's facts.
+async fn hub_info(conn: &mut Connection) -> anyhow::Result<itwillsync_protocol::HubInfo> {
+    match conn.request(&ClientMsg::Info { target: None }).await? {
+        ServerMsg::Hub { hub } => Ok(hub),
+        other => bail!("unexpected reply to info: {other:?}"),
+    }
+}
+
+/// `server upgrade`: the running server hands its sessions over to `binary` (by default
+/// this binary's installed file) under the same pid; prints what runs now.
+async fn upgrade(home: &Home, binary: Option<std::path::PathBuf>) -> anyhow::Result<i32> {
+    let mut conn = require_server(home).await?;
+    let before = hub_info(&mut conn).await?;
+    let binary = match binary {
+        Some(path) => Some(
+            std::path::absolute(&path)
+                .with_context(|| format!("cannot resolve {}", path.display()))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        None => None,
+    };
+    conn.send(&ClientMsg::Upgrade { binary }).await?;
+    loop {
+        match conn.recv().await {
+            Ok(ServerMsg::HandOver { .. }) => {}
+            Ok(ServerMsg::Warning { message }) => {
+                eprintln!("itwillsync: warning: {}", escape(&message))
+            }
+            Ok(ServerMsg::Error { message }) => {
+                bail!(
+                    "{message}; the server keeps running (version {})",
+                    before.version
+                )
+            }
+            Ok(other) => bail!("unexpected reply to upgrade: {other:?}"),
+            // The exec closed the connection: the new binary answers next.
+            Err(_) => break,
+        }
+    }
+    let mut conn = conn
+        .reconnect()
+        .await
+        .context("the server did not come back after the upgrade; see server.log")?;
+    let after = hub_info(&mut conn).await?;
+    if after.pid != before.pid {
+        bail!(
+            "another server (pid {}) answers now: the sessions of pid {} were lost",
+            after.pid,
+            before.pid
+        );
+    }
+    println!(
+        "server pid {} now runs itwillsync {} (was {}); {} of {} sessions kept",
+        after.pid,
+        escape(&after.version),
+        escape(&before.version),
+        after.sessions.len(),
+        before.sessions.len()
+    );
+    Ok(0)
 }
 
 async fn list(conn: &mut Connection) -> anyhow::Result<Vec<SessionInfo>> {

@@ -199,6 +199,27 @@ pub enum ClientMsg {
     /// Stream lifecycle events. Reply: `Subscribed`, then an `Event` for each until the
     /// client closes the connection.
     Subscribe,
+    /// Hand every session over to a new binary (this server's own executable, as it is
+    /// on disk now, when `binary` is `None`) under the same pid. Reply: `Error` (the new
+    /// binary cannot take over: the server keeps serving), or `HandOver` and the end of
+    /// the connection; the server that answers next is the new binary.
+    Upgrade {
+        /// The new binary's path.
+        binary: Option<String>,
+    },
+    /// Attach again after a hand-over (or a lost connection), continuing after output
+    /// position `seq`: the server sends the bytes after it when its ring still holds them,
+    /// else a repaint. Reply: as `Attach`.
+    Resume {
+        /// The session's id.
+        target: String,
+        /// As `Attach`.
+        read_only: bool,
+        /// The terminal's size.
+        size: Size,
+        /// The last output position the client has (an `Output`'s or `Redraw`'s seq).
+        seq: u64,
+    },
 }
 
 /// Server to client.
@@ -286,6 +307,12 @@ pub enum ServerMsg {
     Event {
         /// What.
         event: Event,
+    },
+    /// The server is handing its sessions over to a new binary (`Upgrade`); the connection
+    /// closes next. An attached client reconnects to the same socket and sends `Resume`.
+    HandOver {
+        /// Why, for the log or the user.
+        reason: String,
     },
 }
 

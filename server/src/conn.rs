@@ -43,6 +43,10 @@ const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// after this is a stuck or hostile peer holding a partial buffer: its connection ends.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the server tries to tell the client that asked for an upgrade that it
+/// happens, before it does.
+const GOODBYE: Duration = Duration::from_secs(1);
+
 /// Server-wide facts a connection needs.
 pub struct Shared {
     /// The live sessions.
@@ -57,6 +61,8 @@ pub struct Shared {
     pub tls: Option<String>,
     /// Lifecycle events, for `Subscribe`.
     pub events: Arc<crate::events::Events>,
+    /// Hand-overs to a new binary, for `Upgrade` (and attachments, which watch it).
+    pub handover: Arc<crate::handover::Server>,
 }
 
 /// The read half, decoding whole frames.
@@ -163,7 +169,20 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                     Some(t) => ctx.registry.find(&t),
                     None => ctx.registry.most_recent(),
                 };
-                session.map(|s| (s, read_only, size))
+                session.map(|s| (s, read_only, size, None))
+            }
+            ClientMsg::Resume {
+                target,
+                read_only,
+                size,
+                seq,
+            } => ctx
+                .registry
+                .find(&target)
+                .map(|s| (s, read_only, size, Some(seq))),
+            ClientMsg::Upgrade { binary } => {
+                upgrade(out, ctx, binary).await?;
+                continue;
             }
             ClientMsg::New { spec, attach } => {
                 let size = spec.size;
@@ -185,7 +204,7 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                     out.send(&reply).await?;
                     continue;
                 }
-                created.map(|s| (s, false, size))
+                created.map(|s| (s, false, size, None))
             }
             ClientMsg::Subscribe => return subscribe(incoming, out, ctx).await,
             ClientMsg::Shutdown => {
@@ -204,8 +223,14 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
             }
         };
         match attachment {
-            Ok((session, read_only, size)) => {
-                let end = attach::run(session, read_only, size, incoming, out, &ctx.shutdown);
+            Ok((session, read_only, size, resume)) => {
+                let attachment = attach::Attachment {
+                    read_only,
+                    size,
+                    resume,
+                    leaving: ctx.handover.leaving(),
+                };
+                let end = attach::run(session, attachment, incoming, out, &ctx.shutdown);
                 if let attach::End::Closed = end.await? {
                     return Ok(());
                 }
@@ -214,6 +239,27 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
         }
     }
     Ok(())
+}
+
+/// Hands the server over to a new binary: answers `Error` when the new binary cannot
+/// take over (everything keeps running), or `HandOver` and then execs it (this
+/// connection ends with the process image; the new server answers the reconnection).
+async fn upgrade(out: &mut Writer, ctx: &Shared, binary: Option<String>) -> anyhow::Result<()> {
+    if ctx.shutdown.is_triggered() {
+        let message = "the server is stopping".to_string();
+        return out.send(&ServerMsg::Error { message }).await;
+    }
+    let prepared = match ctx.handover.prepare(&ctx.registry, binary).await {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            tracing::warn!("upgrade refused: {e:#}");
+            return out.send(&error(e)).await;
+        }
+    };
+    let reason = format!("handing over to {}", prepared.binary().display());
+    let _ = tokio::time::timeout(GOODBYE, out.send(&ServerMsg::HandOver { reason })).await;
+    let failed = prepared.exec();
+    out.send(&error(failed)).await
 }
 
 /// Streams lifecycle events until the client closes the connection or the server stops.
@@ -328,6 +374,8 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                 anyhow::bail!("not attached to a session")
             }
             ClientMsg::Attach { .. }
+            | ClientMsg::Resume { .. }
+            | ClientMsg::Upgrade { .. }
             | ClientMsg::New { .. }
             | ClientMsg::Shutdown
             | ClientMsg::Subscribe => {

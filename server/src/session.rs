@@ -37,7 +37,10 @@ use crate::term::Term;
 use crate::web::keys::{Keys, Role};
 
 mod follower;
+mod handover;
 mod pacing;
+
+pub(crate) use handover::Carried;
 
 use pacing::Reader;
 

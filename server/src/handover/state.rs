@@ -279,7 +279,11 @@ fn check(state: &Decoded) -> Result<(), Refused> {
             ("redraw", session.redraw),
             ("input", session.input),
         ] {
-            if blob.offset.checked_add(blob.len).is_none_or(|end| end > len) {
+            if blob
+                .offset
+                .checked_add(blob.len)
+                .is_none_or(|end| end > len)
+            {
                 return Err(Refused::Damaged(format!(
                     "session {}: its {what} lies outside the state",
                     session.id
