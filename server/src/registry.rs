@@ -340,6 +340,10 @@ impl Registry {
         );
         lock(&self.sessions).push(session.clone());
         self.launch(&session, master, web, state.reaped);
+        if state.hung_up {
+            // Its SIGKILL timer was the previous process's: hang up again, arming ours.
+            let _ = session.terminate();
+        }
         Ok(session)
     }
 

@@ -152,6 +152,10 @@ pub struct SessionState {
     /// The exit status when the program had exited (and was reaped) but its output was
     /// still being drained: the new server finishes the drain and publishes it.
     pub reaped: Option<ExitStatus>,
+    /// The program was hung up (`kill`, SIGHUP) and has not exited yet: the new server
+    /// hangs it up again and arms the SIGKILL that follows within the grace period.
+    #[serde(default)]
+    pub hung_up: bool,
     /// The PTY master.
     pub master_fd: i32,
 }
@@ -355,6 +359,7 @@ mod tests {
                 code: 0,
                 signal: None,
             }),
+            hung_up: n == 1,
             master_fd: 10 + n,
         }
     }

@@ -100,6 +100,7 @@ impl Session {
             attention_message: activity.attention_message.clone(),
             alerts: activity.alerts,
             reaped: carried.reaped,
+            hung_up: self.program.was_hung_up() && carried.reaped.is_none(),
             master_fd: carried.master_fd,
         }
     }
