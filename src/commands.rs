@@ -14,6 +14,9 @@ use crate::table;
 
 /// Runs one subcommand (other than `server` and `completions`, which need no runtime).
 pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
+    if !matches!(command, Command::Bridge | Command::Server { .. }) {
+        hint_upgrade(home);
+    }
     match command {
         Command::New(args) => new(args, home).await,
         Command::Attach { target, read_only } => {
@@ -109,6 +112,41 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
         | Command::Setup { .. }
         | Command::Service { .. }
         | Command::Logs { .. } => bail!("handled by main"),
+    }
+}
+
+/// When the running server (its `hub.json`) is older than this binary: one line on
+/// stderr saying that `itwillsync server upgrade` moves the sessions to this version.
+fn hint_upgrade(home: &Home) {
+    let Ok(text) = std::fs::read_to_string(home.hub_json()) else {
+        return;
+    };
+    let Ok(hub) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return;
+    };
+    let Some(theirs) = hub["version"].as_str() else {
+        return;
+    };
+    let ours = env!("CARGO_PKG_VERSION");
+    if older(theirs, ours) {
+        eprintln!(
+            "itwillsync: the running server is version {}, this is {ours}: \
+             `itwillsync server upgrade` moves the sessions to {ours}",
+            escape(theirs)
+        );
+    }
+}
+
+/// Whether version `a` is older than `b` (dot-separated numbers; a pre-release suffix
+/// after `-` is ignored).
+fn older(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Option<Vec<u64>> {
+        let core = v.split(['-', '+']).next()?;
+        core.split('.').map(|n| n.parse().ok()).collect()
+    };
+    match (parts(a), parts(b)) {
+        (Some(a), Some(b)) => a < b,
+        _ => false,
     }
 }
 
@@ -415,4 +453,20 @@ fn parse_signal(name: &str) -> anyhow::Result<i32> {
         "WINCH" => libc::SIGWINCH,
         _ => bail!("unknown signal: {name}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::older;
+
+    #[test]
+    fn versions_compare_by_number() {
+        assert!(older("0.1.0", "0.2.0"));
+        assert!(older("0.9.9", "0.10.0"));
+        assert!(older("1.2", "1.2.1"));
+        assert!(!older("0.2.0", "0.2.0"));
+        assert!(!older("0.3.0", "0.2.9"));
+        assert!(!older("garbage", "0.2.0"));
+        assert!(older("0.1.0-rc1", "0.1.1"));
+    }
 }

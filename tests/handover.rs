@@ -426,3 +426,29 @@ fn an_upgrade_to_the_next_state_version_and_no_way_back() {
         }
     }
 }
+
+/// A command that finds the server older than itself (`hub.json`'s version) says once,
+/// in one line, that `server upgrade` moves the sessions; with the same version, nothing.
+#[test]
+fn an_older_server_is_pointed_out_once() {
+    let home = Home::new();
+    home.new_detached(&["--", "sleep", "60"]);
+    let quiet = home.run(&["ls"]);
+    assert!(quiet.status.success());
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("upgrade"));
+    let path = home.path().join("hub.json");
+    let mut hub: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    hub["version"] = json!("0.0.1");
+    std::fs::write(&path, hub.to_string()).unwrap();
+    let out = home.run(&["ls"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        err.matches("`itwillsync server upgrade` moves the sessions")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("version 0.0.1"), "{err}");
+}

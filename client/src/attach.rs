@@ -180,31 +180,49 @@ async fn pump(
 }
 
 /// Reconnects after a hand-over and attaches to session `id` again, continuing after
-/// `seq` (the server repaints only if its ring no longer holds it).
+/// `seq` (the server repaints only if its ring no longer holds it). A connection that
+/// breaks on the way (reached the old server as it left) is tried again.
 async fn resume(
     conn: &Connection,
     id: &str,
     read_only: bool,
     seq: Option<u64>,
 ) -> anyhow::Result<Connection> {
-    let mut conn = conn.reconnect().await?;
-    let size = terminal_size();
-    let request = match seq {
-        Some(seq) => ClientMsg::Resume {
-            target: id.to_string(),
-            read_only,
-            size,
-            seq,
-        },
-        None => ClientMsg::Attach {
-            target: Some(id.to_string()),
-            read_only,
-            size,
-        },
-    };
-    match conn.request(&request).await? {
-        ServerMsg::Attached { .. } => Ok(conn),
-        other => bail!("unexpected reply: {other:?}"),
+    let deadline = tokio::time::Instant::now() + crate::connection::HANDOVER_WAIT;
+    loop {
+        let attempt = async {
+            let mut conn = conn.reconnect().await?;
+            let size = terminal_size();
+            let request = match seq {
+                Some(seq) => ClientMsg::Resume {
+                    target: id.to_string(),
+                    read_only,
+                    size,
+                    seq,
+                },
+                None => ClientMsg::Attach {
+                    target: Some(id.to_string()),
+                    read_only,
+                    size,
+                },
+            };
+            match conn.request(&request).await? {
+                ServerMsg::Attached { .. } => Ok(conn),
+                other => bail!("unexpected reply: {other:?}"),
+            }
+        };
+        match attempt.await {
+            Ok(conn) => return Ok(conn),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            // An answer from the server (no such session) will not change.
+            Err(e)
+                if !e.to_string().contains("lost the server")
+                    && !e.to_string().contains("closed the connection") =>
+            {
+                return Err(e)
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
     }
 }
 

@@ -248,8 +248,13 @@ fn init_logging(home: &Home) -> anyhow::Result<()> {
         filter = filter.add_directive(quiet.parse().expect("a valid directive"));
     }
     // Panics are caught per session and per connection; what they said goes to the log
-    // (stderr is /dev/null once the server runs).
-    std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
+    // (stderr is /dev/null once the server runs). The session logs are written out too:
+    // a panic the server does not survive (on the main thread, or while unwinding) still
+    // leaves every byte of output read so far on disk.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!("panic: {info}");
+        crate::output_log::flush_all();
+    }));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

@@ -185,9 +185,13 @@ pub async fn run_with(
     ));
     let uid = rustix::process::getuid();
     let mut backoff = ACCEPT_BACKOFF_MIN;
+    // During a hand-over nothing is accepted: connections wait for the new process.
+    let mut paused = ctx.handover.paused();
     loop {
+        let accepting = !*paused.borrow_and_update();
         tokio::select! {
-            accepted = listener.accept() => {
+            _ = paused.changed() => {}
+            accepted = listener.accept(), if accepting => {
                 let stream = match accepted {
                     Ok((stream, _)) => {
                         backoff = ACCEPT_BACKOFF_MIN;

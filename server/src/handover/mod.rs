@@ -128,8 +128,13 @@ pub struct Server {
     started_at_ms: u64,
     config: Config,
     master_key: Option<Key>,
-    /// Set while attached terminals are to leave; every attachment watches it.
+    /// Set while attached terminals are to leave; every attachment watches it (and
+    /// only attachments: its receiver count is how many have not left yet).
     leaving: watch::Sender<bool>,
+    /// Set while the listeners must not accept: a connection made now waits in the
+    /// backlog for the new process (a terminal reconnecting at once after `HandOver`
+    /// would otherwise reach the old one, which is about to vanish).
+    paused: watch::Sender<bool>,
     /// One upgrade at a time.
     busy: tokio::sync::Mutex<()>,
 }
@@ -163,6 +168,7 @@ impl Server {
             config,
             master_key,
             leaving: watch::channel(false).0,
+            paused: watch::channel(false).0,
             busy: tokio::sync::Mutex::new(()),
         }
     }
@@ -170,6 +176,11 @@ impl Server {
     /// Watched by attached terminals: true when they are to leave for a hand-over.
     pub fn leaving(&self) -> watch::Receiver<bool> {
         self.leaving.subscribe()
+    }
+
+    /// Watched by the Unix socket's accept loop: true while it must not accept.
+    pub fn paused(&self) -> watch::Receiver<bool> {
+        self.paused.subscribe()
     }
 
     /// Checks that `binary` (this server's own executable when `None`) can read this
@@ -205,6 +216,7 @@ impl Server {
                 return Err(e);
             }
         };
+        self.paused.send_replace(true);
         self.leaving.send_replace(true);
         let goodbyes = async {
             while self.leaving.receiver_count() > 0 {
@@ -290,6 +302,7 @@ impl Server {
         let decoded = state::decode(bytes.to_vec()).ok();
         resume_actors(registry, handed, decoded.as_ref());
         self.leaving.send_replace(false);
+        self.paused.send_replace(false);
         registry.set_upgrading(false);
     }
 }
