@@ -225,11 +225,18 @@ impl Server {
         };
         let _ = tokio::time::timeout(GOODBYE_TIMEOUT, goodbyes).await;
         // 3. The final state.
-        let bytes = self.capture(registry, lock_fd, &handed)?;
+        let bytes = match self.capture(registry, lock_fd, &handed) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // Refused before any session was read: the input is as the actors had it.
+                self.roll_back(registry, handed, None);
+                return Err(e);
+            }
+        };
         let memfd = match sealed(&bytes) {
             Ok(memfd) => memfd,
             Err(e) => {
-                self.roll_back(registry, handed, &bytes);
+                self.roll_back(registry, handed, Some(&bytes));
                 return Err(e);
             }
         };
@@ -252,6 +259,11 @@ impl Server {
         lock_fd: RawFd,
         handed: &HashMap<String, Handed>,
     ) -> anyhow::Result<Vec<u8>> {
+        // Checked first: once a session is exported, its queued input is in the state.
+        let unix = self
+            .unix
+            .as_ref()
+            .context("no Unix listener to hand over")?;
         let mut blobs = Writer::default();
         let mut sessions = Vec::new();
         let holds = registry.holds();
@@ -275,10 +287,6 @@ impl Server {
             sessions.push(session.export(&mut blobs, carried));
         }
         drop(holds);
-        let unix = self
-            .unix
-            .as_ref()
-            .context("no Unix listener to hand over")?;
         let header = Header {
             server: ServerState {
                 written_by: env!("CARGO_PKG_VERSION").to_string(),
@@ -297,9 +305,15 @@ impl Server {
     }
 
     /// Undoes a stop: actors restart on their masters, the input goes back in the
-    /// queue, terminals may attach and sessions start again.
-    fn roll_back(&self, registry: &Arc<Registry>, handed: HashMap<String, Handed>, bytes: &[u8]) {
-        let decoded = state::decode(bytes.to_vec()).ok();
+    /// queue (from the state `bytes` when one was written: it holds the queues too),
+    /// terminals may attach and sessions start again.
+    fn roll_back(
+        &self,
+        registry: &Arc<Registry>,
+        handed: HashMap<String, Handed>,
+        bytes: Option<&[u8]>,
+    ) {
+        let decoded = bytes.and_then(|b| state::decode(b.to_vec()).ok());
         resume_actors(registry, handed, decoded.as_ref());
         self.leaving.send_replace(false);
         self.paused.send_replace(false);
@@ -336,7 +350,7 @@ impl Prepared<'_> {
             handed,
             ..
         } = self;
-        server.roll_back(&registry, handed, &bytes);
+        server.roll_back(&registry, handed, Some(&bytes));
         error
     }
 
