@@ -157,20 +157,29 @@ pub fn flush_all() {
         return;
     };
     for queue in live.iter().filter_map(std::sync::Weak::upgrade) {
-        if let Ok(mut file) = queue.file.try_lock() {
-            if let Some(file) = file.as_mut() {
-                // The writer's batch first, then what was queued after it.
-                let taken = lock(&queue.taken).take();
-                if let Some((bytes, dropped)) = taken {
-                    append(file, &bytes, dropped);
-                }
-                let mut pending = lock(&queue.state);
-                let bytes = std::mem::take(&mut pending.bytes);
-                let dropped = std::mem::take(&mut pending.dropped);
-                drop(pending);
-                append(file, &bytes, dropped);
-            }
+        queue.flush_now();
+    }
+}
+
+impl Queue {
+    /// [`flush_all`] for this log: the writer's batch first, then what was queued after
+    /// it. Skipped while the writer holds the file (it is writing).
+    fn flush_now(&self) {
+        let Ok(mut file) = self.file.try_lock() else {
+            return;
+        };
+        let Some(file) = file.as_mut() else {
+            return;
+        };
+        let taken = lock(&self.taken).take();
+        if let Some((bytes, dropped)) = taken {
+            append(file, &bytes, dropped);
         }
+        let mut pending = lock(&self.state);
+        let bytes = std::mem::take(&mut pending.bytes);
+        let dropped = std::mem::take(&mut pending.dropped);
+        drop(pending);
+        append(file, &bytes, dropped);
     }
 }
 
@@ -386,6 +395,23 @@ mod tests {
         ]
         .concat();
         assert_eq!(kept, chunk[900..]);
+    }
+
+    #[tokio::test]
+    async fn a_crash_flush_writes_the_writers_batch_then_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = crate::test_hooks::arm("log-write", "crash");
+        let log = OutputLog::open(dir.path(), "crash", 1 << 30);
+        log.write(b"taken ");
+        gate.reached().await;
+        // The writer took "taken " and is stuck; more output waits in the queue.
+        log.write(b"queued");
+        log.queue.flush_now();
+        assert_eq!(read(&dir.path().join("crash.log")), b"taken queued");
+        // The writer, released, finds its batch written and writes nothing twice.
+        gate.release();
+        log.close().await;
+        assert_eq!(read(&dir.path().join("crash.log")), b"taken queued");
     }
 
     #[tokio::test(start_paused = true)]
