@@ -54,15 +54,15 @@ fn entry(home: &Home, id: &str) -> Value {
 
 /// A phone on `endpoint` reading the flood from its start until line `until` has come,
 /// acknowledging as it goes and reconnecting (with its key, resuming from its last seq)
-/// whenever its socket ends; how many times it reconnected.
+/// whenever its socket ends; the close codes it was given (`None`: no close frame).
 async fn phone_reads(
     endpoint: Endpoint,
     mut until: watch::Receiver<u64>,
     ready: Arc<tokio::sync::Barrier>,
-) -> u32 {
+) -> Vec<Option<u64>> {
     let mut lines = Lines::default();
     let mut seq = 0u64;
-    let mut reconnects = 0;
+    let mut closes = Vec::new();
     let mut first = true;
     loop {
         let mut phone = endpoint.phone().await;
@@ -82,16 +82,22 @@ async fn phone_reads(
                     lines.feed(data.as_bytes());
                     phone.send(json!({"type": "ack", "seq": seq})).await;
                     if lines.next > *until.borrow_and_update() {
-                        return reconnects;
+                        return closes;
                     }
                 }
                 Some("resize" | "session" | "attention") => {}
-                // The old server's socket went with its process image.
-                Some("close" | "end" | "error") => break,
+                Some("close") => {
+                    closes.push(msg["code"].as_u64());
+                    break;
+                }
+                // A socket that ended without a close frame.
+                Some("end" | "error") => {
+                    closes.push(None);
+                    break;
+                }
                 other => panic!("unexpected phone message {other:?}: {msg}"),
             }
         }
-        reconnects += 1;
     }
 }
 
@@ -232,10 +238,11 @@ async fn an_upgrade_keeps_every_session_byte_and_phone() {
     let mut lines = Lines::default();
     lines.feed(&raw[start..]);
     assert!(lines.next > more, "the terminal saw the flood go on");
-    // The phones too, each after reconnecting with its key.
+    // The phones too, each closed with 1012 ("service restart") and reconnected with
+    // its key.
     for phone in phones {
-        let reconnects = phone.await.expect("a phone read every line");
-        assert!(reconnects >= 1, "the phone's socket ended at the hand-over");
+        let closes = phone.await.expect("a phone read every line");
+        assert_eq!(closes, [Some(1012)], "one close, for the hand-over");
     }
 
     // The prompt answers input typed after the hand-over.

@@ -54,8 +54,39 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an actor may take to stop (it stops between two events: microseconds, plus
 /// its log reaching the disk).
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long attached terminals are given to receive `HandOver`.
+/// How long attached terminals and phones are given to be told (`HandOver`, 1012).
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Phones' side of a hand-over: their loops close with 1012 ("service restart") when it
+/// turns true, so a page knows to reconnect at once rather than after a dropped socket.
+/// One server runs per process, so one flag per process: phone loops are started by
+/// the sessions' listeners, far from the server's `run`.
+static PHONES_LEAVING: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
+
+fn phones_leaving_sender() -> &'static watch::Sender<bool> {
+    PHONES_LEAVING.get_or_init(|| watch::channel(false).0)
+}
+
+/// Watched by every phone loop: true while the server hands over.
+pub(crate) fn phones_leaving() -> watch::Receiver<bool> {
+    phones_leaving_sender().subscribe()
+}
+
+/// Set while the web listeners (phone ports, the dashboard) must not accept, as the
+/// Unix socket's [`Server::paused`]. Per process, like [`PHONES_LEAVING`].
+static WEB_PAUSED: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
+
+fn web_paused_sender() -> &'static watch::Sender<bool> {
+    WEB_PAUSED.get_or_init(|| watch::channel(false).0)
+}
+
+/// Watched by every web listener's accept loop.
+pub(crate) fn web_paused() -> watch::Receiver<bool> {
+    web_paused_sender().subscribe()
+}
+
+/// The close code phones get at a hand-over (RFC 6455 "service restart").
+pub(crate) const CLOSE_SERVICE_RESTART: u16 = 1012;
 
 /// What a stopped actor hands back.
 pub(crate) struct Handed {
@@ -217,9 +248,12 @@ impl Server {
             }
         };
         self.paused.send_replace(true);
+        web_paused_sender().send_replace(true);
         self.leaving.send_replace(true);
+        phones_leaving_sender().send_replace(true);
+        // Attached terminals and phones drop their receivers once told.
         let goodbyes = async {
-            while self.leaving.receiver_count() > 0 {
+            while self.leaving.receiver_count() + phones_leaving_sender().receiver_count() > 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
@@ -317,6 +351,8 @@ impl Server {
         resume_actors(registry, handed, decoded.as_ref());
         self.leaving.send_replace(false);
         self.paused.send_replace(false);
+        web_paused_sender().send_replace(false);
+        phones_leaving_sender().send_replace(false);
         registry.set_upgrading(false);
     }
 }

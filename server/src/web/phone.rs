@@ -112,6 +112,7 @@ pub(crate) async fn run(connection: Connection, context: Context) {
         limit: context.limit as u64,
         feed: Feed::new(session.clone(), client, Cut::Characters),
         size,
+        leaving: crate::handover::phones_leaving(),
     };
     if let Err(e) = phone.run().await {
         tracing::debug!(session = %session.id, client, "phone connection ended: {e}");
@@ -247,6 +248,9 @@ struct Phone<'a> {
     feed: Feed,
     /// The size this phone was last told.
     size: Size,
+    /// True while the server hands over to a new binary: the phone is closed with 1012
+    /// and reconnects to the new one, resuming from its `lastSeq`.
+    leaving: watch::Receiver<bool>,
 }
 
 impl Phone<'_> {
@@ -273,6 +277,11 @@ impl Phone<'_> {
                 self.size = now;
                 self.send_size(now).await?;
             }
+            if !repainting && *self.leaving.borrow_and_update() {
+                let code = crate::handover::CLOSE_SERVICE_RESTART;
+                self.sender.close(code, "service restart").await;
+                return Ok(());
+            }
             let window = self.window();
             let step = self.feed.next(window.min(CHUNK as u64) as usize);
             if let Step::Exit(status) = step {
@@ -294,6 +303,7 @@ impl Phone<'_> {
                 _ = self.watches.size.changed() => {}
                 _ = self.watches.name.changed() => self.send_about().await?,
                 _ = self.acks.changed() => {}
+                _ = self.leaving.changed() => {}
                 _ = self.revocation.revoked() => {
                     self.sender.close(sealed::close::REVOKED, "link revoked").await;
                     return Ok(());
