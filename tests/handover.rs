@@ -9,10 +9,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::SinkExt;
 use itwillsync_protocol::{codec, ClientMsg, ServerMsg, Size};
 use serde_json::{json, Value};
 use support::{Endpoint, Home, Raw, Term, DEADLINE};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
 
 const SIZE: Size = Size { cols: 80, rows: 24 };
 
@@ -80,7 +82,9 @@ async fn phone_reads(
                     assert_eq!(at, seq + data.len() as u64, "every byte, in order");
                     seq = at;
                     lines.feed(data.as_bytes());
-                    phone.send(json!({"type": "ack", "seq": seq})).await;
+                    // Fails once the server has gone: the next read says how.
+                    let ack = phone.seal(json!({"type": "ack", "seq": seq}));
+                    let _ = phone.ws.send(Message::binary(ack)).await;
                     if lines.next > *until.borrow_and_update() {
                         return closes;
                     }

@@ -75,12 +75,21 @@ pub fn spawn(
         started_at_ms,
     });
     tokio::spawn(async move {
+        let mut paused = crate::handover::web_paused();
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
+            // During a hand-over nothing is accepted: requests wait for the new process.
+            if *paused.borrow_and_update() {
+                tokio::select! {
+                    _ = paused.changed() => continue,
+                    _ = shutdown.wait() => return,
+                }
+            }
             let stream = tokio::select! {
+                _ = paused.changed() => continue,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => stream,
                     Err(e) => {

@@ -231,6 +231,9 @@ struct ReaderEnds {
     heard: watch::Sender<Instant>,
 }
 
+/// How long a phone closed for a hand-over has to close its side.
+const CLOSE_ANSWER_WAIT: Duration = Duration::from_millis(500);
+
 /// The writer's state.
 struct Phone<'a> {
     context: &'a Context,
@@ -280,6 +283,11 @@ impl Phone<'_> {
             if !repainting && *self.leaving.borrow_and_update() {
                 let code = crate::handover::CLOSE_SERVICE_RESTART;
                 self.sender.close(code, "service restart").await;
+                // Until the phone closes too: what it sent meanwhile (acks) is read, so
+                // the exec does not find unread bytes and answer with a reset, which
+                // could cost the phone the close frame.
+                let answered = async { while self.events.recv().await.is_some() {} };
+                let _ = tokio::time::timeout(CLOSE_ANSWER_WAIT, answered).await;
                 return Ok(());
             }
             let window = self.window();
