@@ -139,6 +139,12 @@ _itwillsync() {
             itwillsync__subcmd__help__subcmd__machine,rm)
                 cmd="itwillsync__subcmd__help__subcmd__machine__subcmd__rm"
                 ;;
+            itwillsync__subcmd__help__subcmd__server,check-state)
+                cmd="itwillsync__subcmd__help__subcmd__server__subcmd__check__subcmd__state"
+                ;;
+            itwillsync__subcmd__help__subcmd__server,upgrade)
+                cmd="itwillsync__subcmd__help__subcmd__server__subcmd__upgrade"
+                ;;
             itwillsync__subcmd__help__subcmd__service,install)
                 cmd="itwillsync__subcmd__help__subcmd__service__subcmd__install"
                 ;;
@@ -201,6 +207,24 @@ _itwillsync() {
                 ;;
             itwillsync__subcmd__machine__subcmd__help,rm)
                 cmd="itwillsync__subcmd__machine__subcmd__help__subcmd__rm"
+                ;;
+            itwillsync__subcmd__server,check-state)
+                cmd="itwillsync__subcmd__server__subcmd__check__subcmd__state"
+                ;;
+            itwillsync__subcmd__server,help)
+                cmd="itwillsync__subcmd__server__subcmd__help"
+                ;;
+            itwillsync__subcmd__server,upgrade)
+                cmd="itwillsync__subcmd__server__subcmd__upgrade"
+                ;;
+            itwillsync__subcmd__server__subcmd__help,check-state)
+                cmd="itwillsync__subcmd__server__subcmd__help__subcmd__check__subcmd__state"
+                ;;
+            itwillsync__subcmd__server__subcmd__help,help)
+                cmd="itwillsync__subcmd__server__subcmd__help__subcmd__help"
+                ;;
+            itwillsync__subcmd__server__subcmd__help,upgrade)
+                cmd="itwillsync__subcmd__server__subcmd__help__subcmd__upgrade"
                 ;;
             itwillsync__subcmd__service,help)
                 cmd="itwillsync__subcmd__service__subcmd__help"
@@ -591,8 +615,36 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__help__subcmd__server)
-            opts=""
+            opts="upgrade check-state"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__server__subcmd__check__subcmd__state)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__help__subcmd__server__subcmd__upgrade)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1081,12 +1133,104 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__server)
-            opts="-h --daemon --stay --help"
+            opts="-h --daemon --stay --adopt --help upgrade check-state help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --adopt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__server__subcmd__check__subcmd__state)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__server__subcmd__help)
+            opts="upgrade check-state help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__server__subcmd__help__subcmd__check__subcmd__state)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__server__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__server__subcmd__help__subcmd__upgrade)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        itwillsync__subcmd__server__subcmd__upgrade)
+            opts="-h --binary --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

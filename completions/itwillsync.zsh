@@ -176,11 +176,66 @@ localhost\:"127.0.0.1 only"))' \
 ;;
 (server)
 _arguments "${_arguments_options[@]}" : \
+'--adopt=[Take over from a server that exec'\''d this binary with its state in descriptor FD (used by \`server upgrade\`)]:FD:_default' \
 '--daemon[Report readiness on stdout, then detach stdio (used by auto-start)]' \
 '--stay[Never exit when idle (as if \`idleShutdownSecs\` were 0)\: how a service runs it]' \
 '-h[Print help]' \
 '--help[Print help]' \
+":: :_itwillsync__subcmd__server_commands" \
+"*::: :->server" \
 && ret=0
+
+    case $state in
+    (server)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-server-command-$line[1]:"
+        case $line[1] in
+            (upgrade)
+_arguments "${_arguments_options[@]}" : \
+'--binary=[The new binary]:PATH:_files' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(check-state)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':source -- Descriptor number or path:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_itwillsync__subcmd__server__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-server-help-command-$line[1]:"
+        case $line[1] in
+            (upgrade)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(check-state)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
 ;;
 (service)
 _arguments "${_arguments_options[@]}" : \
@@ -435,7 +490,27 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (server)
 _arguments "${_arguments_options[@]}" : \
+":: :_itwillsync__subcmd__help__subcmd__server_commands" \
+"*::: :->server" \
 && ret=0
+
+    case $state in
+    (server)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:itwillsync-help-server-command-$line[1]:"
+        case $line[1] in
+            (upgrade)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(check-state)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
 ;;
 (service)
 _arguments "${_arguments_options[@]}" : \
@@ -537,7 +612,7 @@ _itwillsync_commands() {
 'url:Print a session'\''s phone link (its key is in the \`#\` fragment)' \
 'hub:The server\: info (the default), status, stop' \
 'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
-'server:Run the server in the foreground (normally started automatically)' \
+'server:Run the server in the foreground (normally started automatically), or upgrade the running one' \
 'service:Run the server as a user service\: a systemd user unit (Linux) or a launchd agent (macOS)' \
 'machine:Other machines, reached over ssh' \
 'bridge:Join stdin/stdout to this machine'\''s server (starting it if needed); other machines run it over ssh' \
@@ -580,7 +655,7 @@ _itwillsync__subcmd__help_commands() {
 'url:Print a session'\''s phone link (its key is in the \`#\` fragment)' \
 'hub:The server\: info (the default), status, stop' \
 'setup:Choose how phones reach this machine\: writes \`networkingMode\` to config.json' \
-'server:Run the server in the foreground (normally started automatically)' \
+'server:Run the server in the foreground (normally started automatically), or upgrade the running one' \
 'service:Run the server as a user service\: a systemd user unit (Linux) or a launchd agent (macOS)' \
 'machine:Other machines, reached over ssh' \
 'bridge:Join stdin/stdout to this machine'\''s server (starting it if needed); other machines run it over ssh' \
@@ -698,8 +773,21 @@ _itwillsync__subcmd__help__subcmd__rename_commands() {
 }
 (( $+functions[_itwillsync__subcmd__help__subcmd__server_commands] )) ||
 _itwillsync__subcmd__help__subcmd__server_commands() {
-    local commands; commands=()
+    local commands; commands=(
+'upgrade:Move every session to a new binary (this one, as installed now, by default)\: the running server execs it under the same pid, and nothing is lost' \
+'check-state:Check that this binary can read a hand-over state (a descriptor number or a file)\: exit 0, or one line saying why not' \
+    )
     _describe -t commands 'itwillsync help server commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__server__subcmd__check-state_commands] )) ||
+_itwillsync__subcmd__help__subcmd__server__subcmd__check-state_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help server check-state commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__help__subcmd__server__subcmd__upgrade_commands] )) ||
+_itwillsync__subcmd__help__subcmd__server__subcmd__upgrade_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync help server upgrade commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__help__subcmd__service_commands] )) ||
 _itwillsync__subcmd__help__subcmd__service_commands() {
@@ -889,8 +977,46 @@ _itwillsync__subcmd__rename_commands() {
 }
 (( $+functions[_itwillsync__subcmd__server_commands] )) ||
 _itwillsync__subcmd__server_commands() {
-    local commands; commands=()
+    local commands; commands=(
+'upgrade:Move every session to a new binary (this one, as installed now, by default)\: the running server execs it under the same pid, and nothing is lost' \
+'check-state:Check that this binary can read a hand-over state (a descriptor number or a file)\: exit 0, or one line saying why not' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
     _describe -t commands 'itwillsync server commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__server__subcmd__check-state_commands] )) ||
+_itwillsync__subcmd__server__subcmd__check-state_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync server check-state commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__server__subcmd__help_commands] )) ||
+_itwillsync__subcmd__server__subcmd__help_commands() {
+    local commands; commands=(
+'upgrade:Move every session to a new binary (this one, as installed now, by default)\: the running server execs it under the same pid, and nothing is lost' \
+'check-state:Check that this binary can read a hand-over state (a descriptor number or a file)\: exit 0, or one line saying why not' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'itwillsync server help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__server__subcmd__help__subcmd__check-state_commands] )) ||
+_itwillsync__subcmd__server__subcmd__help__subcmd__check-state_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync server help check-state commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__server__subcmd__help__subcmd__help_commands] )) ||
+_itwillsync__subcmd__server__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync server help help commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__server__subcmd__help__subcmd__upgrade_commands] )) ||
+_itwillsync__subcmd__server__subcmd__help__subcmd__upgrade_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync server help upgrade commands' commands "$@"
+}
+(( $+functions[_itwillsync__subcmd__server__subcmd__upgrade_commands] )) ||
+_itwillsync__subcmd__server__subcmd__upgrade_commands() {
+    local commands; commands=()
+    _describe -t commands 'itwillsync server upgrade commands' commands "$@"
 }
 (( $+functions[_itwillsync__subcmd__service_commands] )) ||
 _itwillsync__subcmd__service_commands() {

@@ -5,4 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/test-deps.sh
+# The hand-over tests also upgrade to a build whose state version is one higher (the
+# `state-next` feature): built beside the normal binary (only the server crate and the
+# binary differ), which the second build puts back in place.
+cargo build --features state-next
+cp target/debug/itwillsync target/itwillsync-state-next
+cargo build
+export ITWILLSYNC_NEXT_BIN="$PWD/target/itwillsync-state-next"
 exec cargo test --workspace "$@"

@@ -91,7 +91,8 @@ pub enum Command {
         #[arg(long, value_enum)]
         mode: Option<Mode>,
     },
-    /// Run the server in the foreground (normally started automatically).
+    /// Run the server in the foreground (normally started automatically), or upgrade the
+    /// running one.
     Server {
         /// Report readiness on stdout, then detach stdio (used by auto-start).
         #[arg(long, hide = true)]
@@ -99,6 +100,13 @@ pub enum Command {
         /// Never exit when idle (as if `idleShutdownSecs` were 0): how a service runs it.
         #[arg(long)]
         stay: bool,
+        /// Take over from a server that exec'd this binary with its state in descriptor FD
+        /// (used by `server upgrade`).
+        #[arg(long, hide = true, value_name = "FD")]
+        adopt: Option<String>,
+        /// What to do instead of serving.
+        #[command(subcommand)]
+        action: Option<ServerAction>,
     },
     /// Run the server as a user service: a systemd user unit (Linux) or a launchd agent
     /// (macOS).
@@ -150,6 +158,25 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+/// `server` actions.
+#[derive(Debug, Subcommand)]
+pub enum ServerAction {
+    /// Move every session to a new binary (this one, as installed now, by default):
+    /// the running server execs it under the same pid, and nothing is lost.
+    Upgrade {
+        /// The new binary.
+        #[arg(long, value_name = "PATH")]
+        binary: Option<std::path::PathBuf>,
+    },
+    /// Check that this binary can read a hand-over state (a descriptor number or a
+    /// file): exit 0, or one line saying why not.
+    CheckState {
+        /// Descriptor number or path.
+        #[arg(value_name = "FD|PATH")]
+        source: String,
     },
 }
 

@@ -9,11 +9,14 @@ use itwillsync_protocol::text::{check_name, escape};
 use itwillsync_protocol::{ClientMsg, NewSession, ServerMsg, SessionInfo};
 use itwillsync_server::{Config, Home};
 
-use crate::cli::{Command, HubAction, NewArgs};
+use crate::cli::{Command, HubAction, NewArgs, ServerAction};
 use crate::table;
 
 /// Runs one subcommand (other than `server` and `completions`, which need no runtime).
 pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
+    if !matches!(command, Command::Bridge | Command::Server { .. }) {
+        hint_upgrade(home);
+    }
     match command {
         Command::New(args) => new(args, home).await,
         Command::Attach { target, read_only } => {
@@ -106,11 +109,50 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
             follow,
             machine: Some(machine),
         } => crate::logs::remote(home, machine, follow).await,
+        Command::Server {
+            action: Some(ServerAction::Upgrade { binary }),
+            ..
+        } => upgrade(home, binary).await,
         Command::Server { .. }
         | Command::Completions { .. }
         | Command::Setup { .. }
         | Command::Service { .. }
         | Command::Logs { machine: None, .. } => bail!("handled by main"),
+    }
+}
+
+/// When the running server (its `hub.json`) is older than this binary: one line on
+/// stderr saying that `itwillsync server upgrade` moves the sessions to this version.
+fn hint_upgrade(home: &Home) {
+    let Ok(text) = std::fs::read_to_string(home.hub_json()) else {
+        return;
+    };
+    let Ok(hub) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return;
+    };
+    let Some(theirs) = hub["version"].as_str() else {
+        return;
+    };
+    let ours = env!("CARGO_PKG_VERSION");
+    if older(theirs, ours) {
+        eprintln!(
+            "itwillsync: the running server is version {}, this is {ours}: \
+             `itwillsync server upgrade` moves the sessions to {ours}",
+            escape(theirs)
+        );
+    }
+}
+
+/// Whether version `a` is older than `b` (dot-separated numbers; a pre-release suffix
+/// after `-` is ignored).
+fn older(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Option<Vec<u64>> {
+        let core = v.split(['-', '+']).next()?;
+        core.split('.').map(|n| n.parse().ok()).collect()
+    };
+    match (parts(a), parts(b)) {
+        (Some(a), Some(b)) => a < b,
+        _ => false,
     }
 }
 
@@ -130,6 +172,69 @@ async fn require_server(home: &Home) -> anyhow::Result<Connection> {
             home.dir().display()
         )
     })
+}
+
+/// The running server's facts.
+async fn hub_info(conn: &mut Connection) -> anyhow::Result<itwillsync_protocol::HubInfo> {
+    match conn.request(&ClientMsg::Info { target: None }).await? {
+        ServerMsg::Hub { hub } => Ok(hub),
+        other => bail!("unexpected reply to info: {other:?}"),
+    }
+}
+
+/// `server upgrade`: the running server hands its sessions over to `binary` (by default
+/// this binary's installed file) under the same pid; prints what runs now.
+async fn upgrade(home: &Home, binary: Option<std::path::PathBuf>) -> anyhow::Result<i32> {
+    let mut conn = require_server(home).await?;
+    let before = hub_info(&mut conn).await?;
+    let binary = match binary {
+        Some(path) => Some(
+            std::path::absolute(&path)
+                .with_context(|| format!("cannot resolve {}", path.display()))?
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        None => None,
+    };
+    conn.send(&ClientMsg::Upgrade { binary }).await?;
+    loop {
+        match conn.recv().await {
+            Ok(ServerMsg::HandOver { .. }) => {}
+            Ok(ServerMsg::Warning { message }) => {
+                eprintln!("itwillsync: warning: {}", escape(&message))
+            }
+            Ok(ServerMsg::Error { message }) => {
+                bail!(
+                    "{message}; the server keeps running (version {})",
+                    before.version
+                )
+            }
+            Ok(other) => bail!("unexpected reply to upgrade: {other:?}"),
+            // The exec closed the connection: the new binary answers next.
+            Err(_) => break,
+        }
+    }
+    let mut conn = conn
+        .reconnect()
+        .await
+        .context("the server did not come back after the upgrade; see server.log")?;
+    let after = hub_info(&mut conn).await?;
+    if after.pid != before.pid {
+        bail!(
+            "another server (pid {}) answers now: the sessions of pid {} were lost",
+            after.pid,
+            before.pid
+        );
+    }
+    println!(
+        "server pid {} now runs itwillsync {} (was {}); {} of {} sessions kept",
+        after.pid,
+        escape(&after.version),
+        escape(&before.version),
+        after.sessions.len(),
+        before.sessions.len()
+    );
+    Ok(0)
 }
 
 async fn list(conn: &mut Connection) -> anyhow::Result<Vec<SessionInfo>> {
@@ -379,4 +484,20 @@ fn parse_signal(name: &str) -> anyhow::Result<i32> {
         "WINCH" => libc::SIGWINCH,
         _ => bail!("unknown signal: {name}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::older;
+
+    #[test]
+    fn versions_compare_by_number() {
+        assert!(older("0.1.0", "0.2.0"));
+        assert!(older("0.9.9", "0.10.0"));
+        assert!(older("1.2", "1.2.1"));
+        assert!(!older("0.2.0", "0.2.0"));
+        assert!(!older("0.3.0", "0.2.9"));
+        assert!(!older("garbage", "0.2.0"));
+        assert!(older("0.1.0-rc1", "0.1.1"));
+    }
 }

@@ -62,7 +62,25 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     // socket, config.json) is trusted; a missing one is created later, by whoever needs it.
     home.check()?;
     match cli.command {
-        Command::Server { daemon, stay } => {
+        Command::Server {
+            action: Some(cli::ServerAction::CheckState { source }),
+            ..
+        } => {
+            println!("{}", itwillsync_server::handover::check_state(&source)?);
+            Ok(0)
+        }
+        Command::Server {
+            adopt: Some(fd), ..
+        } => {
+            itwillsync_server::daemon::adopt(home, &fd)?;
+            Ok(0)
+        }
+        Command::Server {
+            daemon,
+            stay,
+            action: None,
+            ..
+        } => {
             let (mut config, warnings) =
                 itwillsync_server::Config::load_with_warnings(&home.config())?;
             if stay {

@@ -97,7 +97,7 @@ pub async fn attach(
         return Ok((session, Outcome::Detached));
     }
     let raw = RawMode::enter()?;
-    let outcome = pump(conn, read_only, detach_key).await;
+    let outcome = pump(conn, &session.id, read_only, detach_key).await;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(RESET_MODES);
     let _ = stdout.flush();
@@ -105,7 +105,12 @@ pub async fn attach(
     Ok((session, outcome?))
 }
 
-async fn pump(mut conn: Connection, read_only: bool, detach_key: u8) -> anyhow::Result<Outcome> {
+async fn pump(
+    mut conn: Connection,
+    id: &str,
+    read_only: bool,
+    detach_key: u8,
+) -> anyhow::Result<Outcome> {
     let mut keys = spawn_stdin_reader();
     let mut winch = signal(SignalKind::window_change())?;
     let mut term = signal(SignalKind::terminate())?;
@@ -113,6 +118,8 @@ async fn pump(mut conn: Connection, read_only: bool, detach_key: u8) -> anyhow::
     let mut stdout = std::io::stdout();
     let mut detaching = false;
     let mut keys_open = true;
+    // The last output position drawn, to resume from after a hand-over.
+    let mut seq = None;
 
     let outcome = loop {
         tokio::select! {
@@ -124,9 +131,16 @@ async fn pump(mut conn: Connection, read_only: bool, detach_key: u8) -> anyhow::
                 match msg {
                     // A large redraw comes as several `Redraw` frames with the same seq:
                     // drawn in order, they are one repaint.
-                    ServerMsg::Output { data, .. } | ServerMsg::Redraw { data, .. } => {
+                    ServerMsg::Output { data, seq: at } | ServerMsg::Redraw { data, seq: at } => {
                         stdout.write_all(&data)?;
                         stdout.flush()?;
+                        seq = Some(at);
+                    }
+                    ServerMsg::HandOver { reason } => {
+                        match resume(&conn, id, read_only, seq).await {
+                            Ok(resumed) => conn = resumed,
+                            Err(e) => break Outcome::ServerGone(format!("{reason}: {e:#}")),
+                        }
                     }
                     ServerMsg::Exit { status } => break Outcome::Exited(status),
                     ServerMsg::Closing { reason } => break Outcome::ServerGone(reason),
@@ -163,6 +177,53 @@ async fn pump(mut conn: Connection, read_only: bool, detach_key: u8) -> anyhow::
         }
     };
     Ok(outcome)
+}
+
+/// Reconnects after a hand-over and attaches to session `id` again, continuing after
+/// `seq` (the server repaints only if its ring no longer holds it). A connection that
+/// breaks on the way (reached the old server as it left) is tried again.
+async fn resume(
+    conn: &Connection,
+    id: &str,
+    read_only: bool,
+    seq: Option<u64>,
+) -> anyhow::Result<Connection> {
+    let deadline = tokio::time::Instant::now() + crate::connection::HANDOVER_WAIT;
+    loop {
+        let attempt = async {
+            let mut conn = conn.reconnect().await?;
+            let size = terminal_size();
+            let request = match seq {
+                Some(from_seq) => ClientMsg::Follow {
+                    target: id.to_string(),
+                    read_only,
+                    size,
+                    from_seq,
+                },
+                None => ClientMsg::Attach {
+                    target: Some(id.to_string()),
+                    read_only,
+                    size,
+                },
+            };
+            match conn.request(&request).await? {
+                ServerMsg::Attached { .. } => Ok(conn),
+                other => bail!("unexpected reply: {other:?}"),
+            }
+        };
+        match attempt.await {
+            Ok(conn) => return Ok(conn),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            // An answer from the server (no such session) will not change.
+            Err(e)
+                if !e.to_string().contains("lost the server")
+                    && !e.to_string().contains("closed the connection") =>
+            {
+                return Err(e)
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
 }
 
 /// Reads the keyboard on a thread (a blocking read on the shared terminal is the only

@@ -19,6 +19,8 @@ use tokio_util::codec::Framed;
 /// An open connection that has passed the preamble exchange.
 pub struct Connection {
     frames: Framed<UnixStream, Codec<ServerMsg, ClientMsg>>,
+    /// The socket it connected to, to reconnect after a hand-over.
+    socket: std::path::PathBuf,
 }
 
 /// Connects to a running server; `Ok(None)` when none is running.
@@ -44,6 +46,7 @@ pub async fn connect(socket: &Path) -> anyhow::Result<Option<Connection>> {
     preamble::check(&theirs)?;
     Ok(Some(Connection {
         frames: Framed::new(stream, Codec::new()),
+        socket: socket.to_path_buf(),
     }))
 }
 
@@ -95,7 +98,31 @@ fn start_server(exe: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// How long a client waits for the server to come back after a hand-over.
+pub const HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl Connection {
+    /// The socket this connection reached.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// A new connection to the same socket once the server that handed over (or its
+    /// successor) answers again, within [`HANDOVER_WAIT`].
+    pub async fn reconnect(&self) -> anyhow::Result<Connection> {
+        let deadline = tokio::time::Instant::now() + HANDOVER_WAIT;
+        loop {
+            match connect(&self.socket).await {
+                Ok(Some(conn)) => return Ok(conn),
+                Ok(None) | Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Ok(None) => bail!("the server did not come back"),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Sends one message.
     pub async fn send(&mut self, msg: &ClientMsg) -> anyhow::Result<()> {
         self.frames.send(msg).await.context("lost the server")

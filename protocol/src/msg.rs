@@ -240,6 +240,14 @@ pub enum ClientMsg {
         /// Keep streaming what is added.
         follow: bool,
     },
+    /// Hand every session over to a new binary (this server's own executable, as it is
+    /// on disk now, when `binary` is `None`) under the same pid. Reply: `Error` (the new
+    /// binary cannot take over: the server keeps serving), or `HandOver` and the end of
+    /// the connection; the server that answers next is the new binary.
+    Upgrade {
+        /// The new binary's path.
+        binary: Option<String>,
+    },
 }
 
 /// Server to client.
@@ -338,6 +346,12 @@ pub enum ServerMsg {
         /// The bytes.
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
+    },
+    /// The server is handing its sessions over to a new binary (`Upgrade`); the connection
+    /// closes next. An attached client reconnects to the same socket and sends `Follow`.
+    HandOver {
+        /// Why, for the log or the user.
+        reason: String,
     },
 }
 

@@ -11,6 +11,11 @@
 //! that keeps the PTY open and writing cannot keep a dead session alive), then publishes
 //! the exit status, so every byte is in the ring first. Dropping the master then hangs up
 //! the PTY for any process still holding it.
+//!
+//! For a hand-over (`handover`) the actor stops between two events when asked: it closes
+//! the log (waiting until it is on disk) and hands back the master, open, with the input
+//! not yet written and the exit status if the program was reaped during a drain. Nothing
+//! read from the PTY is lost: every read is in the ring before the actor looks again.
 
 use std::collections::VecDeque;
 use std::io;
@@ -24,6 +29,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
+use crate::handover::{ActorLink, Handed};
 use crate::output_log::OutputLog;
 use crate::session::Session;
 
@@ -72,7 +78,9 @@ pub(crate) async fn run(
     master: OwnedFd,
     mut size: watch::Receiver<Size>,
     log: OutputLog,
+    link: ActorLink,
 ) {
+    let ActorLink { mut stop, reaped } = link;
     let mut sigchld = match signal(SignalKind::child()) {
         Ok(s) => Some(s),
         Err(e) => {
@@ -105,6 +113,11 @@ pub(crate) async fn run(
         exited: None,
         log,
     };
+    if let Some(status) = reaped {
+        // Reaped by the previous server: drain what is left, then publish the exit.
+        let now = Instant::now();
+        actor.exited = Some((status, now + DRAIN_AFTER_EXIT, now + DRAIN_GRACE_HUNG_UP));
+    }
     let mut progress = session.progress();
     // Without a SIGCHLD stream the exit is polled for; with one, an idle session's actor
     // never wakes (a signal that came before the stream existed is caught by this reap).
@@ -146,6 +159,13 @@ pub(crate) async fn run(
             // A reading terminal caught up, or may have stalled meanwhile: look again.
             _ = progress.changed(), if paced => {}
             _ = tokio::time::sleep(PACE_RECHECK), if paced => {}
+            asked = async { stop.as_mut().expect("guarded").await }, if stop.is_some() => {
+                match asked {
+                    Ok(reply) => return actor.hand_over(reply).await,
+                    // Nobody will ask any more.
+                    Err(_) => stop = None,
+                }
+            }
         }
     }
     actor.final_drain();
@@ -278,6 +298,25 @@ impl Actor {
                     self.on_read(read);
                 }
             }
+        }
+    }
+
+    /// Stops for a hand-over: the log on disk, then the master (open), the input taken
+    /// from the queue and not yet written, and the exit status if reaped, to `reply`.
+    async fn hand_over(mut self, reply: tokio::sync::oneshot::Sender<Handed>) {
+        // What clients queue from now on is taken with the state (`Session::export`).
+        let input = std::mem::take(&mut self.pending);
+        self.log.close().await;
+        let handed = Handed {
+            master: self.fd.into_inner(),
+            input: input.into(),
+            reaped: self.exited.map(|(status, ..)| status),
+        };
+        if let Err(handed) = reply.send(handed) {
+            // The hand-over gave up waiting: the master closes here, which hangs the
+            // program up. It only gives up on an actor that did not answer at all.
+            tracing::error!(session = %self.session.id, "a hand-over stopped the actor and left");
+            drop(handed);
         }
     }
 

@@ -51,15 +51,22 @@ struct Shared {
     started_at_ms: u64,
 }
 
-/// Binds `127.0.0.1:port` and serves the API until `shutdown`.
+/// Binds `127.0.0.1:port` (or serves on `adopted`, the listener a previous server handed
+/// over) and serves the API until `shutdown`; a duplicate of the listening socket, for a
+/// hand-over.
 pub fn spawn(
     port: u16,
     registry: Arc<Registry>,
     started_at_ms: u64,
     shutdown: Shutdown,
-) -> anyhow::Result<()> {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-        .with_context(|| format!("cannot listen on API port {port} (apiPort)"))?;
+    adopted: Option<std::net::TcpListener>,
+) -> anyhow::Result<std::os::fd::OwnedFd> {
+    let listener = match adopted {
+        Some(listener) => listener,
+        None => std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .with_context(|| format!("cannot listen on API port {port} (apiPort)"))?,
+    };
+    let duplicate = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let shared = Arc::new(Shared {
@@ -68,12 +75,21 @@ pub fn spawn(
         started_at_ms,
     });
     tokio::spawn(async move {
+        let mut paused = crate::handover::web_paused();
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
             let Ok(permit) = slots.clone().acquire_owned().await else {
                 return;
             };
+            // During a hand-over nothing is accepted: requests wait for the new process.
+            if *paused.borrow_and_update() {
+                tokio::select! {
+                    _ = paused.changed() => continue,
+                    _ = shutdown.wait() => return,
+                }
+            }
             let stream = tokio::select! {
+                _ = paused.changed() => continue,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => stream,
                     Err(e) => {
@@ -102,7 +118,7 @@ pub fn spawn(
             });
         }
     });
-    Ok(())
+    Ok(duplicate)
 }
 
 fn route(req: &Request<Incoming>, shared: &Shared) -> Reply {

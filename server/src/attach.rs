@@ -19,6 +19,7 @@ use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::size::{Claim, Kind};
 use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
+use tokio::sync::watch;
 
 /// Most output bytes in one frame.
 const CHUNK: usize = 64 << 10;
@@ -33,19 +34,30 @@ pub enum End {
     Closed,
 }
 
-/// Runs one attachment until it ends. With `from` (a `Follow`), the client already has the
-/// output up to that seq: it continues there when the ring still holds it, without a
-/// redraw.
+/// What the client asked for.
+pub struct Attachment {
+    /// A read-only client sends no input and never sets the size.
+    pub read_only: bool,
+    /// The terminal's size.
+    pub size: Size,
+    /// Continue after this output position (`Follow`: after a hand-over, or a machine link's cut) instead of a repaint, when the
+    /// ring still holds it.
+    pub resume: Option<u64>,
+    /// True once the server hands over to a new binary: the client is told
+    /// (`HandOver`) between two frames (never inside a repaint) and the connection ends.
+    pub leaving: watch::Receiver<bool>,
+}
+
+/// Runs one attachment until it ends.
 pub async fn run(
     session: Arc<Session>,
-    read_only: bool,
-    size: Size,
-    from: Option<u64>,
+    attachment: Attachment,
     incoming: &mut Reader,
     out: &mut Writer,
     shutdown: &Shutdown,
 ) -> anyhow::Result<End> {
-    let client = session.join(Kind::Local, read_only, Some(size));
+    let read_only = attachment.read_only;
+    let client = session.join(Kind::Local, read_only, Some(attachment.size));
     let result = tokio::select! {
         // The stop comes first: it hangs up every program, and a task that wakes only
         // after that (a loaded machine) must still say the server went away, not pass on
@@ -57,7 +69,7 @@ pub async fn run(
             let _ = tokio::time::timeout(GOODBYE_TIMEOUT, out.send(&goodbye)).await;
             Ok(End::Closed)
         }
-        r = stream(&session, client, read_only, from, incoming, out) => r,
+        r = stream(&session, client, attachment, incoming, out) => r,
     };
     session.leave(client);
     result
@@ -66,18 +78,24 @@ pub async fn run(
 async fn stream(
     session: &Arc<Session>,
     client: u64,
-    read_only: bool,
-    from: Option<u64>,
+    attachment: Attachment,
     incoming: &mut Reader,
     out: &mut Writer,
 ) -> anyhow::Result<End> {
+    let Attachment {
+        read_only,
+        resume,
+        mut leaving,
+        ..
+    } = attachment;
     let mut size_rx = session.watch().size;
     let mut feed = Feed::new(session.clone(), client, Cut::Anywhere);
     out.send(&ServerMsg::Attached {
         session: session.info(),
     })
     .await?;
-    let mut step = match from {
+    // A resumed client has everything up to its seq: no repaint while the ring holds it.
+    let mut step = match resume {
         Some(seq) if feed.start_at(seq) => Step::Idle,
         _ => feed.repaint(Paint::Screen),
     };
@@ -104,6 +122,11 @@ async fn stream(
             step = feed.next(CHUNK);
             continue;
         }
+        if *leaving.borrow_and_update() {
+            let reason = "the server is handing over to a new binary".into();
+            out.send(&ServerMsg::HandOver { reason }).await?;
+            return Ok(End::Closed);
+        }
         if !size_sent || *size_rx.borrow() != size {
             size = *size_rx.borrow_and_update();
             out.send(&ServerMsg::Size { size }).await?;
@@ -128,6 +151,7 @@ async fn stream(
             },
             _ = feed.changed() => {}
             _ = size_rx.changed() => {}
+            _ = leaving.changed() => {}
             _ = typing.pending.flush(session.input_queue()), if !typing.pending.is_empty() => {}
         }
     }

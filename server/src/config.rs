@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use itwillsync_protocol::EventKind;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_path_to_error::Segment;
 
 /// How the phone listeners bind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkingMode {
     /// The LAN address.
@@ -39,7 +39,7 @@ impl std::str::FromStr for NetworkingMode {
 }
 
 /// Whose size the PTY takes when several clients watch one session (DESIGN.md "Sizes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ResizePolicy {
     /// The device in use decides: whoever typed, resized its window or pressed Fit last;
@@ -54,7 +54,7 @@ pub enum ResizePolicy {
 }
 
 /// The settings, with defaults for every absent key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Config {
     /// How phone-facing listeners bind.
@@ -140,6 +140,18 @@ const MIN_SCROLLBACK: usize = 64 << 10;
 const MIN_LOG_BYTES: u64 = 64 << 10;
 
 impl Config {
+    /// The settings as config.json would hold them (for a hand-over's state).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("the settings serialize")
+    }
+
+    /// Settings from [`Config::to_json`]'s form, checked as config.json's are.
+    pub fn from_json(json: serde_json::Value) -> anyhow::Result<Self> {
+        let config: Self = serde_json::from_value(json)?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Reads `path`, or the defaults when it does not exist; unknown keys are ignored
     /// silently (see [`Config::load_with_warnings`]).
     pub fn load(path: &Path) -> anyhow::Result<Self> {

@@ -47,6 +47,10 @@ const PREAMBLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// after this is a stuck or hostile peer holding a partial buffer: its connection ends.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the server tries to tell the client that asked for an upgrade that it
+/// happens, before it does.
+const GOODBYE: Duration = Duration::from_secs(1);
+
 /// Server-wide facts a connection needs.
 pub struct Shared {
     /// The live sessions.
@@ -65,6 +69,8 @@ pub struct Shared {
     pub machines: Arc<crate::machines::Machines>,
     /// The state directory (`server.log` for `Logs`).
     pub home: crate::home::Home,
+    /// Hand-overs to a new binary, for `Upgrade` (and attachments, which watch it).
+    pub handover: Arc<crate::handover::Server>,
 }
 
 /// The read half, decoding whole frames.
@@ -197,6 +203,10 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 };
                 session.map(|s| (s, read_only, size, None))
             }
+            ClientMsg::Upgrade { binary } => {
+                upgrade(out, ctx, binary).await?;
+                continue;
+            }
             ClientMsg::Follow {
                 target,
                 read_only,
@@ -242,8 +252,14 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
             }
         };
         match attachment {
-            Ok((session, read_only, size, from)) => {
-                let end = attach::run(session, read_only, size, from, incoming, out, &ctx.shutdown);
+            Ok((session, read_only, size, resume)) => {
+                let attachment = attach::Attachment {
+                    read_only,
+                    size,
+                    resume,
+                    leaving: ctx.handover.leaving(),
+                };
+                let end = attach::run(session, attachment, incoming, out, &ctx.shutdown);
                 if let attach::End::Closed = end.await? {
                     return Ok(());
                 }
@@ -252,6 +268,27 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
         }
     }
     Ok(())
+}
+
+/// Hands the server over to a new binary: answers `Error` when the new binary cannot
+/// take over (everything keeps running), or `HandOver` and then execs it (this
+/// connection ends with the process image; the new server answers the reconnection).
+async fn upgrade(out: &mut Writer, ctx: &Shared, binary: Option<String>) -> anyhow::Result<()> {
+    if ctx.shutdown.is_triggered() {
+        let message = "the server is stopping".to_string();
+        return out.send(&ServerMsg::Error { message }).await;
+    }
+    let prepared = match ctx.handover.prepare(&ctx.registry, binary).await {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            tracing::warn!("upgrade refused: {e:#}");
+            return out.send(&error(e)).await;
+        }
+    };
+    let reason = format!("handing over to {}", prepared.binary().display());
+    let _ = tokio::time::timeout(GOODBYE, out.send(&ServerMsg::HandOver { reason })).await;
+    let failed = prepared.exec();
+    out.send(&error(failed)).await
 }
 
 /// Answers a request that does not attach: `New` without attaching (a warning, then its
@@ -433,6 +470,7 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             }
             ClientMsg::Attach { .. }
             | ClientMsg::Follow { .. }
+            | ClientMsg::Upgrade { .. }
             | ClientMsg::New { .. }
             | ClientMsg::NewOn { .. }
             | ClientMsg::Logs { .. }

@@ -45,7 +45,7 @@ fn start(
     notify_ready: bool,
 ) -> anyhow::Result<()> {
     home.create()?;
-    let Some(_lock) = home.try_lock()? else {
+    let Some(lock) = home.try_lock()? else {
         // Another server owns this state directory; the client can use that one.
         wait_for_peer(home)?;
         if notify_ready {
@@ -68,7 +68,7 @@ fn start(
         .with_context(|| format!("cannot listen on {}", home.socket().display()))?;
     std::fs::set_permissions(home.socket(), std::fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
-    write_hub_files(home, config)?;
+    write_hub_files(home, config, now_ms())?;
     tracing::info!(pid = std::process::id(), dir = %home.dir().display(), "server started");
     for warning in warnings {
         tracing::warn!("{}", escape(warning));
@@ -79,11 +79,35 @@ fn start(
         std::io::stdout().flush()?;
         detach_stdio()?;
     }
+    let start = crate::Start {
+        lock_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&lock)),
+        adopted: None,
+    };
+    serve(home, config, &runtime, transport, listener, start)
+}
+
+/// Runs the server until it stops, removes its files and exits the process.
+fn serve(
+    home: &Home,
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+    transport: Transport,
+    listener: std::os::unix::net::UnixListener,
+    start: crate::Start,
+) -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         let shutdown = Shutdown::default();
         tokio::spawn(on_signals(shutdown.clone()));
         let listener = tokio::net::UnixListener::from_std(listener)?;
-        crate::run(config.clone(), home.clone(), transport, listener, shutdown).await
+        crate::run_with(
+            config.clone(),
+            home.clone(),
+            transport,
+            listener,
+            shutdown,
+            start,
+        )
+        .await
     });
     for path in [home.socket(), home.hub_json(), home.hub_pid()] {
         let _ = std::fs::remove_file(path);
@@ -95,6 +119,48 @@ fn start(
     // Exit with the runtime still alive: connections (like the one `hub stop` waits on)
     // close only as the process ends, so their end-of-stream means "the server is gone".
     std::process::exit(i32::from(result.is_err()));
+}
+
+/// Runs the server a previous one handed over to this binary (`itwillsync server --adopt
+/// FD`, exec'd by `handover` under the same pid): its lock, listeners and sessions come
+/// from the state in descriptor `fd`. Never returns while it serves.
+pub fn adopt(home: Home, fd: &str) -> anyhow::Result<()> {
+    let decoded = crate::handover::load(fd);
+    init_logging(&home)?;
+    let decoded = decoded.inspect_err(|e| tracing::error!("cannot adopt the state: {e:#}"))?;
+    // The state's descriptor is not needed any more.
+    if let Ok(fd) = fd.parse::<i32>() {
+        drop(crate::handover::inherited(fd));
+    }
+    let server = &decoded.header.server;
+    let config = Config::from_json(server.config.clone())?;
+    // Held since the first server of this pid took it: flock belongs to the open file.
+    let lock = std::fs::File::from(crate::handover::inherited(server.lock_fd));
+    // The sessions already run: a limit too low for maxSessions is a warning here.
+    if let Err(e) = raise_fd_limit(config.max_sessions) {
+        tracing::warn!("{e:#}");
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let transport = runtime
+        .block_on(Transport::load(&config, &home))
+        .inspect_err(|e| tracing::error!("cannot start: {e:#}"))?;
+    let listener =
+        std::os::unix::net::UnixListener::from(crate::handover::inherited(server.unix_fd));
+    listener.set_nonblocking(true)?;
+    write_hub_files(&home, &config, server.started_at_ms)?;
+    tracing::info!(
+        pid = std::process::id(),
+        from = %server.written_by,
+        version = env!("CARGO_PKG_VERSION"),
+        "server took over"
+    );
+    let start = crate::Start {
+        lock_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&lock)),
+        adopted: Some(decoded),
+    };
+    let result = serve(&home, &config, &runtime, transport, listener, start);
+    drop(lock);
+    result
 }
 
 /// Waits until the server holding the lock accepts connections.
@@ -137,14 +203,14 @@ pub fn store_master_key(home: &Home, key: &Key) -> anyhow::Result<()> {
     crate::home::write_private(&path, serde_json::to_string_pretty(&hub)?.as_bytes())
 }
 
-fn write_hub_files(home: &Home, config: &Config) -> anyhow::Result<()> {
+fn write_hub_files(home: &Home, config: &Config, started_at_ms: u64) -> anyhow::Result<()> {
     let pid = std::process::id();
     let hub = serde_json::json!({
         "masterToken": master_key(home)?.to_hex(),
         "externalPort": config.dashboard_port,
         "internalPort": config.api_port,
         "pid": pid,
-        "startedAt": now_ms(),
+        "startedAt": started_at_ms,
         "version": env!("CARGO_PKG_VERSION"),
     });
     crate::home::write_private(
@@ -227,8 +293,13 @@ fn init_logging(home: &Home) -> anyhow::Result<()> {
         filter = filter.add_directive(quiet.parse().expect("a valid directive"));
     }
     // Panics are caught per session and per connection; what they said goes to the log
-    // (stderr is /dev/null once the server runs).
-    std::panic::set_hook(Box::new(|info| tracing::error!("panic: {info}")));
+    // (stderr is /dev/null once the server runs). The session logs are written out too:
+    // a panic the server does not survive (on the main thread, or while unwinding) still
+    // leaves every byte of output read so far on disk.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!("panic: {info}");
+        crate::output_log::flush_all();
+    }));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

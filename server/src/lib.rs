@@ -14,6 +14,7 @@ pub mod daemon;
 mod dashboard;
 mod events;
 mod feed;
+pub mod handover;
 pub mod home;
 mod hooks;
 mod inhibit;
@@ -77,6 +78,29 @@ pub async fn run(
     listener: UnixListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let start = Start::default();
+    run_with(config, home, transport, listener, shutdown, start).await
+}
+
+/// How a server starts beyond [`run`]'s arguments: the daemon's lock (so it can hand
+/// over), and the state a previous server handed over (`handover`), when it adopts one.
+#[derive(Default)]
+pub struct Start {
+    /// `server.lock`'s descriptor, held by the daemon.
+    pub lock_fd: Option<std::os::fd::RawFd>,
+    /// The previous server's state, whose listeners and sessions this one adopts.
+    pub adopted: Option<handover::state::Decoded>,
+}
+
+/// [`run`], for the daemon: able to hand over, or adopting a previous server's state.
+pub async fn run_with(
+    config: Config,
+    home: Home,
+    transport: Transport,
+    listener: UnixListener,
+    shutdown: Shutdown,
+    start: Start,
+) -> anyhow::Result<()> {
     output_log::prune(&home.logs_dir(), config.log_retention_days);
     let tls = transport.describe();
     let events = Arc::new(events::Events::default());
@@ -98,8 +122,12 @@ pub async fn run(
         events.clone(),
         shutdown.clone(),
     );
-    let started_at_ms = session::now_ms();
-    let dashboard = match daemon::master_key(&home).and_then(|key| {
+    let adopted = start.adopted.as_ref().map(|d| &d.header.server);
+    let started_at_ms = adopted.map_or_else(session::now_ms, |s| s.started_at_ms);
+    let inherited =
+        |fd: Option<i32>| fd.map(|fd| std::net::TcpListener::from(handover::inherited(fd)));
+    let dashboard_listener = inherited(adopted.and_then(|s| s.dashboard_fd));
+    let mut dashboard = match daemon::master_key(&home).and_then(|key| {
         dashboard::spawn(
             &config,
             &transport,
@@ -108,6 +136,7 @@ pub async fn run(
             key,
             home.clone(),
             shutdown.clone(),
+            dashboard_listener,
         )
     }) {
         Ok(handle) => Some(handle),
@@ -116,13 +145,43 @@ pub async fn run(
             None
         }
     };
-    if let Err(e) = api::spawn(
+    let api = match api::spawn(
         config.api_port,
         registry.clone(),
         started_at_ms,
         shutdown.clone(),
+        inherited(adopted.and_then(|s| s.api_fd)),
     ) {
-        tracing::warn!("no local API: {e:#}");
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            tracing::warn!("no local API: {e:#}");
+            None
+        }
+    };
+    let listeners = handover::Listeners {
+        lock_fd: start.lock_fd,
+        unix: std::os::fd::AsFd::as_fd(&listener)
+            .try_clone_to_owned()
+            .ok(),
+        dashboard: dashboard.as_mut().and_then(|d| d.take_listener_fd()),
+        api,
+    };
+    let master_key = dashboard.as_ref().and_then(|d| d.key());
+    let handover = Arc::new(handover::Server::new(
+        listeners,
+        started_at_ms,
+        config.clone(),
+        master_key,
+    ));
+    if let Some(decoded) = &start.adopted {
+        handover::adopt_sessions(&registry, decoded);
+        let sessions = registry.list();
+        tracing::info!(
+            "adopted {} sessions from itwillsync {}: {}",
+            sessions.len(),
+            decoded.header.server.written_by,
+            handover::describe(&sessions)
+        );
     }
     let inhibitor = inhibit::spawn(registry.clone(), shutdown.clone());
     let ctx = Arc::new(conn::Shared {
@@ -134,6 +193,7 @@ pub async fn run(
         events,
         machines: machines.clone(),
         home: home.clone(),
+        handover,
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),
@@ -143,9 +203,13 @@ pub async fn run(
     tokio::spawn(release_quiet_output(registry.clone()));
     let uid = rustix::process::getuid();
     let mut backoff = ACCEPT_BACKOFF_MIN;
+    // During a hand-over nothing is accepted: connections wait for the new process.
+    let mut paused = ctx.handover.paused();
     loop {
+        let accepting = !*paused.borrow_and_update();
         tokio::select! {
-            accepted = listener.accept() => {
+            _ = paused.changed() => {}
+            accepted = listener.accept(), if accepting => {
                 let stream = match accepted {
                     Ok((stream, _)) => {
                         backoff = ACCEPT_BACKOFF_MIN;

@@ -11,8 +11,12 @@
 //! becomes `<id>.log.1` (replacing the older one) and a new `<id>.log` starts, so the two
 //! together hold at most the cap and always the newest output.
 //!
-//! Lock: a `std::sync::Mutex` around the queue, held to append or to take it, never
-//! across I/O or an `.await`.
+//! Locks: a `std::sync::Mutex` around the queue, held to append or to take it, never
+//! across I/O or an `.await`; one around the batch the writer took; and one around the
+//! file, held on a blocking thread while a batch is written, so that [`flush_all`] (the
+//! server's panic hook: a crash still leaves the logs on disk) and the writer never write
+//! out of order. The queue's and the batch's locks are taken inside the file's, never the
+//! other way round.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -37,6 +41,8 @@ const GATHER: Duration = Duration::from_millis(100);
 /// The actor's end of a session's log; dropping it lets the writer finish and close.
 pub struct OutputLog {
     queue: Arc<Queue>,
+    /// The writer, so a hand-over can wait until everything queued is on disk.
+    writer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Output between the actor and the writer.
@@ -46,6 +52,11 @@ struct Queue {
     state: Mutex<Pending>,
     /// Wakes the writer: output arrived or the log closed.
     wake: Notify,
+    /// The file, once opened. Held (on a blocking thread) while a batch is written.
+    file: Mutex<Option<Capped>>,
+    /// The batch the writer took and has not written yet: [`flush_all`] writes it before
+    /// what is still queued, so a crash's flush keeps the order.
+    taken: Mutex<Option<(Vec<u8>, u64)>>,
 }
 
 #[derive(Default)]
@@ -62,9 +73,27 @@ impl OutputLog {
     /// if the file cannot be opened the session runs without a log.
     pub fn open(dir: &Path, id: &str, cap: u64) -> Self {
         let queue = Arc::new(Queue::default());
+        {
+            let mut live = lock(&LIVE);
+            live.retain(|q| q.strong_count() > 0);
+            live.push(Arc::downgrade(&queue));
+        }
         let file = Capped::new(dir, id, cap);
-        tokio::spawn(write_out(queue.clone(), file, id.to_string()));
-        Self { queue }
+        let writer = tokio::spawn(write_out(queue.clone(), file, id.to_string()));
+        Self {
+            queue,
+            writer: Some(writer),
+        }
+    }
+
+    /// Closes the log and waits until its writer has written everything queued (before a
+    /// hand-over's exec, which would end the writer mid-way).
+    pub async fn close(mut self) {
+        let writer = self.writer.take();
+        drop(self);
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
     }
 
     /// Queues output for the log; never waits (when the queue is full it is left out).
@@ -95,28 +124,62 @@ impl Drop for OutputLog {
 /// The writer task: opens the file, then writes what is queued until the log is closed
 /// and everything is written.
 async fn write_out(queue: Arc<Queue>, file: Capped, id: String) {
-    let Ok(mut file) = tokio::task::spawn_blocking(move || file.opened()).await else {
+    let opened = queue.clone();
+    let open = move || *lock(&opened.file) = Some(file.opened());
+    if tokio::task::spawn_blocking(open).await.is_err() {
+        return;
+    }
+    while let Some(batch) = queue.next().await {
+        *lock(&queue.taken) = Some(batch);
+        crate::test_hooks::pause("log-write", &id).await;
+        let writing = queue.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || writing.write_pending()).await {
+            tracing::warn!(session = %id, "session log disabled: {e}");
+            return;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each critical section leaves the data whole (bytes appended or taken at once).
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Every live session log's queue, for [`flush_all`].
+static LIVE: Mutex<Vec<std::sync::Weak<Queue>>> = Mutex::new(Vec::new());
+
+/// Writes what every session log has queued, now, on the calling thread: the server's
+/// panic hook calls it, so that even a crash that ends the process leaves the logs on
+/// disk up to the last output read. A log whose file is busy (its writer is in the
+/// middle of a write) is skipped rather than waited for.
+pub fn flush_all() {
+    let Ok(live) = LIVE.try_lock() else {
         return;
     };
-    while let Some((bytes, dropped)) = queue.next().await {
-        crate::test_hooks::pause("log-write", &id).await;
-        let written = tokio::task::spawn_blocking(move || {
-            file.append(&bytes);
-            if dropped > 0 {
-                let note = format!(
-                    "\r\n[itwillsync: {dropped} bytes of output left out of this log: the disk was too slow]\r\n"
-                );
-                file.append(note.as_bytes());
-            }
-            file
-        });
-        match written.await {
-            Ok(back) => file = back,
-            Err(e) => {
-                tracing::warn!(session = %id, "session log disabled: {e}");
-                return;
-            }
+    for queue in live.iter().filter_map(std::sync::Weak::upgrade) {
+        queue.flush_now();
+    }
+}
+
+impl Queue {
+    /// [`flush_all`] for this log: the writer's batch first, then what was queued after
+    /// it. Skipped while the writer holds the file (it is writing).
+    fn flush_now(&self) {
+        let Ok(mut file) = self.file.try_lock() else {
+            return;
+        };
+        let Some(file) = file.as_mut() else {
+            return;
+        };
+        let taken = lock(&self.taken).take();
+        if let Some((bytes, dropped)) = taken {
+            append(file, &bytes, dropped);
         }
+        let mut pending = lock(&self.state);
+        let bytes = std::mem::take(&mut pending.bytes);
+        let dropped = std::mem::take(&mut pending.dropped);
+        drop(pending);
+        append(file, &bytes, dropped);
     }
 }
 
@@ -126,7 +189,7 @@ impl Queue {
     async fn next(&self) -> Option<(Vec<u8>, u64)> {
         loop {
             {
-                let pending = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let pending = lock(&self.state);
                 if !pending.bytes.is_empty() || pending.dropped > 0 {
                     break;
                 }
@@ -139,7 +202,7 @@ impl Queue {
         let deadline = Instant::now() + GATHER;
         loop {
             {
-                let pending = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let pending = lock(&self.state);
                 if pending.bytes.len() >= BATCH || pending.dropped > 0 || pending.closed {
                     break;
                 }
@@ -149,9 +212,29 @@ impl Queue {
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
-        let mut pending = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = lock(&self.state);
         let bytes = std::mem::take(&mut pending.bytes);
         Some((bytes, std::mem::take(&mut pending.dropped)))
+    }
+
+    /// Writes the batch the writer took (blocking I/O), under the file's lock.
+    fn write_pending(&self) {
+        let mut file = lock(&self.file);
+        let taken = lock(&self.taken).take();
+        if let (Some(file), Some((bytes, dropped))) = (file.as_mut(), taken) {
+            append(file, &bytes, dropped);
+        }
+    }
+}
+
+/// Appends output, then the note saying how much was left out after it.
+fn append(file: &mut Capped, bytes: &[u8], dropped: u64) {
+    file.append(bytes);
+    if dropped > 0 {
+        let note = format!(
+            "\r\n[itwillsync: {dropped} bytes of output left out of this log: the disk was too slow]\r\n"
+        );
+        file.append(note.as_bytes());
     }
 }
 
@@ -312,6 +395,23 @@ mod tests {
         ]
         .concat();
         assert_eq!(kept, chunk[900..]);
+    }
+
+    #[tokio::test]
+    async fn a_crash_flush_writes_the_writers_batch_then_the_queue() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = crate::test_hooks::arm("log-write", "crash");
+        let log = OutputLog::open(dir.path(), "crash", 1 << 30);
+        log.write(b"taken ");
+        gate.reached().await;
+        // The writer took "taken " and is stuck; more output waits in the queue.
+        log.write(b"queued");
+        log.queue.flush_now();
+        assert_eq!(read(&dir.path().join("crash.log")), b"taken queued");
+        // The writer, released, finds its batch written and writes nothing twice.
+        gate.release();
+        log.close().await;
+        assert_eq!(read(&dir.path().join("crash.log")), b"taken queued");
     }
 
     #[tokio::test(start_paused = true)]

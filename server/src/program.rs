@@ -9,6 +9,10 @@
 //! another process): the program is reaped only here, under the same lock that every
 //! signal takes, and once reaped it is never signalled again. Until then its pid, even as
 //! a zombie, still names it.
+//!
+//! Reaping is `waitpid` on the pid, not `std::process::Child`, so a server that was
+//! handed its sessions across `exec` (`handover`) reaps the programs it adopted exactly
+//! as it reaps those it started: they are still this process's children.
 
 use std::process::Child;
 use std::sync::{Mutex, MutexGuard};
@@ -32,8 +36,8 @@ pub struct Program {
 }
 
 struct State {
-    /// `None` once reaped.
-    child: Option<Child>,
+    /// Set once reaped.
+    reaped: bool,
     /// Set by the first hang-up.
     hung_up: bool,
 }
@@ -41,10 +45,17 @@ struct State {
 impl Program {
     /// Wraps a started program; `child.id()` is its pid.
     pub fn new(child: Child) -> Self {
+        // Dropping a `Child` neither waits nor kills: the pid is reaped by `try_reap`.
+        Self::adopt(child.id(), false)
+    }
+
+    /// A program this process started before an `exec` (`handover`): still its child,
+    /// reaped already when `reaped`.
+    pub fn adopt(pid: u32, reaped: bool) -> Self {
         Self {
-            pid: child.id(),
+            pid,
             state: Mutex::new(State {
-                child: Some(child),
+                reaped,
                 hung_up: false,
             }),
         }
@@ -59,7 +70,7 @@ impl Program {
     /// has left its group). A group with no process left counts as signalled.
     pub fn signal(&self, signal: i32) -> Result<(), Gone> {
         let state = self.state();
-        if state.child.is_none() {
+        if state.reaped {
             return Err(Gone);
         }
         // The lock is held across kill(2): reaping, which frees the pid, waits for it.
@@ -70,7 +81,7 @@ impl Program {
     /// Sends SIGHUP; true the first time (the caller then arms the SIGKILL).
     pub fn hang_up(&self) -> Result<bool, Gone> {
         let mut state = self.state();
-        if state.child.is_none() {
+        if state.reaped {
             return Err(Gone);
         }
         signal_group(self.pid as i32, libc::SIGHUP);
@@ -86,11 +97,19 @@ impl Program {
     /// runs and after it was reaped.
     pub fn try_reap(&self) -> Option<ExitStatus> {
         let mut state = self.state();
-        let child = state.child.as_mut()?;
-        let status = match child.try_wait() {
-            Ok(Some(status)) => exit_status(status),
-            Ok(None) => return None,
-            Err(e) => {
+        if state.reaped {
+            return None;
+        }
+        let mut raw = 0;
+        // SAFETY: waitpid(2) on our child's pid with a valid status pointer.
+        let status = match unsafe { libc::waitpid(self.pid as i32, &mut raw, libc::WNOHANG) } {
+            0 => return None,
+            pid if pid > 0 => exit_status(raw),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    return None;
+                }
                 // Reaped by someone else (ECHILD): nothing is left to signal either way.
                 tracing::error!(pid = self.pid, "cannot wait for the program: {e}");
                 ExitStatus {
@@ -99,7 +118,7 @@ impl Program {
                 }
             }
         };
-        state.child = None;
+        state.reaped = true;
         Some(status)
     }
 }
@@ -115,8 +134,10 @@ fn signal_group(pid: i32, signal: i32) {
     }
 }
 
-fn exit_status(s: std::process::ExitStatus) -> ExitStatus {
+/// A raw `waitpid` status as the protocol's.
+fn exit_status(raw: i32) -> ExitStatus {
     use std::os::unix::process::ExitStatusExt;
+    let s = std::process::ExitStatus::from_raw(raw);
     match (s.code(), s.signal()) {
         (Some(code), _) => ExitStatus { code, signal: None },
         (None, Some(sig)) => ExitStatus {

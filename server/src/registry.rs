@@ -8,7 +8,9 @@
 //! across an `.await`. A session leaves the map when its program has exited and its
 //! output is drained; clients still attached keep their handle and finish reading it.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use std::panic::AssertUnwindSafe;
@@ -22,6 +24,8 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::events::Events;
+use crate::handover::state::{Decoded, SessionState};
+use crate::handover::{Hold, HoldTable, Holds};
 use crate::output_log::OutputLog;
 use crate::program::Program;
 use crate::session::{Parts, Session};
@@ -40,6 +44,11 @@ pub struct Registry {
     /// Lifecycle events: sessions started, renamed, exited (and, through each session,
     /// attention and clients).
     events: Arc<Events>,
+    /// Per live session, what a hand-over needs: its actor's stop, its master's number,
+    /// its phone listener (`handover`). Its own lock, never held with `sessions`.
+    holds: HoldTable,
+    /// A hand-over is under way: no session starts.
+    upgrading: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -62,7 +71,19 @@ impl Registry {
             logs_dir,
             changes: watch::channel(0).0,
             events,
+            holds: HoldTable::default(),
+            upgrading: AtomicBool::new(false),
         })
+    }
+
+    /// What a hand-over needs of each live session.
+    pub(crate) fn holds(&self) -> Holds<'_> {
+        self.holds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refuses (or again accepts) new sessions while a hand-over is under way.
+    pub(crate) fn set_upgrading(&self, upgrading: bool) {
+        self.upgrading.store(upgrading, Ordering::SeqCst);
     }
 
     /// Live sessions, oldest first.
@@ -138,6 +159,9 @@ impl Registry {
     /// with no lock held; the name and the session limit are checked again before the
     /// session is added (a program started for a name taken meanwhile is killed).
     pub async fn create(self: &Arc<Self>, spec: NewSession) -> anyhow::Result<Arc<Session>> {
+        if self.upgrading.load(Ordering::SeqCst) {
+            bail!("the server is being upgraded: try again in a moment");
+        }
         self.admit(spec.name.as_deref())?;
         let id = format!("{:016x}", rand::rng().random::<u64>());
         let max = Size {
@@ -166,7 +190,7 @@ impl Registry {
             }
         };
         let pid = program.pid;
-        let (session, size_rx) = Session::new(Parts {
+        let (session, _size_rx) = Session::new(Parts {
             id: id.clone(),
             name,
             command: spec.command.clone(),
@@ -182,9 +206,62 @@ impl Registry {
         sessions.push(session.clone());
         drop(sessions);
         tracing::info!(session = %id, pid, "session started");
+        self.launch(&session, spawned.master, web, None);
+        let started = EventKind::SessionStarted;
+        self.events
+            .session(started, &session.id, &session.name(), None);
+        Ok(session)
+    }
 
-        let log = OutputLog::open(&self.logs_dir, &id, self.config.max_log_bytes_per_session);
-        let actor = crate::actor::run(session.clone(), spawned.master, size_rx, log);
+    /// Starts what serves a session that is in the list: its actor on `master`, its
+    /// terminal-state follower, its phone listener, and the watcher that removes it once
+    /// it has ended.
+    fn launch(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        master: OwnedFd,
+        web: crate::web::Bound,
+        reaped: Option<itwillsync_protocol::ExitStatus>,
+    ) {
+        let phone = web
+            .listener_fd()
+            .inspect_err(|e| tracing::warn!(session = %session.id, "the phone port cannot be handed over: {e}"))
+            .ok();
+        self.start_actor(session, master, phone, reaped);
+        if let Err(e) = session.spawn_follower() {
+            // Without a follower the session still runs; redraws show a blank screen.
+            tracing::error!(session = %session.id, "cannot start the terminal-state thread: {e}");
+        }
+        crate::web::spawn(web, session.clone(), &self.config);
+        let registry = self.clone();
+        let watched = session.clone();
+        tokio::spawn(async move {
+            let status = watched.exited().await;
+            lock(&registry.sessions).retain(|s| s.id != watched.id);
+            registry.holds().remove(&watched.id);
+            registry.changes.send_modify(|n| *n += 1);
+            registry.events.exited(&watched.id, &watched.name(), status);
+        });
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Runs a session's actor on `master`, supervised: a panic ends that session only.
+    fn start_actor(
+        &self,
+        session: &Arc<Session>,
+        master: OwnedFd,
+        phone: Option<OwnedFd>,
+        reaped: Option<itwillsync_protocol::ExitStatus>,
+    ) {
+        let (hold, link) = Hold::new(master.as_fd(), phone, reaped);
+        self.holds().insert(session.id.clone(), hold);
+        let log = OutputLog::open(
+            &self.logs_dir,
+            &session.id,
+            self.config.max_log_bytes_per_session,
+        );
+        let size_rx = session.watch().size;
+        let actor = crate::actor::run(session.clone(), master, size_rx, log, link);
         let supervised = session.clone();
         tokio::spawn(async move {
             // A panic ends this session only: its program is killed and its clients told.
@@ -194,23 +271,79 @@ impl Registry {
                 supervised.fail().await;
             }
         });
-        if let Err(e) = session.spawn_follower() {
-            // Without a follower the session still runs; redraws show a blank screen.
-            tracing::error!(session = %id, "cannot start the terminal-state thread: {e}");
+    }
+
+    /// Restarts the actor of a session whose hand-over was rolled back.
+    pub(crate) fn restart_actor(
+        &self,
+        session: &Arc<Session>,
+        master: OwnedFd,
+        reaped: Option<itwillsync_protocol::ExitStatus>,
+    ) {
+        let phone = self
+            .holds()
+            .get_mut(&session.id)
+            .and_then(|hold| hold.take_phone());
+        self.start_actor(session, master, phone, reaped);
+    }
+
+    /// Adopts a session a previous server handed over (`handover`): its program by pid,
+    /// its PTY master and phone listener by descriptor number, its ring, terminal state,
+    /// keys and name as they were.
+    pub(crate) fn adopt(
+        self: &Arc<Self>,
+        state: &SessionState,
+        decoded: &Decoded,
+    ) -> anyhow::Result<Arc<Session>> {
+        let master = crate::handover::inherited(state.master_fd);
+        let web = match &state.web {
+            Some(web) => {
+                let listener = std::net::TcpListener::from(crate::handover::inherited(web.fd));
+                let key = |hex: &str| {
+                    itwillsync_protocol::seal::Key::from_hex(hex).context("a key is not a key")
+                };
+                let read_only = web.read_only.as_deref().map(key).transpose()?;
+                let keys = crate::web::keys::Keys::restored(
+                    web.base_url.clone(),
+                    key(&web.full)?,
+                    read_only,
+                    web.generations,
+                );
+                let warning = state.network_warning.clone();
+                crate::web::Bound::adopt(listener, &self.transport, Arc::new(keys), warning)?
+            }
+            None => bail!("the session has no phone listener"),
+        };
+        let max = Size {
+            cols: self.config.max_terminal_cols,
+            rows: self.config.max_terminal_rows,
+        };
+        let takeover = std::time::Duration::from_secs(self.config.phone_takeover_secs);
+        let clients = Clients::new(self.config.resize_policy, max).with_takeover(takeover);
+        let program = Program::adopt(state.pid, state.reaped.is_some());
+        let (session, _size_rx) = Session::restore(
+            Parts {
+                id: state.id.clone(),
+                name: state.name.clone(),
+                command: state.command.clone(),
+                cwd: state.cwd.clone(),
+                program,
+                size: state.size,
+                ring_capacity: state.ring_capacity as usize,
+                clients,
+                web: Some((web.port, web.keys.clone())),
+                network_warning: state.network_warning.clone(),
+                events: self.events.clone(),
+            },
+            state,
+            decoded,
+        );
+        lock(&self.sessions).push(session.clone());
+        self.launch(&session, master, web, state.reaped);
+        if state.hung_up {
+            // Its SIGKILL timer was the previous process's: hang up again, arming ours.
+            let _ = session.terminate();
         }
-        crate::web::spawn(web, session.clone(), &self.config);
-        let registry = self.clone();
-        let watched = session.clone();
-        tokio::spawn(async move {
-            let status = watched.exited().await;
-            lock(&registry.sessions).retain(|s| s.id != watched.id);
-            registry.changes.send_modify(|n| *n += 1);
-            registry.events.exited(&watched.id, &watched.name(), status);
-        });
-        self.changes.send_modify(|n| *n += 1);
-        let started = EventKind::SessionStarted;
-        self.events
-            .session(started, &session.id, &session.name(), None);
         Ok(session)
     }
 

@@ -34,6 +34,14 @@ impl Ring {
         }
     }
 
+    /// An empty ring whose next byte is seq `head`: a ring handed over from a previous
+    /// server (`handover`) continues its numbering.
+    pub fn resumed(capacity: usize, head: u64) -> Self {
+        let mut ring = Self::new(capacity);
+        ring.head = head;
+        ring
+    }
+
     /// The seq after the newest byte.
     pub fn head(&self) -> u64 {
         self.head
@@ -144,6 +152,21 @@ mod tests {
         assert_eq!((ring.start(), ring.head()), (100_000, 100_000));
         ring.push(b"more");
         assert_eq!(read(&ring, 100_000).unwrap(), b"more");
+    }
+
+    #[test]
+    fn a_resumed_ring_continues_the_numbering() {
+        for head in [0, 5, 8, 13, 1 << 40] {
+            let mut ring = Ring::resumed(8, head);
+            assert_eq!((ring.start(), ring.head()), (head, head));
+            assert_eq!(read(&ring, head).unwrap(), b"");
+            ring.push(b"abc");
+            assert_eq!(read(&ring, head).unwrap(), b"abc");
+            assert!(head == 0 || read(&ring, head - 1).is_err());
+            ring.push(b"defghij");
+            assert_eq!((ring.start(), ring.head()), (head + 2, head + 10));
+            assert_eq!(read(&ring, head + 2).unwrap(), b"cdefghij");
+        }
     }
 
     #[test]

@@ -37,10 +37,13 @@ use crate::term::Term;
 use crate::web::keys::{Keys, Role};
 
 mod follower;
+mod handover;
 
 #[cfg(test)]
 pub use follower::THREADS as FOLLOWER_THREADS;
 mod pacing;
+
+pub(crate) use handover::Carried;
 
 use pacing::Reader;
 

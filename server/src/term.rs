@@ -97,6 +97,21 @@ impl Term {
         }
     }
 
+    /// The state a repaint with history (`redraw_with_history`, or its pieces from
+    /// `repaint::Repaint`) paints, at output position `seq`: how a server handed a session
+    /// across `exec` (`handover`) rebuilds its terminal state. While a full-screen program
+    /// runs, the main screen comes back without its history (the repaint has none: vt100
+    /// cannot read it while the alternate screen is active).
+    pub fn restored(size: Size, repaint: &[u8], seq: u64) -> Self {
+        let mut term = Self::new(size);
+        let done = term.process(repaint);
+        term.finish(&repaint[done..]);
+        // Queries and alerts in a repaint were answered and raised before.
+        term.take_hooks();
+        term.seq = seq;
+        term
+    }
+
     /// The output position the state reflects.
     pub fn seq(&self) -> u64 {
         self.seq
@@ -475,6 +490,33 @@ mod tests {
         term.process(b"\x1b[?1049l");
         assert_eq!(copy.screen().contents(), term.screen().contents());
         assert!(copy.screen().contents().contains("line2"));
+    }
+
+    #[test]
+    fn a_restored_state_repaints_as_the_original_history_included() {
+        let size = Size { cols: 30, rows: 6 };
+        let mut term = Term::new(size);
+        for i in 0..40 {
+            term.process(format!("line \x1b[3{}m{i}\x1b[0m\r\n", i % 8).as_bytes());
+        }
+        term.process(b"\x1b[?1049h\x1b[Happ\x1b[3;3H");
+        let mut restored = Term::restored(size, &term.redraw_with_history(), 12345);
+        assert_eq!(restored.seq(), 12345);
+        assert_eq!(restored.redraw(), term.redraw());
+        assert_eq!(restored.redraw_with_history(), term.redraw_with_history());
+        // Back on the main screen, the screen is the original's (its history is not:
+        // vt100 offers no way to read the main screen's history while the alternate one
+        // is active, see `restored`).
+        term.process(b"\x1b[?1049l");
+        restored.process(b"\x1b[?1049l");
+        assert_eq!(restored.redraw(), term.redraw());
+        // On the main screen, history included.
+        let mut plain = Term::new(size);
+        for i in 0..40 {
+            plain.process(format!("row {i}\r\n").as_bytes());
+        }
+        let mut restored = Term::restored(size, &plain.redraw_with_history(), 7);
+        assert_eq!(restored.redraw_with_history(), plain.redraw_with_history());
     }
 
     #[test]

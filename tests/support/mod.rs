@@ -297,6 +297,11 @@ impl Term {
         self.wait_for(text, |s| String::from_utf8_lossy(&s.raw).contains(text));
     }
 
+    /// A copy of everything the binary wrote.
+    pub fn raw(&self) -> Vec<u8> {
+        self.screen.0.lock().unwrap().raw.clone()
+    }
+
     /// A copy of the rendered screen.
     pub fn screen(&self) -> vt100::Screen {
         self.screen.0.lock().unwrap().parser.screen().clone()

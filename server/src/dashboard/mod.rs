@@ -119,12 +119,24 @@ pub struct Handle {
     keys: Arc<Keys>,
     /// Where the master key is kept.
     home: Home,
+    /// A duplicate of the listening socket, for a hand-over (`handover`).
+    listener_fd: Option<std::os::fd::OwnedFd>,
 }
 
 impl Handle {
     /// The dashboard link with the master key in its fragment.
     pub fn link(&self) -> Option<String> {
         self.keys.link(Role::Full)
+    }
+
+    /// The master key in force.
+    pub fn key(&self) -> Option<Key> {
+        self.keys.key(Role::Full)
+    }
+
+    /// The listening socket's duplicate, for a hand-over.
+    pub fn take_listener_fd(&mut self) -> Option<std::os::fd::OwnedFd> {
+        self.listener_fd.take()
     }
 
     /// Replaces the master key (stored first, so a crash cannot lose it), disconnecting
@@ -139,8 +151,9 @@ impl Handle {
     }
 }
 
-/// Binds the dashboard and serves it over `transport` with the master key `key` (kept in
-/// `home`) until `shutdown`.
+/// Binds the dashboard (or serves on `adopted`, the listener a previous server handed
+/// over) and serves it over `transport` with the master key `key` (kept in `home`) until
+/// `shutdown`.
 pub fn spawn(
     config: &Config,
     transport: &web::Transport,
@@ -149,12 +162,19 @@ pub fn spawn(
     key: Key,
     home: Home,
     shutdown: Shutdown,
+    adopted: Option<std::net::TcpListener>,
 ) -> anyhow::Result<Handle> {
     let (ip, host, _warning) = web::addresses(config.networking_mode); // logged
-    let listener = std::net::TcpListener::bind((ip, config.dashboard_port)).with_context(|| {
-        let port = config.dashboard_port;
-        format!("cannot listen on dashboard port {port} (dashboardPort)")
-    })?;
+    let listener = match adopted {
+        Some(listener) => listener,
+        None => std::net::TcpListener::bind((ip, config.dashboard_port)).with_context(|| {
+            let port = config.dashboard_port;
+            format!("cannot listen on dashboard port {port} (dashboardPort)")
+        })?,
+    };
+    let listener_fd = std::os::fd::AsFd::as_fd(&listener)
+        .try_clone_to_owned()
+        .ok();
     let port = listener.local_addr()?.port();
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -181,7 +201,11 @@ pub fn spawn(
         until,
         route,
     ));
-    Ok(Handle { keys, home })
+    Ok(Handle {
+        keys,
+        home,
+        listener_fd,
+    })
 }
 
 fn route(mut req: Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, pass: &Pass) -> Reply {

@@ -73,6 +73,31 @@ impl Keys {
         Self::new(base_url, master, None)
     }
 
+    /// Keys handed over from a previous server (`handover`): the same links, the same
+    /// generations.
+    pub fn restored(
+        base_url: String,
+        full: Key,
+        read_only: Option<Key>,
+        generations: (u64, u64),
+    ) -> Self {
+        let keys = Self::new(base_url, full, read_only);
+        keys.generations.send_replace(generations);
+        keys
+    }
+
+    /// What [`Keys::restored`] takes: the base URL, both keys and the generations.
+    pub fn export(&self) -> (String, Key, Option<Key>, (u64, u64)) {
+        let current = lock(&self.current);
+        let generations = *self.generations.borrow();
+        (
+            self.base_url.clone(),
+            current.full.clone(),
+            current.read_only.clone(),
+            generations,
+        )
+    }
+
     fn new(base_url: String, full: Key, read_only: Option<Key>) -> Self {
         Self {
             base_url,

@@ -54,9 +54,14 @@ pub(crate) async fn serve<R>(
 {
     let admission = Admission::new();
     tokio::pin!(until);
+    // During a hand-over nothing is accepted: connections (phones told to reconnect)
+    // wait in the backlog for the new process.
+    let mut paused = crate::handover::web_paused();
     loop {
+        let accepting = !*paused.borrow_and_update();
         tokio::select! {
-            accepted = listener.accept() => match accepted {
+            _ = paused.changed() => {}
+            accepted = listener.accept(), if accepting => match accepted {
                 Ok((stream, peer)) => {
                     // Terminal output and keystrokes are many small writes; Nagle's
                     // algorithm would hold each one back for the previous one's ACK.

@@ -33,6 +33,39 @@ pub struct Bound {
     pub warning: Option<String>,
 }
 
+impl Bound {
+    /// A duplicate of the listening socket, kept for a hand-over (`handover`): the new
+    /// server adopts it, so the port never closes.
+    pub fn listener_fd(&self) -> std::io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsFd;
+        self.listener.as_fd().try_clone_to_owned()
+    }
+
+    /// A listener handed over from a previous server: the socket `listener` (already
+    /// bound and listening) with the `keys` it had.
+    pub fn adopt(
+        listener: TcpListener,
+        transport: &Transport,
+        keys: Arc<Keys>,
+        warning: Option<String>,
+    ) -> anyhow::Result<Bound> {
+        let port = listener
+            .local_addr()
+            .context("the adopted phone listener has no address")?
+            .port();
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .context("cannot register the adopted phone listener")?;
+        Ok(Bound {
+            listener,
+            tls: transport.acceptor(),
+            port,
+            keys,
+            warning,
+        })
+    }
+}
+
 /// Binds a session's phone listener (inside the Tokio runtime): on `port` when given, else the next free port.
 /// `networking` overrides the configured mode; `transport` is the server's.
 pub fn bind(

@@ -112,6 +112,7 @@ pub(crate) async fn run(connection: Connection, context: Context) {
         limit: context.limit as u64,
         feed: Feed::new(session.clone(), client, Cut::Characters),
         size,
+        leaving: crate::handover::phones_leaving(),
     };
     if let Err(e) = phone.run().await {
         tracing::debug!(session = %session.id, client, "phone connection ended: {e}");
@@ -230,6 +231,9 @@ struct ReaderEnds {
     heard: watch::Sender<Instant>,
 }
 
+/// How long a phone closed for a hand-over has to close its side.
+const CLOSE_ANSWER_WAIT: Duration = Duration::from_millis(500);
+
 /// The writer's state.
 struct Phone<'a> {
     context: &'a Context,
@@ -247,6 +251,9 @@ struct Phone<'a> {
     feed: Feed,
     /// The size this phone was last told.
     size: Size,
+    /// True while the server hands over to a new binary: the phone is closed with 1012
+    /// and reconnects to the new one, resuming from its `lastSeq`.
+    leaving: watch::Receiver<bool>,
 }
 
 impl Phone<'_> {
@@ -273,6 +280,16 @@ impl Phone<'_> {
                 self.size = now;
                 self.send_size(now).await?;
             }
+            if !repainting && *self.leaving.borrow_and_update() {
+                let code = crate::handover::CLOSE_SERVICE_RESTART;
+                self.sender.close(code, "service restart").await;
+                // Until the phone closes too: what it sent meanwhile (acks) is read, so
+                // the exec does not find unread bytes and answer with a reset, which
+                // could cost the phone the close frame.
+                let answered = async { while self.events.recv().await.is_some() {} };
+                let _ = tokio::time::timeout(CLOSE_ANSWER_WAIT, answered).await;
+                return Ok(());
+            }
             let window = self.window();
             let step = self.feed.next(window.min(CHUNK as u64) as usize);
             if let Step::Exit(status) = step {
@@ -294,6 +311,7 @@ impl Phone<'_> {
                 _ = self.watches.size.changed() => {}
                 _ = self.watches.name.changed() => self.send_about().await?,
                 _ = self.acks.changed() => {}
+                _ = self.leaving.changed() => {}
                 _ = self.revocation.revoked() => {
                     self.sender.close(sealed::close::REVOKED, "link revoked").await;
                     return Ok(());

@@ -1,0 +1,676 @@
+//! Upgrading the server in place (DESIGN.md "Hand-over"): `itwillsync server upgrade`
+//! makes the running server `exec` a new binary under the same pid, so every program
+//! stays its child, every PTY master and listening socket stays open, and no session,
+//! byte or link is lost.
+//!
+//! 1. **Check.** The state (`state`) is captured while everything runs and written to a
+//!    sealed memfd; the new binary reads it in a child (`itwillsync server check-state
+//!    FD`). If that child fails (it cannot read the version, crashes, is not an
+//!    executable for this machine), the server answers why and keeps serving: nothing
+//!    was stopped.
+//! 2. **Stop.** New sessions are refused; each actor stops between two events and hands
+//!    back its PTY master, open, with the input it had not written (`actor.rs`), after
+//!    its session log is on disk. Attached terminals are told (`ServerMsg::HandOver`) and
+//!    their connections end; they reconnect and resume from their seq (`Follow`).
+//! 3. **Exec.** The final state (rings, terminal states as repaints with history, keys,
+//!    sizes, the input queued) goes into a new sealed memfd; close-on-exec is cleared on
+//!    it, the lock file, the Unix, dashboard and API listeners, every phone listener and
+//!    every PTY master; the server execs `NEWBIN server --adopt FD`. If the exec itself
+//!    fails, the actors restart on the same masters (the rollback) and the client is told.
+//! 4. **Adopt.** The new process reads the state (`adopt`), takes the lock, listeners and
+//!    masters by their numbers, rebuilds each session (ring at the same seq, terminal state
+//!    from its repaint, program by pid, keys) and serves. Phones see their socket close
+//!    and reconnect with the key they keep, resuming from `lastSeq`.
+//!
+//! Listening sockets are never closed: the old process stops accepting only by ceasing to
+//! exist, and a connection that arrives meanwhile waits in the kernel's backlog for the
+//! new one.
+
+pub mod state;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use itwillsync_protocol::seal::Key;
+use itwillsync_protocol::ExitStatus;
+use tokio::sync::{oneshot, watch};
+
+use crate::config::Config;
+use crate::registry::Registry;
+use crate::session::{Carried, Session};
+use state::{Decoded, Header, ServerState, Writer};
+
+/// How long the new binary may take to read a copy of the state.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an actor may take to stop (it stops between two events: microseconds, plus
+/// its log reaching the disk).
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long attached terminals and phones are given to be told (`HandOver`, 1012).
+const GOODBYE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Phones' side of a hand-over: their loops close with 1012 ("service restart") when it
+/// turns true, so a page knows to reconnect at once rather than after a dropped socket.
+/// One server runs per process, so one flag per process: phone loops are started by
+/// the sessions' listeners, far from the server's `run`.
+static PHONES_LEAVING: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
+
+fn phones_leaving_sender() -> &'static watch::Sender<bool> {
+    PHONES_LEAVING.get_or_init(|| watch::channel(false).0)
+}
+
+/// Watched by every phone loop: true while the server hands over.
+pub(crate) fn phones_leaving() -> watch::Receiver<bool> {
+    phones_leaving_sender().subscribe()
+}
+
+/// Set while the web listeners (phone ports, the dashboard) must not accept, as the
+/// Unix socket's [`Server::paused`]. Per process, like [`PHONES_LEAVING`].
+static WEB_PAUSED: std::sync::OnceLock<watch::Sender<bool>> = std::sync::OnceLock::new();
+
+fn web_paused_sender() -> &'static watch::Sender<bool> {
+    WEB_PAUSED.get_or_init(|| watch::channel(false).0)
+}
+
+/// Watched by every web listener's accept loop.
+pub(crate) fn web_paused() -> watch::Receiver<bool> {
+    web_paused_sender().subscribe()
+}
+
+/// The close code phones get at a hand-over (RFC 6455 "service restart").
+pub(crate) const CLOSE_SERVICE_RESTART: u16 = 1012;
+
+/// What a stopped actor hands back.
+pub(crate) struct Handed {
+    /// The PTY master, open.
+    pub master: OwnedFd,
+    /// Input taken from the queue and not yet written.
+    pub input: Vec<u8>,
+    /// The exit status, when the program was reaped and its output was being drained.
+    pub reaped: Option<ExitStatus>,
+}
+
+type StopRequest = oneshot::Sender<Handed>;
+
+/// An actor's side of the hand-over.
+pub(crate) struct ActorLink {
+    /// Asks the actor to stop and hand back its master.
+    pub stop: Option<oneshot::Receiver<StopRequest>>,
+    /// The program was reaped by the previous server: finish the drain and publish.
+    pub reaped: Option<ExitStatus>,
+}
+
+/// The registry's hold on one session for a hand-over.
+pub(crate) struct Hold {
+    stop: Option<oneshot::Sender<StopRequest>>,
+    /// The PTY master's number (owned by the actor).
+    master_fd: RawFd,
+    /// A duplicate of the phone listener (the listener task owns the original).
+    phone: Option<OwnedFd>,
+}
+
+impl Hold {
+    /// A hold on a session whose actor runs on `master`, and the actor's link.
+    pub(crate) fn new(
+        master: BorrowedFd<'_>,
+        phone: Option<OwnedFd>,
+        reaped: Option<ExitStatus>,
+    ) -> (Self, ActorLink) {
+        let (tx, rx) = oneshot::channel();
+        let hold = Self {
+            stop: Some(tx),
+            master_fd: master.as_raw_fd(),
+            phone,
+        };
+        (
+            hold,
+            ActorLink {
+                stop: Some(rx),
+                reaped,
+            },
+        )
+    }
+}
+
+impl Hold {
+    /// The phone listener's duplicate, for the hold of a restarted actor.
+    pub(crate) fn take_phone(&mut self) -> Option<OwnedFd> {
+        self.phone.take()
+    }
+}
+
+/// Server-wide pieces of a hand-over, made by `run`.
+pub struct Server {
+    /// `server.lock`'s descriptor, held by the daemon; `None` for servers started
+    /// in-process (tests), which cannot hand over.
+    lock_fd: Option<RawFd>,
+    /// Duplicates of the listeners (their tasks own the originals).
+    unix: Option<OwnedFd>,
+    dashboard: Option<OwnedFd>,
+    api: Option<OwnedFd>,
+    started_at_ms: u64,
+    config: Config,
+    master_key: Option<Key>,
+    /// Set while attached terminals are to leave; every attachment watches it (and
+    /// only attachments: its receiver count is how many have not left yet).
+    leaving: watch::Sender<bool>,
+    /// Set while the listeners must not accept: a connection made now waits in the
+    /// backlog for the new process (a terminal reconnecting at once after `HandOver`
+    /// would otherwise reach the old one, which is about to vanish).
+    paused: watch::Sender<bool>,
+    /// One upgrade at a time.
+    busy: tokio::sync::Mutex<()>,
+}
+
+/// What `run` gives [`Server::new`].
+pub struct Listeners {
+    /// The lock file's descriptor (see [`Server`]).
+    pub lock_fd: Option<RawFd>,
+    /// The Unix socket's listener.
+    pub unix: Option<OwnedFd>,
+    /// The dashboard's.
+    pub dashboard: Option<OwnedFd>,
+    /// The local API's.
+    pub api: Option<OwnedFd>,
+}
+
+impl Server {
+    /// The hand-over's view of a running server.
+    pub fn new(
+        listeners: Listeners,
+        started_at_ms: u64,
+        config: Config,
+        master_key: Option<Key>,
+    ) -> Self {
+        Self {
+            lock_fd: listeners.lock_fd,
+            unix: listeners.unix,
+            dashboard: listeners.dashboard,
+            api: listeners.api,
+            started_at_ms,
+            config,
+            master_key,
+            leaving: watch::channel(false).0,
+            paused: watch::channel(false).0,
+            busy: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Watched by attached terminals: true when they are to leave for a hand-over.
+    pub fn leaving(&self) -> watch::Receiver<bool> {
+        self.leaving.subscribe()
+    }
+
+    /// Watched by the Unix socket's accept loop: true while it must not accept.
+    pub fn paused(&self) -> watch::Receiver<bool> {
+        self.paused.subscribe()
+    }
+
+    /// Checks that `binary` (this server's own executable when `None`) can read this
+    /// server's state, then stops every session's actor and captures the final state.
+    /// An error leaves everything running as it was.
+    pub(crate) async fn prepare(
+        &self,
+        registry: &Arc<Registry>,
+        binary: Option<String>,
+    ) -> anyhow::Result<Prepared<'_>> {
+        let Ok(busy) = self.busy.try_lock() else {
+            bail!("an upgrade is already in progress");
+        };
+        let Some(lock_fd) = self.lock_fd else {
+            bail!("this server runs in-process and cannot hand over");
+        };
+        let binary = match binary {
+            Some(path) => checked_binary(Path::new(&path))?,
+            None => own_binary()?,
+        };
+        // 1. The new binary reads a copy while everything runs.
+        let copy = self.capture(registry, lock_fd, &HashMap::new())?;
+        let memfd = sealed(&copy)?;
+        check_with(&binary, &memfd).await?;
+        drop(memfd);
+        // 2. Stop.
+        registry.set_upgrading(true);
+        let handed = match stop_actors(registry).await {
+            Ok(handed) => handed,
+            Err((e, handed)) => {
+                resume_actors(registry, handed, None);
+                registry.set_upgrading(false);
+                return Err(e);
+            }
+        };
+        self.paused.send_replace(true);
+        web_paused_sender().send_replace(true);
+        self.leaving.send_replace(true);
+        phones_leaving_sender().send_replace(true);
+        // Attached terminals and phones drop their receivers once told.
+        let goodbyes = async {
+            while self.leaving.receiver_count() + phones_leaving_sender().receiver_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let _ = tokio::time::timeout(GOODBYE_TIMEOUT, goodbyes).await;
+        // 3. The final state.
+        let bytes = match self.capture(registry, lock_fd, &handed) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // Refused before any session was read: the input is as the actors had it.
+                self.roll_back(registry, handed, None);
+                return Err(e);
+            }
+        };
+        let memfd = match sealed(&bytes) {
+            Ok(memfd) => memfd,
+            Err(e) => {
+                self.roll_back(registry, handed, Some(&bytes));
+                return Err(e);
+            }
+        };
+        Ok(Prepared {
+            server: self,
+            registry: registry.clone(),
+            binary,
+            memfd,
+            bytes,
+            handed,
+            _busy: busy,
+        })
+    }
+
+    /// The state of this server and every session still running; `handed` has the
+    /// actors' hand-backs by session id (none for a check's copy).
+    fn capture(
+        &self,
+        registry: &Registry,
+        lock_fd: RawFd,
+        handed: &HashMap<String, Handed>,
+    ) -> anyhow::Result<Vec<u8>> {
+        // Checked first: once a session is exported, its queued input is in the state.
+        let unix = self
+            .unix
+            .as_ref()
+            .context("no Unix listener to hand over")?;
+        let mut blobs = Writer::default();
+        let mut sessions = Vec::new();
+        let holds = registry.holds();
+        for session in registry.list() {
+            let Some(hold) = holds.get(&session.id) else {
+                continue;
+            };
+            if session.watch().exit.borrow().is_some() {
+                continue; // ended: nothing to hand over
+            }
+            let back = handed.get(&session.id);
+            if !handed.is_empty() && back.is_none() {
+                continue; // its actor ended meanwhile
+            }
+            let carried = Carried {
+                master_fd: back.map_or(hold.master_fd, |h| h.master.as_raw_fd()),
+                input: back.map_or(&[][..], |h| &h.input[..]),
+                reaped: back.and_then(|h| h.reaped),
+                web_fd: hold.phone.as_ref().map(|fd| fd.as_raw_fd()),
+            };
+            sessions.push(session.export(&mut blobs, carried));
+        }
+        drop(holds);
+        let header = Header {
+            server: ServerState {
+                written_by: env!("CARGO_PKG_VERSION").to_string(),
+                pid: std::process::id(),
+                started_at_ms: self.started_at_ms,
+                config: self.config.to_json(),
+                master_key: self.master_key.as_ref().map(Key::to_hex),
+                lock_fd,
+                unix_fd: unix.as_raw_fd(),
+                dashboard_fd: self.dashboard.as_ref().map(|fd| fd.as_raw_fd()),
+                api_fd: self.api.as_ref().map(|fd| fd.as_raw_fd()),
+            },
+            sessions,
+        };
+        Ok(blobs.finish(&header))
+    }
+
+    /// Undoes a stop: actors restart on their masters, the input goes back in the
+    /// queue (from the state `bytes` when one was written: it holds the queues too),
+    /// terminals may attach and sessions start again.
+    fn roll_back(
+        &self,
+        registry: &Arc<Registry>,
+        handed: HashMap<String, Handed>,
+        bytes: Option<&[u8]>,
+    ) {
+        let decoded = bytes.and_then(|b| state::decode(b.to_vec()).ok());
+        resume_actors(registry, handed, decoded.as_ref());
+        self.leaving.send_replace(false);
+        self.paused.send_replace(false);
+        web_paused_sender().send_replace(false);
+        phones_leaving_sender().send_replace(false);
+        registry.set_upgrading(false);
+    }
+}
+
+/// A hand-over ready to exec.
+pub(crate) struct Prepared<'a> {
+    server: &'a Server,
+    registry: Arc<Registry>,
+    binary: PathBuf,
+    memfd: OwnedFd,
+    bytes: Vec<u8>,
+    handed: HashMap<String, Handed>,
+    _busy: tokio::sync::MutexGuard<'a, ()>,
+}
+
+impl Prepared<'_> {
+    /// The binary that will take over.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// Execs the new binary with the state; returns only if that failed, after the
+    /// rollback (every session runs on as before).
+    pub fn exec(self) -> anyhow::Error {
+        let error = self.try_exec();
+        tracing::error!("the hand-over failed, the sessions stay here: {error:#}");
+        let Prepared {
+            server,
+            registry,
+            bytes,
+            handed,
+            ..
+        } = self;
+        server.roll_back(&registry, handed, Some(&bytes));
+        error
+    }
+
+    fn try_exec(&self) -> anyhow::Error {
+        let mut fds: Vec<RawFd> = vec![self.memfd.as_raw_fd()];
+        fds.extend(self.server.lock_fd);
+        fds.extend(self.server.unix.as_ref().map(|fd| fd.as_raw_fd()));
+        fds.extend(self.server.dashboard.as_ref().map(|fd| fd.as_raw_fd()));
+        fds.extend(self.server.api.as_ref().map(|fd| fd.as_raw_fd()));
+        fds.extend(self.handed.values().map(|h| h.master.as_raw_fd()));
+        fds.extend(
+            self.registry
+                .holds()
+                .values()
+                .filter_map(|h| h.phone.as_ref().map(|fd| fd.as_raw_fd())),
+        );
+        for fd in &fds {
+            // SAFETY: every number is a descriptor this struct (or the daemon) keeps open.
+            let fd = unsafe { BorrowedFd::borrow_raw(*fd) };
+            if let Err(e) = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()) {
+                set_cloexec(&fds);
+                return anyhow::anyhow!("cannot keep a descriptor open across exec: {e}");
+            }
+        }
+        tracing::info!(binary = %self.binary.display(), sessions = self.handed.len(), "handing over");
+        let error = Command::new(&self.binary)
+            .arg0(arg0())
+            .args(["server", "--adopt"])
+            .arg(self.memfd.as_raw_fd().to_string())
+            .exec();
+        set_cloexec(&fds);
+        anyhow::anyhow!("cannot run {}: {error}", self.binary.display())
+    }
+}
+
+/// Sets close-on-exec again (after a failed exec).
+fn set_cloexec(fds: &[RawFd]) {
+    for fd in fds {
+        // SAFETY: see `try_exec`.
+        let fd = unsafe { BorrowedFd::borrow_raw(*fd) };
+        let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+    }
+}
+
+/// This process's `argv[0]`, for the new one.
+fn arg0() -> OsString {
+    std::env::args_os()
+        .next()
+        .unwrap_or_else(|| "itwillsync".into())
+}
+
+/// Stops every actor; their hand-backs by session id. On failure, what was handed back
+/// so far (to restart).
+async fn stop_actors(
+    registry: &Registry,
+) -> Result<HashMap<String, Handed>, (anyhow::Error, HashMap<String, Handed>)> {
+    let mut asked = Vec::new();
+    for (id, hold) in registry.holds().iter_mut() {
+        let Some(stop) = hold.stop.take() else {
+            continue;
+        };
+        let (tx, rx) = oneshot::channel();
+        if stop.send(tx).is_ok() {
+            asked.push((id.clone(), rx));
+        }
+    }
+    let mut handed = HashMap::new();
+    let mut failed = None;
+    for (id, rx) in asked {
+        match tokio::time::timeout(STOP_TIMEOUT, rx).await {
+            Ok(Ok(back)) => {
+                handed.insert(id, back);
+            }
+            // The actor ended on its own (the program exited): nothing to hand over.
+            Ok(Err(_)) => {}
+            Err(_) => failed = Some(id),
+        }
+    }
+    match failed {
+        Some(id) => Err((anyhow::anyhow!("session {id} did not stop in time"), handed)),
+        None => Ok(handed),
+    }
+}
+
+/// Restarts stopped actors on their masters; `state` (when given) has the input they
+/// and the queues held.
+fn resume_actors(
+    registry: &Arc<Registry>,
+    handed: HashMap<String, Handed>,
+    state: Option<&Decoded>,
+) {
+    for (id, back) in handed {
+        let Ok(session) = registry.find(&id) else {
+            continue;
+        };
+        if let Some(decoded) = state {
+            if let Some(s) = decoded.header.sessions.iter().find(|s| s.id == id) {
+                session.input_queue().offer(decoded.bytes(s.input));
+            }
+        } else {
+            session.input_queue().offer(&back.input);
+        }
+        registry.restart_actor(&session, back.master, back.reaped);
+    }
+}
+
+/// The executable this server runs: `/proc/self/exe`, which names the file even after a
+/// package manager replaced it (without the kernel's " (deleted)").
+fn own_binary() -> anyhow::Result<PathBuf> {
+    let exe = std::fs::read_link("/proc/self/exe")
+        .or_else(|_| std::env::current_exe())
+        .context("cannot find this server's executable")?;
+    let text = exe.to_string_lossy();
+    let path = match text.strip_suffix(" (deleted)") {
+        Some(path) => PathBuf::from(path),
+        None => exe,
+    };
+    checked_binary(&path)
+}
+
+fn checked_binary(path: &Path) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("no new binary at {}", path.display()))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        bail!("{} is not an executable file", path.display());
+    }
+    std::fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))
+}
+
+/// `bytes` in a sealed memfd (close-on-exec until the exec itself).
+fn sealed(bytes: &[u8]) -> anyhow::Result<OwnedFd> {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let fd = rustix::fs::memfd_create(
+        "itwillsync-state",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )
+    .context("cannot create a memfd for the state")?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes).context("cannot write the state")?;
+    let fd = OwnedFd::from(file);
+    rustix::fs::fcntl_add_seals(
+        &fd,
+        SealFlags::WRITE | SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL,
+    )
+    .context("cannot seal the state")?;
+    Ok(fd)
+}
+
+/// Runs `binary server check-state FD` on the state in `memfd`; its one-line error when
+/// it fails.
+async fn check_with(binary: &Path, memfd: &OwnedFd) -> anyhow::Result<()> {
+    let raw = memfd.as_raw_fd();
+    let mut cmd = tokio::process::Command::new(binary);
+    cmd.args(["server", "check-state"])
+        .arg(raw.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: only fcntl(2), async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = BorrowedFd::borrow_raw(raw);
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            Ok(())
+        });
+    }
+    let shown = binary.display();
+    let child = cmd.spawn().with_context(|| format!("cannot run {shown}"))?;
+    let output = tokio::time::timeout(CHECK_TIMEOUT, child.wait_with_output())
+        .await
+        .with_context(|| format!("{shown} did not read the state within 30 s"))?
+        .with_context(|| format!("cannot run {shown}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&output.stderr);
+    let line = said
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("itwillsync: ");
+    match (line.is_empty(), output.status.code()) {
+        (false, _) => bail!("{shown} cannot take over: {line}"),
+        (true, Some(code)) => bail!("{shown} cannot take over: it exited with {code}"),
+        (true, None) => bail!("{shown} cannot take over: it was killed by a signal"),
+    }
+}
+
+/// Reads a whole state from descriptor `fd` (from offset 0, leaving the offset alone).
+fn read_fd(fd: BorrowedFd<'_>) -> std::io::Result<Vec<u8>> {
+    let file = std::mem::ManuallyDrop::new(unsafe {
+        // SAFETY: the descriptor stays open; ManuallyDrop never closes it.
+        std::fs::File::from_raw_fd(fd.as_raw_fd())
+    });
+    let len = file.metadata()?.len();
+    let mut bytes = vec![0u8; len as usize];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok(bytes)
+}
+
+/// Reads a state from `source` (a descriptor number or a path) and checks everything the
+/// new server needs before it could serve: the format, the settings, the keys.
+pub fn load(source: &str) -> anyhow::Result<Decoded> {
+    let bytes = match source.parse::<RawFd>() {
+        Ok(fd) if fd >= 0 => {
+            rustix::io::fcntl_getfd(unsafe { BorrowedFd::borrow_raw(fd) })
+                .with_context(|| format!("descriptor {fd} is not open"))?;
+            // SAFETY: just checked to be open; only read here.
+            read_fd(unsafe { BorrowedFd::borrow_raw(fd) })
+                .with_context(|| format!("cannot read descriptor {fd}"))?
+        }
+        _ => std::fs::read(source).with_context(|| format!("cannot read {source}"))?,
+    };
+    let decoded = state::decode(bytes)?;
+    validate(&decoded)?;
+    Ok(decoded)
+}
+
+/// What the format alone does not say: the settings are settings, the keys are keys.
+fn validate(decoded: &Decoded) -> anyhow::Result<()> {
+    let server = &decoded.header.server;
+    Config::from_json(server.config.clone()).context("the state's settings")?;
+    if let Some(key) = &server.master_key {
+        Key::from_hex(key).context("the state's master key is not a key")?;
+    }
+    for session in &decoded.header.sessions {
+        if let Some(web) = &session.web {
+            let keys = std::iter::once(&web.full).chain(web.read_only.as_ref());
+            for key in keys {
+                Key::from_hex(key)
+                    .with_context(|| format!("session {}: a key is not a key", session.id))?;
+            }
+        }
+        if session.command.is_empty() {
+            bail!("session {}: no command", session.id);
+        }
+    }
+    Ok(())
+}
+
+/// `itwillsync server check-state FD|PATH`: one line, for the person or the server that
+/// asked.
+pub fn check_state(source: &str) -> anyhow::Result<String> {
+    let decoded = load(source)?;
+    Ok(format!(
+        "state version {} from itwillsync {}: {} sessions, readable by this binary",
+        decoded.version,
+        decoded.header.server.written_by,
+        decoded.header.sessions.len()
+    ))
+}
+
+/// A descriptor the previous server left open for this one.
+pub(crate) fn inherited(fd: RawFd) -> OwnedFd {
+    // SAFETY: the state names it: open, kept across exec, owned by nobody else here.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let _ = rustix::io::fcntl_setfd(owned.as_fd(), rustix::io::FdFlags::CLOEXEC);
+    owned
+}
+
+/// The lock on the registry's holds, for the registry.
+pub(crate) type Holds<'a> = MutexGuard<'a, HashMap<String, Hold>>;
+
+/// The holds table a registry keeps.
+pub(crate) type HoldTable = Mutex<HashMap<String, Hold>>;
+
+/// Adopts `decoded`'s sessions into `registry` (in the new process).
+pub(crate) fn adopt_sessions(registry: &Arc<Registry>, decoded: &Decoded) {
+    for s in &decoded.header.sessions {
+        if let Err(e) = registry.adopt(s, decoded) {
+            tracing::error!(session = %s.id, "cannot adopt the session: {e:#}");
+        }
+    }
+}
+
+/// Sessions, for the log line after adoption.
+pub(crate) fn describe(sessions: &[Arc<Session>]) -> String {
+    sessions
+        .iter()
+        .map(|s| format!("{} (pid {})", s.id, s.pid))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
