@@ -127,18 +127,15 @@ pub async fn run_with(
     let inherited =
         |fd: Option<i32>| fd.map(|fd| std::net::TcpListener::from(handover::inherited(fd)));
     let dashboard_listener = inherited(adopted.and_then(|s| s.dashboard_fd));
-    let mut dashboard = match daemon::master_key(&home).and_then(|key| {
-        dashboard::spawn(
-            &config,
-            &transport,
-            registry.clone(),
-            machines.clone(),
-            key,
-            home.clone(),
-            shutdown.clone(),
-            dashboard_listener,
-        )
-    }) {
+    let mut dashboard = match dashboard::spawn(
+        &config,
+        &transport,
+        registry.clone(),
+        machines.clone(),
+        home.clone(),
+        shutdown.clone(),
+        dashboard_listener,
+    ) {
         Ok(handle) => Some(handle),
         Err(e) => {
             tracing::warn!("no dashboard: {e:#}");

@@ -152,18 +152,18 @@ impl Handle {
 }
 
 /// Binds the dashboard (or serves on `adopted`, the listener a previous server handed
-/// over) and serves it over `transport` with the master key `key` (kept in `home`) until
+/// over) and serves it over `transport` with the master key kept in `home` until
 /// `shutdown`.
 pub fn spawn(
     config: &Config,
     transport: &web::Transport,
     registry: Arc<Registry>,
     machines: Arc<Machines>,
-    key: Key,
     home: Home,
     shutdown: Shutdown,
     adopted: Option<std::net::TcpListener>,
 ) -> anyhow::Result<Handle> {
+    let key = crate::daemon::master_key(&home)?;
     let (ip, host, _warning) = web::addresses(config.networking_mode); // logged
     let listener = match adopted {
         Some(listener) => listener,
