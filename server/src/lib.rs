@@ -14,6 +14,9 @@ pub mod daemon;
 mod dashboard;
 mod events;
 mod feed;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handover;
 pub mod home;
 mod hooks;

@@ -36,7 +36,7 @@ use crate::size::{Claim, Clients, Kind};
 use crate::term::Term;
 use crate::web::keys::{Keys, Role};
 
-mod follower;
+pub(crate) mod follower;
 mod handover;
 
 #[cfg(test)]

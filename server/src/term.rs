@@ -191,8 +191,11 @@ impl Term {
     }
 
     /// Parses everything, cut-off sequences included: for output that will never continue.
+    /// Like [`Term::process`] up to the cut-off sequence, so a switch to the alternate
+    /// screen still keeps the main screen, and scroll regions are still seen.
     pub fn finish(&mut self, bytes: &[u8]) {
-        self.feed(bytes);
+        let parsed = self.process(bytes);
+        self.feed(&bytes[parsed..]);
     }
 
     fn feed(&mut self, bytes: &[u8]) {
@@ -278,7 +281,7 @@ impl Term {
     /// paints it. For phones, whose xterm.js keeps history the user can scroll back to.
     /// While a full-screen program runs, the alternate screen has no history to send.
     /// In one buffer, as a reference for the pieces `repaint::Repaint` renders.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn redraw_with_history(&mut self) -> Vec<u8> {
         let mut out = String::from("\x1bc");
         let (rows, cols) = self.parser.screen().size();
@@ -576,6 +579,32 @@ mod tests {
             }
             None => (" ".to_string(), Default::default()),
         }
+    }
+
+    #[test]
+    fn output_finished_after_the_program_ended_keeps_the_main_screen_and_regions() {
+        // Found by the fuzz target `flood_differential`: the follower parses what is left
+        // after the program ended with `finish`, which missed a switch to the alternate
+        // screen (the main screen was lost from redraws) and scroll regions.
+        let size = Size { cols: 32, rows: 12 };
+        let output = b"\x1b[31mmain text\r\n\x1b[?1049halt text\n";
+        let mut finished = Term::new(size);
+        finished.finish(output);
+        let mut processed = Term::new(size);
+        let parsed = processed.process(output);
+        processed.finish(&output[parsed..]);
+        assert_eq!(finished.redraw(), processed.redraw());
+        let mut copy = replay(finished.redraw().as_bytes(), size);
+        assert_eq!(copy.screen().contents(), "alt text");
+        copy.process(b"\x1b[?1049l");
+        assert_eq!(copy.screen().contents(), "main text");
+        let mut region = Term::new(size);
+        region.finish(b"\x1b[2;6r\x1b[1;3");
+        assert!(
+            !region.may_skip(),
+            "a scroll region in finished output is seen"
+        );
+        assert_eq!(region.seq(), 11, "a cut-off sequence is parsed too");
     }
 
     #[test]

@@ -48,6 +48,13 @@ impl Home {
         Some(Self { root })
     }
 
+    /// `root` (an existing directory) as home: for the fuzz target `dashboard_message`.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn at(root: &Path) -> std::io::Result<Self> {
+        let root = std::fs::canonicalize(root)?;
+        Ok(Self { root })
+    }
+
     /// The home directory as shown to the page.
     pub fn display(&self) -> String {
         self.root.to_string_lossy().into_owned()

@@ -11,8 +11,8 @@
 //! in `message`, the home-directory boundary in `files`.
 
 mod client;
-mod files;
-mod message;
+pub(crate) mod files;
+pub(crate) mod message;
 
 use std::net::IpAddr;
 use std::sync::Arc;

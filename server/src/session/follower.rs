@@ -9,7 +9,7 @@
 //! take turns in slices of ~0.4 ms and a flooding session only ever takes its share; an
 //! idle follower waits on its session's watches and costs no wake-up.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::{lock, Session};
 use crate::ring::Behind;
+use crate::term::{Hooks, Term};
 
 /// Most bytes the follower parses under one hold of the `term` lock (~0.4 ms at vt100's
 /// speed), so a redraw request hardly ever waits.
@@ -76,41 +77,24 @@ impl Session {
         let mut exit_rx = self.exit.subscribe();
         let mut chunk = Vec::with_capacity(PARSE_CHUNK);
         let mut floods = Floods::default();
+        let read = |from, max, out: &mut Vec<u8>| lock(&self.ring).read_into(from, max, out);
         loop {
             if floods.flooding && exit_rx.borrow().is_none() {
                 floods.gather(self.term_seq(), &head_rx, &mut exit_rx).await;
             }
             // Read after the wait: a redraw may have skipped a flood meanwhile.
             let exited = exit_rx.borrow_and_update().is_some();
-            let parsed = self.term_seq();
             let head = *head_rx.borrow_and_update();
-            let max = match floods.plan(&self, parsed, head) {
-                Plan::Skipped => continue,
-                Plan::ParseUpTo(until) => (until - parsed).min(PARSE_CHUNK as u64) as usize,
-                Plan::Parse => PARSE_CHUNK,
-            };
-            chunk.clear();
-            // Bound first: the ring's guard must be gone before `skip_unparsed` locks it.
-            let read = lock(&self.ring).read_into(parsed, max, &mut chunk);
-            if let Err(Behind) = read {
-                self.skip_unparsed();
-                continue;
-            }
             crate::test_hooks::panic_point("follower-parse", &self.id);
-            let (seq, hooks) = {
-                let mut term = lock(&self.term);
-                if term.seq() != parsed {
-                    // A redraw skipped a flood while this chunk was read: it no longer
-                    // follows the state. Read again from the new position.
-                    continue;
-                }
-                if exited {
-                    term.finish(&chunk);
-                } else {
-                    term.process(&chunk);
-                }
-                (term.seq(), term.take_hooks())
-            };
+            let (parsed, seq, hooks) =
+                match floods.step(&read, &self.term, head, exited, &mut chunk) {
+                    Step::Again => continue,
+                    Step::Behind => {
+                        self.skip_unparsed();
+                        continue;
+                    }
+                    Step::Parsed { from, to, hooks } => (from, to, hooks),
+                };
             if !hooks.replies.is_empty() && !lock(&self.clients).has_local() {
                 // Dropped if the queue is full: a flood of queries needs no flood of answers.
                 self.input.offer(&hooks.replies);
@@ -161,14 +145,33 @@ fn lower_priority() {
 /// plain text lasts, the follower lets a megabyte gather (at most [`FLOOD_PAUSE`]) and
 /// skips all of it but the lines that settle the screen, so a flood costs little CPU
 /// whatever its size; the state stays exact at its position throughout.
-#[derive(Default)]
-struct Floods {
+pub(crate) struct Floods {
     /// Output to skip (`from..to`) once parsing reaches `from`, found for this many rows.
     skip: Option<(u64, u64, u16)>,
     /// No need to look again before this position (the last look found nothing).
     next_look: u64,
     /// The last look found plain text to skip.
     flooding: bool,
+    /// Unparsed output beyond which it looks ([`FLOOD_LOOK`]), and how far ([`FLOOD_WINDOW`]).
+    look: u64,
+    window: usize,
+}
+
+impl Default for Floods {
+    fn default() -> Self {
+        Self::with_window(FLOOD_LOOK, FLOOD_WINDOW)
+    }
+}
+
+/// What one [`Floods::step`] did.
+pub(crate) enum Step {
+    /// Nothing parsed (moved past skipped output, or a redraw moved the state): again.
+    Again,
+    /// The output to parse has left the ring: skip to what it still holds.
+    Behind,
+    /// Parsed output from one position to the other (less than read when a sequence is
+    /// cut off at the end), finding these hooks.
+    Parsed { from: u64, to: u64, hooks: Hooks },
 }
 
 /// What the follower does next.
@@ -193,6 +196,19 @@ const FLOOD_PAUSE: Duration = Duration::from_millis(100);
 const FLOOD_POLL: Duration = Duration::from_millis(4);
 
 impl Floods {
+    /// Looks ahead once `look` bytes are unparsed, `window` bytes at a time: the follower's
+    /// are [`FLOOD_LOOK`] and [`FLOOD_WINDOW`]; the fuzz target takes smaller ones, to
+    /// reach the same decisions with less output.
+    pub(crate) fn with_window(look: u64, window: usize) -> Self {
+        Self {
+            skip: None,
+            next_look: 0,
+            flooding: false,
+            look,
+            window,
+        }
+    }
+
     /// Waits until [`FLOOD_BACKLOG`] has gathered past `parsed`, the program ends, or
     /// [`FLOOD_PAUSE`] passes; a flood that slowed down below that ends flood mode. It
     /// looks every few milliseconds rather than at every append, so the actor wakes
@@ -220,7 +236,56 @@ impl Floods {
         }
     }
 
-    fn plan(&mut self, session: &Session, parsed: u64, head: u64) -> Plan {
+    /// Plans, reads and parses the next chunk of output up to `head` (everything of it,
+    /// cut-off sequences included, once the program has `exited`): the follower's work
+    /// between its waits, on the session's terminal state, reading the ring with `read`
+    /// (`Ring::read_into` under the ring's lock). The fuzz target `flood_differential`
+    /// drives it the same way against a full parse.
+    pub(crate) fn step(
+        &mut self,
+        read: &impl Fn(u64, usize, &mut Vec<u8>) -> Result<usize, Behind>,
+        term: &Mutex<Term>,
+        head: u64,
+        exited: bool,
+        chunk: &mut Vec<u8>,
+    ) -> Step {
+        let parsed = lock(term).seq();
+        let max = match self.plan(read, term, parsed, head) {
+            Plan::Skipped => return Step::Again,
+            Plan::ParseUpTo(until) => (until - parsed).min(PARSE_CHUNK as u64) as usize,
+            Plan::Parse => PARSE_CHUNK,
+        };
+        chunk.clear();
+        if let Err(Behind) = read(parsed, max, chunk) {
+            return Step::Behind;
+        }
+        let mut term = lock(term);
+        if term.seq() != parsed {
+            // A redraw skipped a flood while this chunk was read: it no longer follows
+            // the state. Read again from the new position.
+            return Step::Again;
+        }
+        // Only the very end of the output is finished: a sequence cut at a chunk's end
+        // continues in the next chunk.
+        if exited && parsed + chunk.len() as u64 >= head {
+            term.finish(chunk);
+        } else {
+            term.process(chunk);
+        }
+        Step::Parsed {
+            from: parsed,
+            to: term.seq(),
+            hooks: term.take_hooks(),
+        }
+    }
+
+    fn plan(
+        &mut self,
+        read: &impl Fn(u64, usize, &mut Vec<u8>) -> Result<usize, Behind>,
+        term: &Mutex<Term>,
+        parsed: u64,
+        head: u64,
+    ) -> Plan {
         if let Some((from, to, rows)) = self.skip {
             if parsed < from {
                 return Plan::ParseUpTo(from);
@@ -228,26 +293,23 @@ impl Floods {
             self.skip = None;
             // The state here decides: a scroll region may have been set on the way, or the
             // screen grown taller than the lines kept can settle.
-            let mut term = lock(&session.term);
+            let mut term = lock(term);
             if parsed == from && term.may_skip() && term.rows() <= rows {
                 term.skip_to(to);
                 return Plan::Skipped;
             }
         }
-        if head.saturating_sub(parsed) < FLOOD_LOOK || parsed < self.next_look {
+        if head.saturating_sub(parsed) < self.look || parsed < self.next_look {
             return Plan::Parse;
         }
         // Allocated and written (zeroed memory would be mapped lazily) before the ring is
         // locked: the actor waits on that lock.
-        let mut window = vec![1; FLOOD_WINDOW];
+        let mut window = vec![1; self.window];
         window.clear();
-        if lock(&session.ring)
-            .read_into(parsed, FLOOD_WINDOW, &mut window)
-            .is_err()
-        {
+        if read(parsed, self.window, &mut window).is_err() {
             return Plan::Parse; // the ring moved on: the next read catches up
         }
-        let rows = lock(&session.term).rows();
+        let rows = lock(term).rows();
         self.flooding = false;
         match crate::term::skippable(&window, rows) {
             Some(skip) => {

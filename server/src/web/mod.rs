@@ -18,9 +18,9 @@ pub(crate) mod assets;
 pub(crate) mod auth;
 pub(crate) mod keys;
 pub(crate) mod listener;
-mod message;
+pub(crate) mod message;
 mod net;
-mod phone;
+pub(crate) mod phone;
 pub(crate) mod sealed;
 pub mod tls;
 
@@ -104,7 +104,7 @@ pub(crate) enum Admitted {
 /// files, nothing but `/` and `/ws`, the `Origin` check for upgrades (403), `/ws` only for
 /// upgrades, and a `410 Gone` page for links of older versions (`?token=`). `Err` is the
 /// reply to send instead.
-pub(crate) fn gate(req: &Request<Incoming>) -> Result<Admitted, Box<Reply>> {
+pub(crate) fn gate<B>(req: &Request<B>) -> Result<Admitted, Box<Reply>> {
     if req.method() != Method::GET {
         return Err(Box::new(plain(StatusCode::METHOD_NOT_ALLOWED, "GET only")));
     }

@@ -157,68 +157,107 @@ async fn read(
                 return;
             }
         };
-        let msg = match serde_json::from_slice::<PhoneIn>(&text) {
-            Ok(msg) => msg,
-            Err(e) => {
+        let action = match incoming(&text, read_only) {
+            Ok(action) => action,
+            Err(Ignored::Malformed(e)) => {
                 // serde_json's message can quote the input (keystrokes): log only its kind.
                 let (kind, column) = (e.classify(), e.column());
                 tracing::debug!(session = %session.id, client, ?kind, column, "ignored a bad message");
                 continue;
             }
+            Err(Ignored::ReadOnly) => {
+                tracing::debug!(session = %session.id, client, "ignored input from a read-only key");
+                continue;
+            }
+            Err(Ignored::Unknown | Ignored::OutOfRange) => continue,
         };
-        if read_only && matches!(msg, PhoneIn::Input { .. } | PhoneIn::Resize { .. }) {
-            tracing::debug!(session = %session.id, client, "ignored input from a read-only key");
-            continue;
-        }
-        if !handle_incoming(msg, &session, client, &events, &acks, &mut pending).await {
+        if !act(action, &session, client, &events, &acks, &mut pending).await {
             return;
         }
     }
 }
 
+/// What a phone's message asks for, once parsed and checked ([`incoming`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Keystrokes for the program.
+    Input(String),
+    /// A size claim, each dimension in 1..=65535 (the session clamps it to its maximum).
+    Resize(Claim),
+    /// Send what the page lacks after this position (negative: a redraw).
+    Resume(i64),
+    /// The page has drawn output up to here.
+    Ack(u64),
+}
+
+/// Why a phone's message is ignored.
+#[derive(Debug)]
+pub(crate) enum Ignored {
+    /// Not a message (bad JSON, a known type with wrong fields).
+    Malformed(serde_json::Error),
+    /// Input or a resize from a read-only key.
+    ReadOnly,
+    /// A type this server does not know (a newer page's).
+    Unknown,
+    /// A resize to nothing (a dimension of zero or less), or an ack of a negative position.
+    OutOfRange,
+}
+
+/// Parses and checks one message from the phone: everything the reader does before acting
+/// on it, with no session at hand (the fuzz target `phone_message` runs it on any bytes).
+pub(crate) fn incoming(text: &[u8], read_only: bool) -> Result<Action, Ignored> {
+    let msg = serde_json::from_slice::<PhoneIn>(text).map_err(Ignored::Malformed)?;
+    if read_only && matches!(msg, PhoneIn::Input { .. } | PhoneIn::Resize { .. }) {
+        return Err(Ignored::ReadOnly);
+    }
+    Ok(match msg {
+        PhoneIn::Input { data } => Action::Input(data),
+        PhoneIn::Resize { cols, rows, force } => {
+            if cols <= 0 || rows <= 0 {
+                return Err(Ignored::OutOfRange);
+            }
+            let size = Size {
+                cols: cols.min(i64::from(u16::MAX)) as u16,
+                rows: rows.min(i64::from(u16::MAX)) as u16,
+            };
+            Action::Resize(if force {
+                Claim::Forced(size)
+            } else {
+                Claim::Resized(size)
+            })
+        }
+        PhoneIn::Resume { last_seq } => Action::Resume(last_seq),
+        PhoneIn::Ack { seq } => Action::Ack(u64::try_from(seq).map_err(|_| Ignored::OutOfRange)?),
+        PhoneIn::Unknown => return Err(Ignored::Unknown),
+    })
+}
+
 /// Acts on one message from the phone; false when the writer has gone.
-async fn handle_incoming(
-    msg: PhoneIn,
+async fn act(
+    action: Action,
     session: &Session,
     client: u64,
     events: &mpsc::Sender<Event>,
     acks: &watch::Sender<Option<u64>>,
     pending: &mut Pending,
 ) -> bool {
-    match msg {
-        PhoneIn::Input { data } => {
+    match action {
+        Action::Input(data) => {
             if session.input(client, data.as_bytes(), pending) == Offered::Dropped {
                 tracing::debug!(session = %session.id, client, "input dropped: the program is not reading");
             }
         }
-        PhoneIn::Resize { cols, rows, force } => {
-            if cols <= 0 || rows <= 0 {
-                return true;
-            }
-            let size = Size {
-                cols: cols.min(i64::from(u16::MAX)) as u16,
-                rows: rows.min(i64::from(u16::MAX)) as u16,
-            };
-            let claim = if force {
-                Claim::Forced(size)
-            } else {
-                Claim::Resized(size)
-            };
-            session.claim(client, claim);
+        Action::Resize(claim) => session.claim(client, claim),
+        Action::Resume(last_seq) => return events.send(Event::Resume(last_seq)).await.is_ok(),
+        Action::Ack(seq) => {
+            acks.send_if_modified(|acked| {
+                let newer = !matches!(*acked, Some(a) if a >= seq);
+                if newer {
+                    *acked = Some(seq);
+                }
+                newer
+            });
         }
-        PhoneIn::Resume { last_seq } => return events.send(Event::Resume(last_seq)).await.is_ok(),
-        PhoneIn::Ack { seq } => {
-            if let Ok(seq) = u64::try_from(seq) {
-                acks.send_if_modified(|acked| {
-                    let newer = !matches!(*acked, Some(a) if a >= seq);
-                    if newer {
-                        *acked = Some(seq);
-                    }
-                    newer
-                });
-            }
-        }
-        PhoneIn::Unknown => {} // a newer page's message: ignored
     }
     true
 }
@@ -461,7 +500,55 @@ fn data_message(bytes: &[u8], seq: i64) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::data_message;
+    use super::*;
+
+    #[test]
+    fn incoming_messages_are_checked_before_anything_acts_on_them() {
+        let size = |cols, rows| Size { cols, rows };
+        let cases = [
+            (
+                r#"{"type":"input","data":"ls\r"}"#,
+                Some(Action::Input("ls\r".into())),
+            ),
+            (
+                r#"{"type":"resize","cols":100,"rows":30}"#,
+                Some(Action::Resize(Claim::Resized(size(100, 30)))),
+            ),
+            (
+                r#"{"type":"resize","cols":1e0,"rows":2}"#,
+                None, // not an integer: malformed
+            ),
+            (
+                r#"{"type":"resize","cols":9999999999,"rows":1,"force":true}"#,
+                Some(Action::Resize(Claim::Forced(size(u16::MAX, 1)))),
+            ),
+            (r#"{"type":"resize","cols":0,"rows":30}"#, None),
+            (r#"{"type":"resize","cols":80,"rows":-1}"#, None),
+            (
+                r#"{"type":"resume","lastSeq":-1}"#,
+                Some(Action::Resume(-1)),
+            ),
+            (r#"{"type":"ack","seq":7}"#, Some(Action::Ack(7))),
+            (r#"{"type":"ack","seq":-7}"#, None),
+            (r#"{"type":"launch"}"#, None),
+            (r#"{"type":"input"}"#, None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(incoming(text.as_bytes(), false).ok(), want, "{text}");
+        }
+        // A read-only key's input and resizes are dropped; its resumes and acks are not.
+        for text in [
+            r#"{"type":"input","data":"rm -rf ~\r"}"#,
+            r#"{"type":"resize","cols":10,"rows":10,"force":true}"#,
+        ] {
+            assert!(
+                matches!(incoming(text.as_bytes(), true), Err(Ignored::ReadOnly)),
+                "{text}"
+            );
+        }
+        let ack = incoming(br#"{"type":"ack","seq":3}"#, true);
+        assert_eq!(ack.ok(), Some(Action::Ack(3)));
+    }
 
     #[test]
     fn data_messages_carry_output_as_json_text_with_invalid_utf8_replaced() {
