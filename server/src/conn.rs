@@ -219,13 +219,7 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
             ClientMsg::New { spec, attach: true } => {
                 let size = spec.size;
                 let created = create(ctx, spec).await;
-                if let Some(message) = created
-                    .as_ref()
-                    .ok()
-                    .and_then(|s| s.network_warning.clone())
-                {
-                    out.send(&ServerMsg::Warning { message }).await?;
-                }
+                warn_network(out, &created).await?;
                 created.map(|s| (s, false, size, None))
             }
             ClientMsg::Subscribe => return subscribe(incoming, out, ctx).await,
@@ -300,13 +294,7 @@ async fn answer(msg: ClientMsg, out: &mut Writer, ctx: &Shared) -> anyhow::Resul
             attach: false,
         } => {
             let created = create(ctx, spec).await;
-            if let Some(message) = created
-                .as_ref()
-                .ok()
-                .and_then(|s| s.network_warning.clone())
-            {
-                out.send(&ServerMsg::Warning { message }).await?;
-            }
+            warn_network(out, &created).await?;
             match created {
                 Ok(session) => ServerMsg::Created {
                     session: session.info(),
@@ -367,6 +355,21 @@ async fn subscribe(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> any
 
 /// Starts a session. An empty `cwd` is the home directory and an empty `env` the server's
 /// own environment: what another machine's `new --on` sends, knowing neither.
+/// Sends a new session's network warning (its phone link may not be reachable), if any.
+async fn warn_network(
+    out: &mut Writer,
+    created: &anyhow::Result<Arc<Session>>,
+) -> anyhow::Result<()> {
+    match created
+        .as_ref()
+        .ok()
+        .and_then(|s| s.network_warning.clone())
+    {
+        Some(message) => out.send(&ServerMsg::Warning { message }).await,
+        None => Ok(()),
+    }
+}
+
 async fn create(ctx: &Shared, mut spec: NewSession) -> anyhow::Result<Arc<Session>> {
     if ctx.shutdown.is_triggered() {
         anyhow::bail!("the server is stopping");
