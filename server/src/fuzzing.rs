@@ -289,17 +289,9 @@ pub fn flood_differential(output: &[u8], arrivals: &[usize], size: Size, look: u
         "{size:?}: the screens differ"
     );
     let (a, b) = (following.redraw_with_history(), full.redraw_with_history());
-    if a != b {
-        let at = a.iter().zip(&b).position(|(x, y)| x != y);
-        let at = at.unwrap_or(a.len().min(b.len()));
-        let around = |v: &[u8]| {
-            let window = &v[at.saturating_sub(60)..(at + 60).min(v.len())];
-            String::from_utf8_lossy(window).into_owned()
-        };
+    if let Some((at, a, b)) = crate::term::first_difference(&a, &b) {
         panic!(
-            "{size:?}: the scrollback differs at byte {at}:\n following {:?}\n full      {:?}",
-            around(&a),
-            around(&b)
+            "{size:?}: the scrollback differs at byte {at}:\n following {a:?}\n full      {b:?}"
         );
     }
 }

@@ -464,5 +464,21 @@ fn erases_scrollback(params: &[u8]) -> bool {
     first == 3
 }
 
+/// Where two repaints first differ, and 60 bytes on either side of that byte in each, for
+/// a test's failure message; `None` when they are equal.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn first_difference(a: &[u8], b: &[u8]) -> Option<(usize, String, String)> {
+    if a == b {
+        return None;
+    }
+    let at = a.iter().zip(b).position(|(x, y)| x != y);
+    let at = at.unwrap_or(a.len().min(b.len()));
+    let around = |v: &[u8]| {
+        let window = &v[at.saturating_sub(60)..(at + 60).min(v.len())];
+        String::from_utf8_lossy(window).into_owned()
+    };
+    Some((at, around(a), around(b)))
+}
+
 #[cfg(test)]
 mod tests;

@@ -185,17 +185,9 @@ mod tests {
             skipped_total += feed_skipping(&mut skipping, &output, window);
             assert_eq!(skipping.seq(), full.seq(), "case {case}");
             let (a, b) = (skipping.redraw_with_history(), full.redraw_with_history());
-            if a != b {
-                let at = a.iter().zip(&b).position(|(x, y)| x != y);
-                let at = at.unwrap_or(a.len().min(b.len()));
-                let around = |v: &[u8]| {
-                    let window = &v[at.saturating_sub(60)..(at + 60).min(v.len())];
-                    String::from_utf8_lossy(window).into_owned()
-                };
+            if let Some((at, a, b)) = crate::term::first_difference(&a, &b) {
                 panic!(
-                    "case {case} {size:?}: the redraws differ at byte {at}:\n skipping {:?}\n full     {:?}",
-                    around(&a),
-                    around(&b)
+                    "case {case} {size:?}: the redraws differ at byte {at}:\n skipping {a:?}\n full     {b:?}"
                 );
             }
         }
