@@ -407,17 +407,12 @@ fn ssh_children(server: i32) -> Vec<i32> {
         .collect()
 }
 
-#[test]
-fn an_attachment_through_the_laptop_gets_every_byte_once_across_a_cut() {
-    let pair = Pair::new(serde_json::json!({}));
-    pair.add_devbox();
-    let events = Events::start(&pair);
-    // 400 numbered lines, one every 10 ms, once told to start: far less than the ring.
-    let script = "read x; i=0; while [ $i -lt 400 ]; do echo L$i; i=$((i+1)); sleep 0.01; done";
-    pair.ok(&[
-        "new", "-d", "--no-qr", "--on", "devbox", "--name", "steady", "--", "sh", "-c", script,
-    ]);
-    let mut raw = pair.local.connect();
+/// Attaches `raw` through the laptop to `devbox:steady` (a program printing `lines`
+/// numbered lines, `L0`, `L1`…, once told to start), starts it and reads to its exit,
+/// checking that each chunk continues exactly where the last ended; `cut` runs once, when
+/// `L50` has arrived. The program exits 0, every line arrives exactly once in order, and
+/// the only redraw is the attach's own (the resume after the cut needs none).
+fn steady_across_a_cut(raw: &mut support::Raw, lines: usize, mut cut: impl FnMut()) {
     let size = Size { cols: 80, rows: 24 };
     assert!(matches!(
         raw.request(&ClientMsg::Attach {
@@ -433,7 +428,7 @@ fn an_attachment_through_the_laptop_gets_every_byte_once_across_a_cut() {
     let mut text = Vec::new();
     let mut seq = None;
     let mut redraws = 0;
-    let mut cut = false;
+    let mut was_cut = false;
     let status = loop {
         match raw.recv().expect("the attachment ended before the exit") {
             ServerMsg::Output { seq: end, data } => {
@@ -452,29 +447,46 @@ fn an_attachment_through_the_laptop_gets_every_byte_once_across_a_cut() {
             ServerMsg::Size { .. } => {}
             other => panic!("{other:?}"),
         }
-        if !cut && String::from_utf8_lossy(&text).contains("L50\r\n") {
-            // Cut every link: ssh dies, as when the network drops it.
-            let server = pair.local.server_pid().unwrap();
-            let children = ssh_children(server);
-            assert!(
-                children.len() >= 2,
-                "a link and an attachment: {children:?}"
-            );
-            for pid in children {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            cut = true;
+        if !was_cut && String::from_utf8_lossy(&text).contains("L50\r\n") {
+            was_cut = true;
+            cut();
         }
     };
+    assert!(was_cut);
     assert_eq!(status.code, 0);
     assert_eq!(
         redraws, 1,
         "only the attach's own redraw: the resume needs none"
     );
     let text = String::from_utf8_lossy(&text);
-    let lines: Vec<&str> = text.split("\r\n").filter(|l| l.starts_with('L')).collect();
-    let expected: Vec<String> = (0..400).map(|i| format!("L{i}")).collect();
-    assert_eq!(lines, expected, "every line exactly once, in order");
+    let got: Vec<&str> = text.split("\r\n").filter(|l| l.starts_with('L')).collect();
+    let expected: Vec<String> = (0..lines).map(|i| format!("L{i}")).collect();
+    assert_eq!(got, expected, "every line exactly once, in order");
+}
+
+#[test]
+fn an_attachment_through_the_laptop_gets_every_byte_once_across_a_cut() {
+    let pair = Pair::new(serde_json::json!({}));
+    pair.add_devbox();
+    let events = Events::start(&pair);
+    // 400 numbered lines, one every 10 ms, once told to start: far less than the ring.
+    let script = "read x; i=0; while [ $i -lt 400 ]; do echo L$i; i=$((i+1)); sleep 0.01; done";
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "steady", "--", "sh", "-c", script,
+    ]);
+    let mut raw = pair.local.connect();
+    steady_across_a_cut(&mut raw, 400, || {
+        // Cut every link: ssh dies, as when the network drops it.
+        let server = pair.local.server_pid().unwrap();
+        let children = ssh_children(server);
+        assert!(
+            children.len() >= 2,
+            "a link and an attachment: {children:?}"
+        );
+        for pid in children {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
     events.wait("offline at once", |e| {
         e["event"] == "machine-offline" && e["machine"] == "devbox"
     });
@@ -640,76 +652,30 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
         "new", "-d", "--no-qr", "--on", "devbox", "--name", "steady", "--", "sh", "-c", script,
     ]);
     let mut raw = local.connect();
-    let size = Size { cols: 80, rows: 24 };
-    assert!(matches!(
-        raw.request(&ClientMsg::Attach {
-            target: Some("devbox:steady".into()),
-            read_only: false,
-            size,
-        }),
-        ServerMsg::Attached { .. }
-    ));
-    raw.send(&ClientMsg::Input {
-        data: b"go\n".to_vec(),
+    steady_across_a_cut(&mut raw, 600, || {
+        netns.link(false);
+        // Offline within the configured silence (3 s), detected by the pings.
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let event = lines.recv_timeout(left).expect("machine-offline");
+            if event["event"] == "machine-offline" {
+                break;
+            }
+        }
+        // Its sessions stay listed, marked offline, as last known.
+        let listed: Vec<serde_json::Value> = serde_json::from_str(&run(&["ls", "--json"])).unwrap();
+        let steady = listed
+            .iter()
+            .find(|s| s["name"] == "steady")
+            .expect("listed");
+        assert_eq!(steady["machine"], "devbox");
+        assert_eq!(steady["offline"], true);
+        assert!(run(&["ls"])
+            .lines()
+            .any(|l| l.contains("steady") && l.contains("offline")));
+        netns.link(true);
     });
-    let mut text = Vec::new();
-    let mut seq = None;
-    let mut redraws = 0;
-    let mut pulled = false;
-    let status = loop {
-        match raw.recv().expect("the attachment ended before the exit") {
-            ServerMsg::Output { seq: end, data } => {
-                if let Some(prev) = seq {
-                    assert_eq!(end - data.len() as u64, prev, "a gap or an overlap");
-                }
-                seq = Some(end);
-                text.extend_from_slice(&data);
-            }
-            ServerMsg::Redraw { seq: at, .. } => {
-                redraws += 1;
-                seq = Some(at);
-            }
-            ServerMsg::Exit { status } => break status,
-            ServerMsg::Size { .. } => {}
-            other => panic!("{other:?}"),
-        }
-        if !pulled && String::from_utf8_lossy(&text).contains("L50\r\n") {
-            pulled = true;
-            netns.link(false);
-            // Offline within the configured silence (3 s), detected by the pings.
-            let deadline = std::time::Instant::now() + DEADLINE;
-            loop {
-                let left = deadline.saturating_duration_since(std::time::Instant::now());
-                let event = lines.recv_timeout(left).expect("machine-offline");
-                if event["event"] == "machine-offline" {
-                    break;
-                }
-            }
-            // Its sessions stay listed, marked offline, as last known.
-            let listed: Vec<serde_json::Value> =
-                serde_json::from_str(&run(&["ls", "--json"])).unwrap();
-            let steady = listed
-                .iter()
-                .find(|s| s["name"] == "steady")
-                .expect("listed");
-            assert_eq!(steady["machine"], "devbox");
-            assert_eq!(steady["offline"], true);
-            assert!(run(&["ls"])
-                .lines()
-                .any(|l| l.contains("steady") && l.contains("offline")));
-            netns.link(true);
-        }
-    };
-    assert!(pulled);
-    assert_eq!(status.code, 0);
-    assert_eq!(
-        redraws, 1,
-        "only the attach's own redraw: the resume needs none"
-    );
-    let text = String::from_utf8_lossy(&text);
-    let got: Vec<&str> = text.split("\r\n").filter(|l| l.starts_with('L')).collect();
-    let expected: Vec<String> = (0..600).map(|i| format!("L{i}")).collect();
-    assert_eq!(got, expected, "every line exactly once, in order");
     let deadline = std::time::Instant::now() + DEADLINE;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
