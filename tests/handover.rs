@@ -173,16 +173,7 @@ async fn an_upgrade_keeps_every_session_byte_and_phone() {
     });
 
     // The third session is being stopped: hung up, its SIGKILL not sent yet.
-    let mut watcher = Raw::connect(&home.socket());
-    let attach = ClientMsg::Attach {
-        target: Some(ending.clone()),
-        read_only: false,
-        size: SIZE,
-    };
-    assert!(matches!(
-        watcher.request(&attach),
-        ServerMsg::Attached { .. }
-    ));
+    let mut watcher = attached(&home, &ending);
     let hung_up = Instant::now();
     home.ok(&["kill", &ending]);
 
@@ -250,16 +241,7 @@ async fn an_upgrade_keeps_every_session_byte_and_phone() {
     }
 
     // The prompt answers input typed after the hand-over.
-    let mut typist = Raw::connect(&home.socket());
-    let attach = ClientMsg::Attach {
-        target: Some(prompt.clone()),
-        read_only: false,
-        size: SIZE,
-    };
-    assert!(matches!(
-        typist.request(&attach),
-        ServerMsg::Attached { .. }
-    ));
+    let mut typist = attached(&home, &prompt);
     typist.send(&ClientMsg::Input {
         data: b"hello\r".to_vec(),
     });
@@ -295,6 +277,18 @@ async fn an_upgrade_keeps_every_session_byte_and_phone() {
 
 /// A binary that fails to read the state (or to run at all) leaves the old server
 /// serving: the same pid, its sessions running, new sessions accepted.
+/// A raw client of `home`'s server, attached to session `id` (writable, at [`SIZE`]).
+fn attached(home: &Home, id: &str) -> Raw {
+    let mut raw = Raw::connect(&home.socket());
+    let attach = ClientMsg::Attach {
+        target: Some(id.to_string()),
+        read_only: false,
+        size: SIZE,
+    };
+    assert!(matches!(raw.request(&attach), ServerMsg::Attached { .. }));
+    raw
+}
+
 #[test]
 fn a_failing_binary_leaves_the_server_serving() {
     let home = Home::new();
@@ -329,13 +323,7 @@ fn a_failing_binary_leaves_the_server_serving() {
         assert_eq!(home.server_pid(), Some(server));
     }
     // The session still runs and still sends output; a new one starts.
-    let mut raw = Raw::connect(&home.socket());
-    let attach = ClientMsg::Attach {
-        target: Some(id.clone()),
-        read_only: false,
-        size: SIZE,
-    };
-    assert!(matches!(raw.request(&attach), ServerMsg::Attached { .. }));
+    let mut raw = attached(&home, &id);
     let mut ticks = 0;
     while ticks < 3 {
         if let Some(ServerMsg::Output { data, .. }) = next_frame(&mut raw) {
@@ -414,13 +402,7 @@ fn an_upgrade_to_the_next_state_version_and_no_way_back() {
     assert!(!back.status.success());
     assert!(err.contains("hand-over state version 2"), "{err}");
     assert_eq!(home.server_pid(), Some(server));
-    let mut raw = Raw::connect(&home.socket());
-    let attach = ClientMsg::Attach {
-        target: Some(id.clone()),
-        read_only: false,
-        size: SIZE,
-    };
-    assert!(matches!(raw.request(&attach), ServerMsg::Attached { .. }));
+    let mut raw = attached(&home, &id);
     raw.send(&ClientMsg::Input {
         data: b"hi\r".to_vec(),
     });
