@@ -49,13 +49,7 @@ impl Bound {
         keys: Arc<Keys>,
         warning: Option<String>,
     ) -> anyhow::Result<Bound> {
-        let port = listener
-            .local_addr()
-            .context("the adopted phone listener has no address")?
-            .port();
-        listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(listener)
-            .context("cannot register the adopted phone listener")?;
+        let (listener, port) = registered(listener)?;
         Ok(Bound {
             listener,
             tls: transport.acceptor(),
@@ -64,6 +58,21 @@ impl Bound {
             warning,
         })
     }
+}
+
+/// A listening socket (just bound, or handed over) registered with the Tokio runtime,
+/// and its port.
+fn registered(listener: TcpListener) -> anyhow::Result<(tokio::net::TcpListener, u16)> {
+    let port = listener
+        .local_addr()
+        .context("cannot read the phone listener's address")?
+        .port();
+    listener
+        .set_nonblocking(true)
+        .context("cannot configure the phone listener")?;
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .context("cannot register the phone listener")?;
+    Ok((listener, port))
 }
 
 /// Binds a session's phone listener (inside the Tokio runtime): on `port` when given, else the next free port.
@@ -85,15 +94,7 @@ pub fn bind(
             .with_context(|| format!("cannot listen on port {port} (is it taken?)"))?,
         None => scan(config, bind_ip)?,
     };
-    let port = listener
-        .local_addr()
-        .context("cannot read the phone listener's address")?
-        .port();
-    listener
-        .set_nonblocking(true)
-        .context("cannot configure the phone listener")?;
-    let listener = tokio::net::TcpListener::from_std(listener)
-        .context("cannot register the phone listener")?;
+    let (listener, port) = registered(listener)?;
     let origin = transport.origin(mode, &host, port);
     let keys = Arc::new(Keys::for_session(format!("{origin}/")));
     Ok(Bound {
