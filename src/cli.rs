@@ -151,8 +151,12 @@ pub enum Command {
         follow: bool,
         /// Another machine's (`machine add`), through this machine's server; `local` is
         /// this one (the default).
-        #[arg(long, value_name = "MACHINE")]
+        #[arg(long, value_name = "MACHINE", conflicts_with = "all")]
         machine: Option<String>,
+        /// Every machine's log (this one's and each one `machine ls` shows), each line
+        /// after its machine's name; with `-f`, interleaved as lines arrive.
+        #[arg(long)]
+        all: bool,
     },
     /// Print shell completions.
     Completions {

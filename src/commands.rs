@@ -106,8 +106,12 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
         } => crate::events::wait(home, &target, what, timeout).await,
         Command::Hub { action } => hub(action.unwrap_or(HubAction::Info), home).await,
         Command::Logs {
+            follow, all: true, ..
+        } => crate::logs::all(home, follow).await,
+        Command::Logs {
             follow,
             machine: Some(machine),
+            ..
         } => crate::logs::remote(home, machine, follow).await,
         Command::Server {
             action: Some(ServerAction::Upgrade { binary }),
@@ -117,7 +121,11 @@ pub async fn run(command: Command, home: &Home) -> anyhow::Result<i32> {
         | Command::Completions { .. }
         | Command::Setup { .. }
         | Command::Service { .. }
-        | Command::Logs { machine: None, .. } => bail!("handled by main"),
+        | Command::Logs {
+            machine: None,
+            all: false,
+            ..
+        } => bail!("handled by main"),
     }
 }
 

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use itwillsync_protocol::text::escape;
 use itwillsync_protocol::{ClientMsg, ServerMsg};
 use itwillsync_server::log_tail::Tail;
 use itwillsync_server::Home;
@@ -61,4 +62,130 @@ pub async fn remote(home: &Home, machine: String, follow: bool) -> anyhow::Resul
             _ => {}
         }
     }
+}
+
+/// One machine's log as `Logs` streams it, for [`all`].
+enum Piece {
+    /// Whole lines.
+    Lines(Vec<u8>),
+    /// The log ended (`Done`, without `follow`).
+    Done,
+    /// The machine's log cannot be read (offline, no log yet): why.
+    Failed(String),
+}
+
+/// `logs --all`: this machine's log and every other machine's, each line after its
+/// machine's name (padded, as `docker compose logs` does). Without `follow` one machine
+/// after another, local first; with it, lines as they arrive from any machine. A machine
+/// whose log cannot be read is reported on stderr and the others go on; the exit code is
+/// then 1.
+pub async fn all(home: &Home, follow: bool) -> anyhow::Result<i32> {
+    let Some(mut conn) = itwillsync_client::connect(&home.socket()).await? else {
+        bail!("no server is running, so no machine link (start one with `itwillsync machine ls`)");
+    };
+    let mut names = vec![itwillsync_protocol::LOCAL_MACHINE.to_string()];
+    names.extend(
+        crate::machines::fetch(&mut conn, false)
+            .await?
+            .into_iter()
+            .map(|m| m.name),
+    );
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Piece)>(64);
+    for (index, name) in names.iter().enumerate() {
+        let (tx, name, socket) = (tx.clone(), name.clone(), home.socket());
+        tokio::spawn(async move {
+            let sent = stream(&socket, name, follow, |piece| {
+                let tx = tx.clone();
+                async move { tx.send((index, piece)).await.is_ok() }
+            });
+            if let Err(e) = sent.await {
+                let _ = tx.send((index, Piece::Failed(format!("{e:#}")))).await;
+            }
+        });
+    }
+    drop(tx);
+    // Without `follow` a machine's lines wait until those before it are printed.
+    let mut held: Vec<Vec<Piece>> = names.iter().map(|_| Vec::new()).collect();
+    let mut next = 0;
+    let mut failed = false;
+    let mut out = std::io::stdout();
+    while let Some((index, piece)) = rx.recv().await {
+        held[index].push(piece);
+        let printable = if follow { index..index + 1 } else { next..names.len() };
+        for i in printable {
+            let mut ended = false;
+            for piece in held[i].drain(..) {
+                match piece {
+                    Piece::Lines(data) => print_lines(&mut out, &names[i], width, &data)?,
+                    Piece::Done => ended = true,
+                    Piece::Failed(why) => {
+                        eprintln!("itwillsync: {}: {}", escape(&names[i]), escape(&why));
+                        failed = true;
+                        ended = true;
+                    }
+                }
+            }
+            if follow {
+                continue;
+            }
+            if !ended {
+                break;
+            }
+            next = i + 1;
+        }
+        out.flush()?;
+        if !follow && next == names.len() {
+            break;
+        }
+    }
+    Ok(i32::from(failed))
+}
+
+/// Streams `machine`'s log through the server at `socket`, handing each piece to `sink`
+/// until it returns false or the log ends.
+async fn stream<F, Fut>(
+    socket: &std::path::Path,
+    machine: String,
+    follow: bool,
+    sink: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(Piece) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let Some(mut conn) = itwillsync_client::connect(socket).await? else {
+        bail!("the server stopped");
+    };
+    conn.send(&ClientMsg::Logs { machine, follow }).await?;
+    loop {
+        let piece = match conn.recv().await? {
+            ServerMsg::Log { data } => Piece::Lines(data),
+            ServerMsg::Done | ServerMsg::Closing { .. } => Piece::Done,
+            ServerMsg::Error { message } => Piece::Failed(message),
+            _ => continue,
+        };
+        let last = !matches!(piece, Piece::Lines(_));
+        if !sink(piece).await || last {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes whole lines of `machine`'s log, each after the name padded to `width`.
+fn print_lines(
+    out: &mut impl Write,
+    machine: &str,
+    width: usize,
+    data: &[u8],
+) -> std::io::Result<()> {
+    let name = escape(machine);
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        write!(out, "{name:<width$} | ")?;
+        out.write_all(line)?;
+        if !line.ends_with(b"\n") {
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
 }

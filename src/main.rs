@@ -97,10 +97,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Logs {
             follow,
             machine: None,
+            all: false,
         } => logs::run(&home, follow),
         Command::Logs {
             follow,
             machine: Some(machine),
+            all: false,
         } if machine == "local" => logs::run(&home, follow),
         command => {
             let runtime = tokio::runtime::Builder::new_current_thread()

@@ -324,6 +324,16 @@ fn remote_sessions_are_started_listed_attached_killed_and_waited_for() {
     let _ = follow.wait();
     let unknown = pair.run(&["logs", "--machine", "nowhere"]);
     assert!(!unknown.status.success());
+    // Every machine's log at once, each line after its machine's name, local first.
+    let every = pair.ok(&["logs", "--all"]);
+    let first_remote = every.find("devbox |").expect("devbox's lines");
+    let local = &every[..first_remote];
+    assert!(local.starts_with("local  | "), "{every}");
+    assert!(local.contains("server started"), "{every}");
+    assert!(every[first_remote..]
+        .lines()
+        .all(|l| l.starts_with("devbox | ")));
+    assert!(every[first_remote..].contains("session started"), "{every}");
     pair.ok(&["kill", "devbox:api2"]);
     loop {
         match raw.recv().expect("an exit") {
