@@ -112,7 +112,11 @@ pub async fn all(home: &Home, follow: bool) -> anyhow::Result<i32> {
     let mut out = std::io::stdout();
     while let Some((index, piece)) = rx.recv().await {
         held[index].push(piece);
-        let printable = if follow { index..index + 1 } else { next..names.len() };
+        let printable = if follow {
+            index..index + 1
+        } else {
+            next..names.len()
+        };
         for i in printable {
             let mut ended = false;
             for piece in held[i].drain(..) {

@@ -759,9 +759,38 @@ fn the_dashboard_groups_sessions_by_machine_and_starts_one_there() {
                 break;
             }
         }
-        // "+" on devbox: the tool on its PATH, in its home.
+        // The folder browser browses devbox's home (its own, with one folder), not this one.
+        page.send(serde_json::json!({ "type": "list-dir", "path": "", "machine": "devbox" }))
+            .await;
+        let listing = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page.next_within(left).await.expect("a message in time");
+            if msg["type"] == "dir-listing" {
+                break msg;
+            }
+        };
+        assert_eq!(listing["machine"], "devbox", "{listing}");
+        let there_home = listing["home"].as_str().unwrap().to_string();
+        assert!(there_home.ends_with("/house"), "{listing}");
+        assert_eq!(listing["entries"][0]["name"], "project", "{listing}");
+        let project = listing["entries"][0]["path"].as_str().unwrap().to_string();
+        page.send(serde_json::json!({ "type": "list-dir", "path": "/", "machine": "devbox" }))
+            .await;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page.next_within(left).await.expect("a message in time");
+            if msg["type"] == "operation-error" {
+                assert_eq!(msg["operation"], "list-dir");
+                assert!(
+                    msg["error"].as_str().unwrap().contains("outside the home"),
+                    "{msg}"
+                );
+                break;
+            }
+        }
+        // "+" on devbox: the tool on its PATH, in the folder chosen there.
         page.send(serde_json::json!({
-            "type": "create-session", "tool": "cat", "cwd": "", "machine": "devbox"
+            "type": "create-session", "tool": "cat", "cwd": project, "machine": "devbox"
         }))
         .await;
         let mut created = None;
@@ -777,9 +806,12 @@ fn the_dashboard_groups_sessions_by_machine_and_starts_one_there() {
             grown |= machines(&msg, 2);
         }
         let there = pair.remote.sessions();
-        assert!(there
+        let made = there
             .iter()
-            .any(|s| Some(s["id"].as_str().unwrap()) == created.as_deref() && s["agent"] == "cat"));
+            .find(|s| Some(s["id"].as_str().unwrap()) == created.as_deref())
+            .expect("the session on devbox");
+        assert_eq!(made["agent"], "cat");
+        assert_eq!(made["cwd"].as_str().unwrap(), project);
         // An unknown machine is a clear error.
         page.send(serde_json::json!({
             "type": "create-session", "tool": "cat", "cwd": "", "machine": "nowhere"

@@ -322,6 +322,10 @@ mod tests {
                 "000000051002616201",
             ),
             (
+                encode_frame(&ClientMsg::ListDir { path: "ab".into() }).unwrap(),
+                "0000000412026162",
+            ),
+            (
                 encode_frame(&ServerMsg::Event {
                     event: Event {
                         kind: EventKind::SessionExited,

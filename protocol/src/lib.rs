@@ -22,8 +22,8 @@ pub mod text;
 
 pub use codec::{decode, encode_frame, FrameError, MAX_FRAME_LEN};
 pub use msg::{
-    ClientCounts, ClientMsg, Event, EventKind, ExitStatus, HubInfo, MachineInfo, MachineState,
-    NewSession, ServerMsg, SessionInfo, Size, Status,
+    ClientCounts, ClientMsg, DirEntry, DirListing, Event, EventKind, ExitStatus, HubInfo,
+    MachineInfo, MachineState, NewSession, ServerMsg, SessionInfo, Size, Status,
 };
 
 /// The machine name of this machine's own sessions and events (`MACHINE:NAME`, `ls`).

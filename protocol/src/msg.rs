@@ -248,6 +248,13 @@ pub enum ClientMsg {
         /// The new binary's path.
         binary: Option<String>,
     },
+    /// The subdirectories of a directory inside the user's home on this machine (empty
+    /// `path`: home), for another machine's dashboard folder browser. Reply: `Dir` or
+    /// `Error` (outside home, unreadable).
+    ListDir {
+        /// The directory.
+        path: String,
+    },
 }
 
 /// Server to client.
@@ -353,6 +360,34 @@ pub enum ServerMsg {
         /// Why, for the log or the user.
         reason: String,
     },
+    /// A directory's subdirectories (the reply to `ListDir`).
+    Dir {
+        /// The listing.
+        listing: DirListing,
+    },
+}
+
+/// A directory's subdirectories, confined to the user's home: the folder browser's view
+/// (the dashboard's `dir-listing` message has the same fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirListing {
+    /// The directory, canonical.
+    pub path: String,
+    /// Its parent; `None` at home, which the browser cannot leave.
+    pub parent: Option<String>,
+    /// Its subdirectories, sorted by name.
+    pub entries: Vec<DirEntry>,
+    /// The home directory.
+    pub home: String,
+}
+
+/// One subdirectory in a [`DirListing`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirEntry {
+    /// Its name.
+    pub name: String,
+    /// Its path (not resolved: what the user sees).
+    pub path: String,
 }
 
 /// The state of the link to another machine.

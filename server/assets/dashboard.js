@@ -7,13 +7,13 @@
 //                    preview {sessionId, lines}                  (last 5 non-empty screen lines)
 //                    metadata {sessionId, metadata: {pid, agent, cwd, port, memoryKB, uptimeMs, connectedAt}}
 //                    operation-error {operation, sessionId, error}
-//                    dir-listing {path, parent, entries: [{name, path}], home}
+//                    dir-listing {path, parent, entries: [{name, path}], home, machine?}
 //                    session-creating {tool, cwd} · session-create-error {error} · session-created {session}
 //                    machines {machines: [{name, state, lastSeen, detail, sessions: SessionInfo[]}]}
 //                      (other machines, grouped after this one's; their sessions carry `machine`
 //                      and `offline`, and no key: they are opened on that machine)
 //   phone -> server  stop-session {sessionId} · rename-session {sessionId, name} · get-metadata {sessionId}
-//                    clear-attention {sessionId} · create-session {tool, cwd, machine?} · list-dir {path}
+//                    clear-attention {sessionId} · create-session {tool, cwd, machine?} · list-dir {path, machine?}
 // SessionInfo: {id, name, port, key, agent, cwd, pid, connectedAt, lastSeen,
 //               status: "active"|"idle"|"attention", command, clients, clientKinds?, cols, rows,
 //               attentionMessage?}  (what the bell or notification said, while in attention)
@@ -36,16 +36,19 @@
   /** id -> {info, el, preview: string[], pending: {...}} */
   const sessions = new Map();
   let home = "";
+  let sheetMachine = "";           // the machine whose folders the sheet browses ("" this one)
+  let sheetHome = "";              // and its home directory, from its first listing
   let conn = null;               // connection.js; set at start
   let listReceived = false;      // the first "sessions" list is the baseline: no chime for it
   let machines = [];             // the last "machines" message's list
   const openedByUser = new Set(); // sessions opened while in attention: no reminders for them
 
   // ---- small helpers ------------------------------------------------------------
-  function shortPath(p) {
+  // `p` shown relative to `base` (a home directory: this machine's unless given).
+  function shortPath(p, base = home) {
     if (typeof p !== "string") return "";
-    if (home && p === home) return "~";
-    if (home && p.startsWith(home.endsWith("/") ? home : home + "/")) return "~/" + p.slice(home.replace(/\/$/, "").length + 1);
+    if (base && p === base) return "~";
+    if (base && p.startsWith(base.endsWith("/") ? base : base + "/")) return "~/" + p.slice(base.replace(/\/$/, "").length + 1);
     return p;
   }
 
@@ -301,11 +304,15 @@
     show($("machine-row"), sel.options.length > 1);
     machineChanged();
   }
-  // Another machine's folders are not browsed from here: it starts in that machine's home.
+  // The folder browser browses the chosen machine's folders, from its home.
   function machineChanged() {
-    const remote = chosenMachine() !== "";
-    show($("folder"), !remote);
-    show($("remote-dir"), remote);
+    if (sheetMachine === chosenMachine() && sheetHome) return;
+    sheetMachine = chosenMachine();
+    sheetHome = "";
+    chosenDir = "";
+    browsePath = "";
+    $("chosen-dir-path").textContent = "~";
+    listDir("");
   }
   $("machine").addEventListener("change", machineChanged);
 
@@ -558,14 +565,12 @@
 
   function openSheet() {
     renderChips();
-    fillMachineChoice();
     toolInput.value = toolInput.value || recentTools()[0] || "";
-    chosenDir = home;
-    $("chosen-dir-path").textContent = chosenDir ? shortPath(chosenDir) : "~";
     setCreating(false);
     createError("");
     backdrop.hidden = false;
-    listDir(home);
+    sheetHome = ""; // so the browser starts again at home
+    fillMachineChoice();
   }
   function closeSheet() {
     backdrop.hidden = true;
@@ -575,27 +580,32 @@
   function listDir(path) {
     $("dir-current").textContent = "loading…";
     // An empty path asks for the home directory.
-    send({ type: "list-dir", path: path || "" });
+    const machine = chosenMachine();
+    send(machine ? { type: "list-dir", path: path || "", machine } : { type: "list-dir", path: path || "" });
   }
 
   // "Use this folder" names the folder it would choose, and is pressed-looking when the
   // browsed folder is the chosen one.
   function showDirChoice() {
-    const here = browsePath || home;
+    const here = browsePath || sheetHome;
     const use = $("use-dir");
     const chosen = here === chosenDir;
-    use.textContent = chosen ? `✓ Using ${shortPath(here) || "~"}` : `Use this folder (${shortPath(here) || "~"})`;
+    const name = shortPath(here, sheetHome) || "~";
+    use.textContent = chosen ? `✓ Using ${name}` : `Use this folder (${name})`;
     use.classList.toggle("primary", !chosen);
   }
 
   function showDir(msg) {
-    if (typeof msg.home === "string" && msg.home) home = msg.home;
+    // A listing of the machine that was chosen before is late: the browser moved on.
+    if (String(msg.machine || "") !== sheetMachine) return;
+    if (typeof msg.home === "string" && msg.home) sheetHome = msg.home;
+    if (!sheetMachine) home = sheetHome || home;
     browsePath = String(msg.path || "");
-    $("dir-current").textContent = shortPath(browsePath) || "~";
+    $("dir-current").textContent = shortPath(browsePath, sheetHome) || "~";
     $("dir-current").title = browsePath;
     if (!chosenDir) {
-      chosenDir = home || browsePath;
-      $("chosen-dir-path").textContent = shortPath(chosenDir);
+      chosenDir = sheetHome || browsePath;
+      $("chosen-dir-path").textContent = shortPath(chosenDir, sheetHome) || "~";
     }
     const ul = $("dir-list");
     ul.replaceChildren();
@@ -658,7 +668,7 @@
     const tool = toolInput.value.trim();
     if (!tool) { createError("Type a tool to run, e.g. claude."); toolInput.focus(); return; }
     const machine = chosenMachine();
-    const cwd = machine ? "" : chosenDir || browsePath || home;
+    const cwd = chosenDir || browsePath || sheetHome;
     if (send(machine ? { type: "create-session", tool, cwd, machine } : { type: "create-session", tool, cwd })) {
       pendingTool = tool;
       setCreating(true, `Starting ${tool}…`);
@@ -677,8 +687,8 @@
       case "dir-up":
       case "dir-enter": listDir(btn.dataset.path); break;
       case "use-dir":
-        chosenDir = browsePath || home;
-        $("chosen-dir-path").textContent = shortPath(chosenDir) || "~";
+        chosenDir = browsePath || sheetHome;
+        $("chosen-dir-path").textContent = shortPath(chosenDir, sheetHome) || "~";
         showDirChoice();
         break;
       case "start": startSession(); break;
@@ -713,7 +723,7 @@
   } else {
     conn = window.itwillsyncConnect({
       key: pageKey.bytes,
-      onOpen: () => { showNotice(""); if (sheetOpen()) listDir(browsePath || home); },
+      onOpen: () => { showNotice(""); if (sheetOpen()) listDir(browsePath || sheetHome); },
       onMessage: handle,
       onStatus: setStatus,
       onUnauthorised: (code) => {

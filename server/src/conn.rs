@@ -468,6 +468,13 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                     machines: ctx.machines.infos(),
                 }
             }
+            ClientMsg::ListDir { path } => {
+                let home = crate::dashboard::files::Home::from_env()
+                    .context("this machine's server has no home directory")?;
+                ServerMsg::Dir {
+                    listing: home.listing_blocking(&path).await?,
+                }
+            }
             ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {
                 anyhow::bail!("not attached to a session")
             }

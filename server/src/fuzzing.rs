@@ -105,7 +105,7 @@ pub fn dashboard_message(text: &[u8], home: &Home) {
                 assert!(dir.starts_with(&root) && dir.is_dir(), "{cwd:?} -> {dir:?}");
             }
         }
-        DashboardIn::ListDir { path } => {
+        DashboardIn::ListDir { path, .. } => {
             if let Ok(listing) = home.listing(path) {
                 assert!(Path::new(&listing.path).starts_with(&root), "{path:?}");
                 for entry in &listing.entries {

@@ -46,9 +46,13 @@ impl Sshd {
         keygen(&d.join("host"));
         keygen(&d.join("id"));
         let bin_dir = Path::new(super::bin()).parent().unwrap();
+        // The other machine's user has a home of its own, with one folder in it.
+        let house = d.join("house");
+        std::fs::create_dir_all(house.join("project")).unwrap();
         let forced = format!(
-            "command=\"export ITWILLSYNC_HOME='{}' PATH='{}':$PATH; exec sh -c \\\"$SSH_ORIGINAL_COMMAND\\\"\",no-port-forwarding,no-pty ",
+            "command=\"export ITWILLSYNC_HOME='{}' HOME='{}' PATH='{}':$PATH; exec sh -c \\\"$SSH_ORIGINAL_COMMAND\\\"\",no-port-forwarding,no-pty ",
             remote.path().display(),
+            house.display(),
             bin_dir.display()
         );
         let public = std::fs::read_to_string(d.join("id.pub")).unwrap();

@@ -12,10 +12,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use itwillsync_protocol::{ClientMsg, ServerMsg};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use super::message::{listed, DashboardIn, DashboardOut, Machine, Metadata};
 use super::{files, Shared};
+use crate::events::LOCAL;
 use crate::session::Session;
 use crate::web::sealed::{self, Connection, Received};
 
@@ -292,12 +294,25 @@ async fn answer<'m>(
             .ok_or_else(|| anyhow::anyhow!("no session with id {id:?}"))
     };
     match msg {
-        DashboardIn::ListDir { path } => {
+        DashboardIn::ListDir { path, machine } if machine.is_empty() || machine == LOCAL => {
             let home = shared.home.as_ref();
             let home = home.ok_or_else(|| anyhow::anyhow!("the server has no home directory"))?;
-            Ok(Some(DashboardOut::DirListing(
-                home.listing_blocking(path).await?,
-            )))
+            Ok(Some(DashboardOut::DirListing {
+                listing: home.listing_blocking(path).await?,
+                machine: None,
+            }))
+        }
+        DashboardIn::ListDir { path, machine } => {
+            let link = shared.machines.get(machine)?;
+            let path = path.clone();
+            match link.request(ClientMsg::ListDir { path }).await? {
+                ServerMsg::Dir { listing } => Ok(Some(DashboardOut::DirListing {
+                    listing,
+                    machine: Some(machine),
+                })),
+                ServerMsg::Error { message } => anyhow::bail!("{machine}: {message}"),
+                other => anyhow::bail!("{machine} answered list-dir with {other:?}"),
+            }
         }
         DashboardIn::GetMetadata { session_id } => {
             let session = find(session_id)?;

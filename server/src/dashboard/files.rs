@@ -7,32 +7,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use serde::Serialize;
 
 /// Most entries one listing returns; a phone has no use for more.
 const MAX_ENTRIES: usize = 500;
 
-/// A directory's subdirectories: the body of the `dir-listing` message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Listing {
-    /// The directory, canonical.
-    pub path: String,
-    /// Its parent; `null` at home, which the browser cannot leave.
-    pub parent: Option<String>,
-    /// Its subdirectories, sorted by name.
-    pub entries: Vec<Entry>,
-    /// The home directory.
-    pub home: String,
-}
-
-/// One subdirectory in a [`Listing`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Entry {
-    /// Its name.
-    pub name: String,
-    /// Its path (not resolved: what the user sees).
-    pub path: String,
-}
+/// A directory's subdirectories: the body of the `dir-listing` message (and of `Dir`, the
+/// answer to another machine's `ListDir`).
+pub use itwillsync_protocol::{DirEntry as Entry, DirListing as Listing};
 
 /// The canonical home directory everything is confined to.
 #[derive(Debug, Clone)]

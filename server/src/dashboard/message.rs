@@ -66,6 +66,10 @@ pub(crate) enum DashboardIn {
         /// A directory inside home (empty: home).
         #[serde(default)]
         path: String,
+        /// Another machine whose folders to browse (empty or `local`: this one); `path`
+        /// is then inside that machine's home.
+        #[serde(default)]
+        machine: String,
     },
     /// A type this server does not know: ignored.
     #[serde(other)]
@@ -159,7 +163,14 @@ pub(crate) enum DashboardOut<'a> {
         error: String,
     },
     /// The answer to `list-dir`.
-    DirListing(Listing),
+    DirListing {
+        /// The directory and its subdirectories.
+        #[serde(flatten)]
+        listing: Listing,
+        /// The machine it is on, when not this one (as `list-dir` named it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        machine: Option<&'a str>,
+    },
     /// `create-session` was received and is being acted on.
     SessionCreating {
         /// As asked.
@@ -334,12 +345,25 @@ mod tests {
             ),
             (
                 r#"{"type":"list-dir","path":""}"#,
-                DashboardIn::ListDir { path: id("") },
+                DashboardIn::ListDir {
+                    path: id(""),
+                    machine: id(""),
+                },
             ),
             // A missing string is empty: list-dir without a path lists home.
             (
                 r#"{"type":"list-dir"}"#,
-                DashboardIn::ListDir { path: id("") },
+                DashboardIn::ListDir {
+                    path: id(""),
+                    machine: id(""),
+                },
+            ),
+            (
+                r#"{"type":"list-dir","path":"~/src","machine":"devbox"}"#,
+                DashboardIn::ListDir {
+                    path: id("~/src"),
+                    machine: id("devbox"),
+                },
             ),
             (
                 r#"{"type":"get-metadata"}"#,
@@ -478,30 +502,36 @@ mod tests {
                 )),
             ),
             (
-                DashboardOut::DirListing(Listing {
-                    path: id("/home/u/a"),
-                    parent: Some(id("/home/u")),
-                    entries: vec![Entry {
-                        name: id("b"),
-                        path: id("/home/u/a/b"),
-                    }],
-                    home: id("/home/u"),
-                }),
+                DashboardOut::DirListing {
+                    listing: Listing {
+                        path: id("/home/u/a"),
+                        parent: Some(id("/home/u")),
+                        entries: vec![Entry {
+                            name: id("b"),
+                            path: id("/home/u/a/b"),
+                        }],
+                        home: id("/home/u"),
+                    },
+                    machine: None,
+                },
                 id(concat!(
                     r#"{"type":"dir-listing","path":"/home/u/a","parent":"/home/u","#,
                     r#""entries":[{"name":"b","path":"/home/u/a/b"}],"home":"/home/u"}"#
                 )),
             ),
             (
-                DashboardOut::DirListing(Listing {
-                    path: id("/home/u"),
-                    parent: None,
-                    entries: vec![],
-                    home: id("/home/u"),
-                }),
+                DashboardOut::DirListing {
+                    listing: Listing {
+                        path: id("/home/me"),
+                        parent: None,
+                        entries: vec![],
+                        home: id("/home/me"),
+                    },
+                    machine: Some("devbox"),
+                },
                 id(concat!(
-                    r#"{"type":"dir-listing","path":"/home/u","parent":null,"entries":[],"#,
-                    r#""home":"/home/u"}"#
+                    r#"{"type":"dir-listing","path":"/home/me","parent":null,"entries":[],"#,
+                    r#""home":"/home/me","machine":"devbox"}"#
                 )),
             ),
             (
