@@ -322,20 +322,28 @@ impl Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_log_writer_does_not_stall_output() {
     let server = Server::start().await;
+    // The program prints nothing until told to, then one line; the flood starts only once
+    // the log writer is held at the hook with that line: all 8 MB then meet a stuck
+    // writer, so more than the 4 MiB bound is left out however the threads are scheduled.
     let id = server
-        .new_session("read x; head -c 8000000 /dev/zero | tr '\\0' a; echo; echo END-$x; sleep 60")
+        .new_session("read x; echo FIRST; read y; head -c 8000000 /dev/zero | tr '\\0' a; echo; echo END-$y; sleep 60")
         .await;
     let gate = test_hooks::arm("log-write", &id);
     let mut client = server.connect().await;
     client.attach(&id, false).await;
     client
         .send(&ClientMsg::Input {
-            data: b"go\r".to_vec(),
+            data: b"x\r".to_vec(),
         })
         .await;
     tokio::time::timeout(DEADLINE, gate.reached())
         .await
         .expect("the writer reached the hook");
+    client
+        .send(&ClientMsg::Input {
+            data: b"go\r".to_vec(),
+        })
+        .await;
     client.until_output("END-go").await;
 
     gate.release();
