@@ -215,6 +215,7 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
             } => ctx
                 .registry
                 .find(&target)
+                .or_else(|e| ctx.registry.find_ended(&target).ok_or(e))
                 .map(|s| (s, read_only, size, Some(from_seq))),
             ClientMsg::New { spec, attach: true } => {
                 let size = spec.size;

@@ -7,11 +7,16 @@
 //! A `std::sync::Mutex` guards the map; it is held only to copy handles in or out, never
 //! across an `.await`. A session leaves the map when its program has exited and its
 //! output is drained; clients still attached keep their handle and finish reading it.
+//! The last few ended sessions are kept a while longer, found only by exact id with
+//! [`Registry::find_ended`]: an attachment from another machine whose link was cut while
+//! the program ended resumes (`Follow`) with the output it missed and the exit status.
 
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use std::panic::AssertUnwindSafe;
 
@@ -49,7 +54,16 @@ pub struct Registry {
     holds: HoldTable,
     /// A hand-over is under way: no session starts.
     upgrading: AtomicBool,
+    /// Sessions that ended, newest last, with when: at most [`ENDED_KEPT`], for
+    /// [`ENDED_FOR`].
+    ended: Mutex<VecDeque<(Instant, Arc<Session>)>>,
 }
+
+/// How many ended sessions are kept for `Follow` (each with its ring).
+const ENDED_KEPT: usize = 4;
+/// How long an ended session is kept for `Follow`: as long as its phone page says it
+/// ended.
+const ENDED_FOR: Duration = crate::web::ENDED_LINGER;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the vector consistent, so poisoning is harmless.
@@ -73,6 +87,7 @@ impl Registry {
             events,
             holds: HoldTable::default(),
             upgrading: AtomicBool::new(false),
+            ended: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -94,6 +109,17 @@ impl Registry {
     /// Notified on every add and remove.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
+    }
+
+    /// A session that ended less than [`ENDED_FOR`] ago (one of the last [`ENDED_KEPT`]),
+    /// by exact id: what `Follow` resumes when the live sessions have none.
+    pub fn find_ended(&self, id: &str) -> Option<Arc<Session>> {
+        let mut ended = lock(&self.ended);
+        ended.retain(|(at, _)| at.elapsed() < ENDED_FOR);
+        ended
+            .iter()
+            .find(|(_, s)| s.id == id)
+            .map(|(_, s)| s.clone())
     }
 
     /// Finds a session by exact id, exact name or unique id prefix.
@@ -241,6 +267,12 @@ impl Registry {
             registry.holds().remove(&watched.id);
             registry.changes.send_modify(|n| *n += 1);
             registry.events.exited(&watched.id, &watched.name(), status);
+            let mut ended = lock(&registry.ended);
+            ended.retain(|(at, _)| at.elapsed() < ENDED_FOR);
+            if ended.len() == ENDED_KEPT {
+                ended.pop_front();
+            }
+            ended.push_back((Instant::now(), watched));
         });
         self.changes.send_modify(|n| *n += 1);
     }

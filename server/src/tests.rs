@@ -205,6 +205,65 @@ async fn the_exit_status_follows_the_last_byte() {
     );
 }
 
+/// An attachment cut while its program printed its last bytes and exited (a machine link
+/// that dropped) resumes with `Follow` by id after the session has left the list: it
+/// gets the bytes it missed and then the exit status, not "no session".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn following_a_session_that_ended_meanwhile_gives_the_tail_and_the_exit() {
+    let server = Server::start().await;
+    let id = server
+        .new_session("read x; printf MISSED-WHILE-CUT; exit 3")
+        .await;
+    let mut typist = server.connect().await;
+    typist.attach(&id, false).await;
+    typist
+        .send(&ClientMsg::Input {
+            data: b"go\r".to_vec(),
+        })
+        .await;
+    assert_eq!(typist.until_exit().await.1, 3);
+    let mut asker = server.connect().await;
+    loop {
+        let ServerMsg::Sessions { sessions } = asker.request(&ClientMsg::List).await else {
+            panic!("no list")
+        };
+        if sessions.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut resumed = server.connect().await;
+    let follow = |target: &str| ClientMsg::Follow {
+        target: target.into(),
+        read_only: false,
+        size: Size { cols: 80, rows: 24 },
+        from_seq: 0,
+    };
+    let ServerMsg::Attached { .. } = resumed.request(&follow(&id)).await else {
+        panic!("the ended session was not found by its id")
+    };
+    let (output, code) = resumed.until_exit().await;
+    assert_eq!(code, 3);
+    assert!(
+        String::from_utf8_lossy(&output).contains("MISSED-WHILE-CUT"),
+        "{:?}",
+        String::from_utf8_lossy(&output)
+    );
+    // Only `Follow` by exact id finds it: it is not listed, attached or found by prefix.
+    let mut other = server.connect().await;
+    let ServerMsg::Error { .. } = other.request(&follow(&id[..6])).await else {
+        panic!("an ended session was found by a prefix")
+    };
+    let attach = ClientMsg::Attach {
+        target: Some(id.clone()),
+        read_only: false,
+        size: Size { cols: 80, rows: 24 },
+    };
+    let ServerMsg::Error { .. } = other.request(&attach).await else {
+        panic!("an ended session was attached")
+    };
+}
+
 /// A panic in one session's actor, in one session's terminal state, or in one connection
 /// ends only that session or connection; the server and every other session carry on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

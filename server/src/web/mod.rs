@@ -46,7 +46,7 @@ pub use tls::Transport;
 const MAX_MESSAGE: usize = 1 << 20;
 /// How long an ended session's listener still answers, with a page saying it ended: long
 /// enough for a phone that was away to be told, short enough to free the port soon.
-const ENDED_LINGER: std::time::Duration = std::time::Duration::from_secs(600);
+pub(crate) const ENDED_LINGER: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// What every connection of one session's listener shares.
 struct Shared {
