@@ -13,7 +13,8 @@
 //                       -1 on all but the last piece of a repaint sent in pieces)
 //                     {"type":"exit","code":N}
 //                     {"type":"attention","message":S}  (shown like a bell seen in the output)
-// The key bar and its settings are keybar.js's; Select text and Compose textviews.js's.
+// The key bar and its settings are keybar.js's; Select text and Compose textviews.js's;
+// bells, notifications and the wake lock attention.js's.
 // A read-only page (an #r= link, or the server says readOnly) never sends input or
 // resize: no keyboard, no key bar, no Fit.
 "use strict";
@@ -70,12 +71,13 @@
   }
 
   // ---- what the server tells about the session --------------------------------
+  const alerts = window.itwillsyncAttention;
   let baseTitle = "itwillsync";
 
   function setTitle(name) {
     baseTitle = typeof name === "string" && name ? name : "itwillsync";
     titleEl.textContent = baseTitle;
-    if (!flashTimer) document.title = baseTitle;
+    if (!alerts.flashing()) document.title = baseTitle;
   }
 
   // The back link shows where the page was opened from the dashboard (it adds
@@ -189,7 +191,7 @@
       case "resize": onServerResize(msg.cols, msg.rows); break;
       case "session": onSession(msg); break;
       case "exit": onExit(msg.code); break;
-      case "attention": attention(typeof msg.message === "string" ? msg.message : "bell"); break;
+      case "attention": alerts.raise(typeof msg.message === "string" ? msg.message : "bell"); break;
       default: break; // unknown messages are ignored (forward compatibility)
     }
   }
@@ -489,7 +491,7 @@
       showNote("Not connected: that was not sent. Type it again once reconnected.");
       return false;
     }
-    userTyped();
+    alerts.userTyped();
     return true;
   }
 
@@ -513,111 +515,13 @@
     },
   });
 
-  // ---- attention: bell and notification sequences -----------------------------
-  const chime = () => window.itwillsyncChime([880, 1318.5], 0.13, 0.35);
-
-  let flashTimer = null;
-  let lastAttention = 0;
-  // A bell ("bell") or a notification's text: a banner over the terminal (tap to
-  // dismiss; typing clears it), the title flashes, a chime and a vibration, and a system
-  // notification while the page is hidden (secure contexts, when allowed).
-  function attention(message) {
-    if (muted) return;
-    showBanner(message);
-    const now = Date.now();
-    if (now - lastAttention < 2000) return; // a burst of bells rings once
-    lastAttention = now;
-    chime();
-    if (navigator.vibrate) { try { navigator.vibrate(200); } catch (_) { /* ignore */ } }
-    notify(message);
-    if (!flashTimer) {
-      let on = false;
-      flashTimer = setInterval(() => {
-        on = !on;
-        document.title = on ? "🔔 " + baseTitle : baseTitle;
-      }, 1000);
-      document.title = "🔔 " + baseTitle;
-    }
-  }
-  function userTyped() {
-    $("banner").hidden = true;
-    if (flashTimer) {
-      clearInterval(flashTimer);
-      flashTimer = null;
-      document.title = baseTitle;
-    }
-  }
-
-  const banner = $("banner");
-  function showBanner(message) {
-    const text = String(message || "bell").replace(/[\x00-\x1f\x7f]/g, " ").trim().slice(0, 200) || "bell";
-    banner.textContent = "🔔 " + text;
-    banner.dataset.message = text;
-    banner.hidden = false;
-  }
-  banner.addEventListener("mousedown", (e) => e.preventDefault()); // the keyboard stays where it was
-  banner.addEventListener("click", () => { banner.hidden = true; });
-
-  // The text of an OSC notification: OSC 9's; OSC 777's "notify;TITLE;BODY"; OSC 99's
-  // payload after its metadata.
-  function oscText(code, data) {
-    const parts = data.split(";");
-    if (code === 777) return parts[0] === "notify" ? parts.slice(1).filter(Boolean).join(": ") : data;
-    if (code === 99) return parts.slice(1).join(";");
-    return data;
-  }
-
-  term.onBell(() => attention("bell"));
-  // OSC 9 (except 9;4 progress), OSC 99 and OSC 777 are desktop notifications.
-  // Returning false lets xterm's default handling continue.
-  term.parser.registerOscHandler(9, (data) => {
-    if (!(data === "4" || data.startsWith("4;"))) attention(oscText(9, data));
-    return false;
-  });
-  term.parser.registerOscHandler(99, (data) => { attention(oscText(99, data)); return false; });
-  term.parser.registerOscHandler(777, (data) => { attention(oscText(777, data)); return false; });
-
-  // ---- awake: screen wake lock and system notifications (secure contexts) ----------
-  const keybar = window.itwillsyncKeybar;
-  let wakeLock = null;
-  async function keepAwake() {
-    const want = keybar.awake() && window.isSecureContext && "wakeLock" in navigator &&
-      document.visibilityState === "visible" && !exited;
-    if (want && !wakeLock) {
-      try {
-        wakeLock = await navigator.wakeLock.request("screen");
-        wakeLock.addEventListener("release", () => { wakeLock = null; });
-      } catch (_) { wakeLock = null; /* refused (battery saver, say): the page still works */ }
-    } else if (!want && wakeLock) {
-      wakeLock.release().catch(() => {});
-      wakeLock = null;
-    }
-  }
-  document.addEventListener("visibilitychange", keepAwake);
-  window.addEventListener("itwillsync-awake", keepAwake);
-
-  function notify(message) {
-    if (!keybar.awake() || !window.isSecureContext || !("Notification" in window)) return;
-    if (Notification.permission !== "granted" || document.visibilityState === "visible") return;
-    try {
-      const n = new Notification(`${baseTitle} needs you`, { body: message, tag: "itwillsync", icon: "icon.svg" });
-      n.onclick = () => { window.focus(); n.close(); };
-    } catch (_) { /* e.g. Android Chrome wants a service worker: the chime still rang */ }
-  }
-  // Ask on the first tap, never on load; the wake lock needs a visible page, too.
-  document.addEventListener("pointerdown", () => {
-    if (keybar.awake() && window.isSecureContext && "Notification" in window && Notification.permission === "default") {
-      try { Notification.requestPermission().catch(() => {}); } catch (_) { /* old Safari */ }
-    }
-    keepAwake();
-  }, { capture: true, once: true });
-
   // ---- start --------------------------------------------------------------------
   const refocus = () => { if (!isTouch && !readOnly) term.focus(); };
+  const keybar = window.itwillsyncKeybar;
+  alerts.init({ term, keybar, title: () => baseTitle, quiet: () => muted, ended: () => exited });
   window.itwillsyncShare.init({ onClose: refocus });
   keybar.init({ term, sendInput: (data) => { term.scrollToBottom(); return sendInput(data); } });
   window.itwillsyncTextViews.init({ term, sendInput, onClose: refocus });
-  keepAwake();
   setReadOnly(readOnly);
   fitViewport();
   const start = () => {

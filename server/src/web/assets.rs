@@ -56,6 +56,7 @@ const FILES: &[(&str, Asset)] = &[
     asset!("terminal.js", JS),
     asset!("keybar.js", JS),
     asset!("textviews.js", JS),
+    asset!("attention.js", JS),
     asset!("terminal.css", CSS),
     asset!("manifest.json", "application/manifest+json"),
     asset!("icon.svg", "image/svg+xml"),
