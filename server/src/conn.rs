@@ -67,6 +67,8 @@ pub struct Shared {
     pub events: Arc<crate::events::Events>,
     /// The other machines' links.
     pub machines: Arc<crate::machines::Machines>,
+    /// The mirrors of their sessions that local clients attach to.
+    pub mirrors: Arc<crate::mirrors::Mirrors>,
     /// The state directory (`server.log` for `Logs`).
     pub home: crate::home::Home,
     /// Hand-overs to a new binary, for `Upgrade` (and attachments, which watch it).
@@ -176,12 +178,18 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                         return Ok(());
                     }
                 } else if is_attachment(&msg) {
-                    let end = crate::remote::attach(link, msg, incoming, out, &ctx.shutdown);
-                    if let attach::End::Closed = end.await? {
+                    // Attached to the session's mirror here, as to a local session.
+                    let (read_only, size, resume) = attachment_of(&msg);
+                    let mirror = ctx.mirrors.open(link, msg).await;
+                    let attachment = mirror.map(|s| (s, read_only, size, resume));
+                    if let attach::End::Closed = attach_to(attachment, incoming, out, ctx).await? {
                         return Ok(());
                     }
                 } else {
                     let reply = link.request(msg).await.unwrap_or_else(error);
+                    if let ServerMsg::Session { session } = &reply {
+                        ctx.mirrors.renamed(&link.name, session);
+                    }
                     out.send(&reply).await?;
                 }
                 continue;
@@ -245,23 +253,55 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 continue;
             }
         };
-        match attachment {
-            Ok((session, read_only, size, resume)) => {
-                let attachment = attach::Attachment {
-                    read_only,
-                    size,
-                    resume,
-                    leaving: ctx.handover.leaving(),
-                };
-                let end = attach::run(session, attachment, incoming, out, &ctx.shutdown);
-                if let attach::End::Closed = end.await? {
-                    return Ok(());
-                }
-            }
-            Err(e) => out.send(&error(e)).await?,
+        if let attach::End::Closed = attach_to(attachment, incoming, out, ctx).await? {
+            return Ok(());
         }
     }
     Ok(())
+}
+
+/// What attaching to a session asked for: read-only, size, and the seq to resume after.
+type Asked = (Arc<Session>, bool, itwillsync_protocol::Size, Option<u64>);
+
+/// Runs an attachment to a session found (or the error finding it).
+async fn attach_to(
+    attachment: anyhow::Result<Asked>,
+    incoming: &mut Reader,
+    out: &mut Writer,
+    ctx: &Shared,
+) -> anyhow::Result<attach::End> {
+    match attachment {
+        Ok((session, read_only, size, resume)) => {
+            let attachment = attach::Attachment {
+                read_only,
+                size,
+                resume,
+                leaving: ctx.handover.leaving(),
+            };
+            attach::run(session, attachment, incoming, out, &ctx.shutdown).await
+        }
+        Err(e) => {
+            out.send(&error(e)).await?;
+            Ok(attach::End::Detached)
+        }
+    }
+}
+
+/// An attaching request's read-only flag, size and resume position.
+fn attachment_of(msg: &ClientMsg) -> (bool, itwillsync_protocol::Size, Option<u64>) {
+    match msg {
+        ClientMsg::Attach {
+            read_only, size, ..
+        } => (*read_only, *size, None),
+        ClientMsg::Follow {
+            read_only,
+            size,
+            from_seq,
+            ..
+        } => (*read_only, *size, Some(*from_seq)),
+        ClientMsg::New { spec, .. } => (false, spec.size, None),
+        _ => (true, itwillsync_protocol::Size { cols: 80, rows: 24 }, None),
+    }
 }
 
 /// Hands the server over to a new binary: answers `Error` when the new binary cannot

@@ -25,6 +25,7 @@ mod input;
 mod log_file;
 pub mod log_tail;
 pub mod machines;
+mod mirrors;
 mod output_log;
 mod process;
 mod program;
@@ -125,6 +126,7 @@ pub async fn run_with(
         events.clone(),
         shutdown.clone(),
     );
+    let mirrors = mirrors::Mirrors::new(config.clone(), transport.clone(), shutdown.clone());
     let adopted = start.adopted.as_ref().map(|d| &d.header.server);
     let started_at_ms = adopted.map_or_else(session::now_ms, |s| s.started_at_ms);
     let inherited =
@@ -185,6 +187,7 @@ pub async fn run_with(
     }
     let inhibitor = inhibit::spawn(registry.clone(), shutdown.clone());
     let ctx = Arc::new(conn::Shared {
+        mirrors: mirrors.clone(),
         registry: registry.clone(),
         shutdown: shutdown.clone(),
         started_at_ms,
