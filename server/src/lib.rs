@@ -126,7 +126,12 @@ pub async fn run_with(
         events.clone(),
         shutdown.clone(),
     );
-    let mirrors = mirrors::Mirrors::new(config.clone(), transport.clone(), shutdown.clone());
+    let mirrors = mirrors::Mirrors::new(
+        config.clone(),
+        transport.clone(),
+        machines.clone(),
+        shutdown.clone(),
+    );
     let adopted = start.adopted.as_ref().map(|d| &d.header.server);
     let started_at_ms = adopted.map_or_else(session::now_ms, |s| s.started_at_ms);
     let inherited =
@@ -136,7 +141,7 @@ pub async fn run_with(
         &config,
         &transport,
         registry.clone(),
-        machines.clone(),
+        mirrors.clone(),
         home.clone(),
         shutdown.clone(),
         dashboard_listener,

@@ -20,7 +20,7 @@ use itwillsync_protocol::{ClientMsg, ServerMsg, SessionInfo, Size};
 
 use crate::config::Config;
 use crate::events::Events;
-use crate::machines::{Link, Remote as Connection};
+use crate::machines::{Link, Machines, Remote as Connection};
 use crate::program::Program;
 use crate::session::mirror::{self, Remote, Start};
 use crate::session::{Parts, Session};
@@ -33,6 +33,8 @@ pub struct Mirrors {
     config: Config,
     transport: Transport,
     shutdown: Shutdown,
+    /// The machines' links.
+    machines: Arc<Machines>,
     /// Live mirrors; each knows its machine and remote id (`Session::remote`).
     table: Arc<Mutex<Vec<Arc<Session>>>>,
     /// Where mirrors' own events go: nowhere. The remote session's events arrive through
@@ -56,14 +58,25 @@ struct Opening {
 
 impl Mirrors {
     /// No mirrors yet.
-    pub fn new(config: Config, transport: Transport, shutdown: Shutdown) -> Arc<Self> {
+    pub fn new(
+        config: Config,
+        transport: Transport,
+        machines: Arc<Machines>,
+        shutdown: Shutdown,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config,
             transport,
             shutdown,
+            machines,
             table: Arc::new(Mutex::new(Vec::new())),
             silent: Arc::new(Events::default()),
         })
+    }
+
+    /// The machines whose sessions are mirrored.
+    pub fn machines(&self) -> &Arc<Machines> {
+        &self.machines
     }
 
     /// The mirror of session `id` on `machine`, if there is one.

@@ -221,6 +221,25 @@ impl Page {
                 self.create_on(machine, tool, cwd).await
             }
             DashboardIn::CreateSession { tool, cwd, .. } => self.create(tool, cwd).await,
+            DashboardIn::OpenRemote {
+                machine,
+                session_id,
+            } => {
+                let reply = match self.shared.open_remote(machine, session_id).await {
+                    Ok((port, key)) => DashboardOut::RemoteOpened {
+                        machine,
+                        session_id,
+                        port,
+                        key,
+                    },
+                    Err(e) => DashboardOut::OperationError {
+                        operation: msg.operation(),
+                        session_id,
+                        error: format!("{e:#}"),
+                    },
+                };
+                self.send(&reply).await
+            }
             _ => match answer(&self.shared, &msg).await {
                 Ok(Some(reply)) => self.send(&reply).await,
                 // Stop, rename, clear-attention: the page sees the effect now, not at
@@ -319,7 +338,9 @@ async fn answer<'m>(
             find(session_id)?.clear_attention();
             Ok(None)
         }
-        DashboardIn::CreateSession { .. } | DashboardIn::Unknown => Ok(None),
+        DashboardIn::CreateSession { .. }
+        | DashboardIn::OpenRemote { .. }
+        | DashboardIn::Unknown => Ok(None),
     }
 }
 

@@ -61,6 +61,16 @@ pub(crate) enum DashboardIn {
         #[serde(default)]
         machine: String,
     },
+    /// Open another machine's session on this phone: through its mirror on this server
+    /// (made if needed), whose port and key the answer (`remote-opened`) carries.
+    OpenRemote {
+        /// The machine's name.
+        #[serde(default)]
+        machine: String,
+        /// The session's exact id there.
+        #[serde(rename = "sessionId", default)]
+        session_id: String,
+    },
     /// List a directory for the folder browser.
     ListDir {
         /// A directory inside home (empty: home).
@@ -82,6 +92,7 @@ impl DashboardIn {
             DashboardIn::ClearAttention { .. } => "clear-attention",
             DashboardIn::CreateSession { .. } => "create-session",
             DashboardIn::ListDir { .. } => "list-dir",
+            DashboardIn::OpenRemote { .. } => "open-remote",
             DashboardIn::Unknown => "unknown",
         }
     }
@@ -92,7 +103,8 @@ impl DashboardIn {
             DashboardIn::StopSession { session_id }
             | DashboardIn::RenameSession { session_id, .. }
             | DashboardIn::GetMetadata { session_id }
-            | DashboardIn::ClearAttention { session_id } => session_id,
+            | DashboardIn::ClearAttention { session_id }
+            | DashboardIn::OpenRemote { session_id, .. } => session_id,
             DashboardIn::CreateSession { .. }
             | DashboardIn::ListDir { .. }
             | DashboardIn::Unknown => "",
@@ -177,6 +189,19 @@ pub(crate) enum DashboardOut<'a> {
     Machines {
         /// In `machines.json` order.
         machines: Vec<Machine>,
+    },
+    /// The answer to `open-remote`: the session's mirror on this server, opened like a
+    /// local card (`http(s)://HOST:port/#k=key`).
+    #[serde(rename_all = "camelCase")]
+    RemoteOpened {
+        /// As asked.
+        machine: &'a str,
+        /// As asked.
+        session_id: &'a str,
+        /// The mirror's phone port on this server.
+        port: u16,
+        /// The mirror's full key (base64url).
+        key: String,
     },
 }
 

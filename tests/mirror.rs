@@ -1,0 +1,129 @@
+//! Remote sessions behave like local ones (issue 12): a phone opens another machine's
+//! session through the laptop's dashboard, on the laptop's own port for it (its mirror),
+//! types, resizes and gets the remote exit after the last byte; kill and rename go to the
+//! remote server; the session is listed once. A real sshd, as in `machines.rs`.
+
+mod support;
+
+use serde_json::json;
+use support::machines::{dashboard, open_remote, ssh_children, Pair};
+use support::{eventually, Phone, DEADLINE};
+
+/// Reads `data` until the text so far contains `want`, checking that each message
+/// continues where the last ended; returns the text and the position after it.
+async fn read_until(phone: &mut Phone, mut seq: u64, want: &str) -> (String, u64) {
+    let mut text = String::new();
+    while !text.contains(want) {
+        let msg = phone.next().await;
+        match msg["type"].as_str() {
+            Some("data") => {
+                let data = msg["data"].as_str().unwrap();
+                let end = msg["seq"].as_u64().expect("output, not a repaint");
+                assert_eq!(end - data.len() as u64, seq, "a gap or an overlap");
+                seq = end;
+                text.push_str(data);
+            }
+            Some("resize" | "session") => {}
+            _ => panic!("unexpected {msg}"),
+        }
+    }
+    (text, seq)
+}
+
+/// Waits for a message of `kind` for which `pred` holds, skipping output.
+async fn wait_message(phone: &mut Phone, kind: &str, pred: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let msg = phone.next_within(left).await.expect("a message in time");
+        match msg["type"].as_str() {
+            Some(t) if t == kind && pred(&msg) => return,
+            Some("data" | "resize" | "session") => {}
+            _ => panic!("unexpected {msg}"),
+        }
+    }
+}
+
+#[test]
+fn a_phone_opens_a_remote_session_through_the_laptop() {
+    let pair = Pair::new(json!({}));
+    pair.add_devbox();
+    // Answers each line until `bye`, after which it prints a last line and exits 3.
+    let script = "stty -echo; while read x; do \
+                  if [ \"$x\" = bye ]; then echo last-line; exit 3; fi; echo got-$x; done";
+    let api = pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "sh", "-c", script,
+    ]);
+    let api = api.trim().to_string();
+    let nap = pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "nap", "--", "sleep", "600",
+    ]);
+    let nap = nap.trim().to_string();
+    let dash = dashboard(&pair.local);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mirror = open_remote(&dash, "devbox", &api).await;
+        // The laptop's own port and key: not the remote session's.
+        let remote_port = pair.remote.sessions()[0]["port"].as_u64().unwrap();
+        assert_ne!(u64::from(mirror.port), remote_port);
+        let mut phone = mirror.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+        let (_, seq, _) = phone.repaint().await;
+
+        // Typing reaches the remote program; its answer comes back.
+        phone.send(json!({"type": "input", "data": "hi\r"})).await;
+        let (_, seq) = read_until(&mut phone, seq, "got-hi\r\n").await;
+
+        // The phone's size goes to the remote session (one client there: the mirror),
+        // and the size the remote applied comes back.
+        phone
+            .send(json!({"type": "resize", "cols": 101, "rows": 31}))
+            .await;
+        wait_message(&mut phone, "resize", |m| {
+            m["cols"] == 101 && m["rows"] == 31
+        })
+        .await;
+        let there = pair.remote.sessions();
+        let there = there.iter().find(|s| s["id"] == api.as_str()).unwrap();
+        assert_eq!(
+            (there["cols"].as_u64(), there["rows"].as_u64()),
+            (Some(101), Some(31))
+        );
+
+        // Listed once, under its machine: the mirror is not a local session.
+        let listed: Vec<serde_json::Value> =
+            serde_json::from_str(&pair.ok(&["ls", "--json"])).unwrap();
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(
+            listed.iter().all(|s| s["machine"] == "devbox"),
+            "{listed:?}"
+        );
+
+        // A rename through the laptop reaches the remote server, and the phone's title.
+        pair.ok(&["rename", "devbox:api", "api2"]);
+        wait_message(&mut phone, "session", |m| m["name"] == "devbox:api2").await;
+        eventually("renamed there", || {
+            pair.remote.sessions().iter().any(|s| s["name"] == "api2")
+        });
+
+        // The remote exit comes after the last byte.
+        phone.send(json!({"type": "input", "data": "bye\r"})).await;
+        let (text, _) = read_until(&mut phone, seq, "last-line\r\n").await;
+        assert!(text.ends_with("last-line\r\n"), "{text:?}");
+        let exit = phone.next().await;
+        assert_eq!(exit["type"], "exit", "{exit}");
+        assert_eq!(exit["code"], 3);
+
+        // Kill through the laptop: the phone of another remote session sees it end.
+        let mirror = open_remote(&dash, "devbox", &nap).await;
+        let mut phone = mirror.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+        phone.repaint().await;
+        pair.ok(&["kill", "devbox:nap"]);
+        wait_message(&mut phone, "exit", |m| m["code"] == 129).await;
+    });
+    eventually("both gone there", || pair.remote.sessions().is_empty());
+    // Each mirror's connection ended with its session: only the machine's link is left.
+    let server = pair.local.server_pid().unwrap();
+    eventually("only the link's ssh", || ssh_children(server).len() == 1);
+}
