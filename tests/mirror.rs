@@ -127,3 +127,49 @@ fn a_phone_opens_a_remote_session_through_the_laptop() {
     let server = pair.local.server_pid().unwrap();
     eventually("only the link's ssh", || ssh_children(server).len() == 1);
 }
+
+#[test]
+fn an_unwatched_mirror_closes_its_connection_and_resumes_exactly() {
+    let pair = Pair::new(json!({ "mirrorIdleSecs": 1 }));
+    pair.add_devbox();
+    let script = "stty -echo; while read x; do echo got-$x; done";
+    let id = pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "echo", "--", "sh", "-c", script,
+    ]);
+    let id = id.trim().to_string();
+    let server = pair.local.server_pid().unwrap();
+    let dash = dashboard(&pair.local);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mirror = open_remote(&dash, "devbox", &id).await;
+        let mut phone = mirror.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+        let (_, seq, _) = phone.repaint().await;
+        phone.send(json!({"type": "input", "data": "a\r"})).await;
+        let (_, seq) = read_until(&mut phone, seq, "got-a\r\n").await;
+        assert_eq!(ssh_children(server).len(), 2, "the link and the mirror's");
+        drop(phone);
+        // Nobody watches: a second later the mirror's connection is closed.
+        eventually("the mirror's ssh gone", || ssh_children(server).len() == 1);
+        // The program prints meanwhile (typed on its own machine).
+        let mut there = pair.remote.connect();
+        let attach = itwillsync_protocol::ClientMsg::Attach {
+            target: Some(id.clone()),
+            read_only: false,
+            size: itwillsync_protocol::Size { cols: 80, rows: 24 },
+        };
+        there.request(&attach);
+        there.send(&itwillsync_protocol::ClientMsg::Input {
+            data: b"b\n".to_vec(),
+        });
+        let mut text = Vec::new();
+        support::machines::read_until(&mut there, &mut text, |t| t.contains("got-b"));
+        // The phone comes back with its position: the mirror reconnects and the phone
+        // gets exactly what it missed, without a repaint.
+        let mut phone = mirror.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": seq})).await;
+        let (text, _) = read_until(&mut phone, seq, "got-b\r\n").await;
+        assert_eq!(text, "got-b\r\n");
+        assert_eq!(ssh_children(server).len(), 2, "the mirror reconnected");
+    });
+}

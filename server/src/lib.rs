@@ -205,6 +205,7 @@ pub async fn run_with(
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),
+        mirrors.clone(),
         shutdown.clone(),
         config.idle_shutdown_secs,
     ));
@@ -302,8 +303,15 @@ async fn release_quiet_output(registry: Arc<Registry>) {
     }
 }
 
-/// Triggers shutdown `secs` after the last session ends (0: never).
-async fn idle_shutdown(registry: Arc<Registry>, shutdown: Shutdown, secs: u64) {
+/// Triggers shutdown `secs` after the last session ends (0: never), unless a client is
+/// still attached to a mirror of another machine's session then (checked again every
+/// `secs` while it is).
+async fn idle_shutdown(
+    registry: Arc<Registry>,
+    mirrors: Arc<mirrors::Mirrors>,
+    shutdown: Shutdown,
+    secs: u64,
+) {
     if secs == 0 {
         return;
     }
@@ -313,7 +321,7 @@ async fn idle_shutdown(registry: Arc<Registry>, shutdown: Shutdown, secs: u64) {
             let idle = tokio::time::sleep(Duration::from_secs(secs));
             tokio::select! {
                 _ = idle => {
-                    if registry.list().is_empty() {
+                    if registry.list().is_empty() && !mirrors.watched() {
                         shutdown.trigger("no sessions left (idleShutdownSecs)");
                         return;
                     }

@@ -79,6 +79,12 @@ impl Mirrors {
         &self.machines
     }
 
+    /// Whether any client is attached to a mirror (the server does not stop for lack of
+    /// sessions while one is).
+    pub fn watched(&self) -> bool {
+        lock(&self.table).iter().any(|s| s.info().clients > 0)
+    }
+
     /// The mirror of session `id` on `machine`, if there is one.
     pub fn find(&self, machine: &str, id: &str) -> Option<Arc<Session>> {
         lock(&self.table)
@@ -207,7 +213,14 @@ impl Mirrors {
             tracing::error!(session = %session.id, "cannot start the mirror's terminal state: {e}");
         }
         crate::web::spawn(web, session.clone(), &self.config);
-        let task = mirror::run(session.clone(), connection, next, self.shutdown.clone());
+        let idle = std::time::Duration::from_secs(self.config.mirror_idle_secs);
+        let task = mirror::run(
+            session.clone(),
+            connection,
+            next,
+            idle,
+            self.shutdown.clone(),
+        );
         tokio::spawn(task);
         let (table, ended) = (self.table.clone(), session.clone());
         tokio::spawn(async move {

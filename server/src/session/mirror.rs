@@ -18,8 +18,8 @@
 //! on the machine's link (`Link::request`). The remote's `Exit` comes after its last byte
 //! and is published after the last byte here too, so `feed.rs` keeps its order.
 //!
-//! A mirror costs nothing while nobody watches: [`IDLE_AFTER`] after the last client left,
-//! the task closes its connection (no timer runs while it is closed) and keeps the session
+//! A mirror costs nothing while nobody watches: `mirrorIdleSecs` (60) after the last
+//! client left, the task closes its connection (no timer runs while it is closed) and keeps the session
 //! (ring, terminal state, phone port, keys); the next client to attach wakes it and it
 //! resumes with `Follow`.
 
@@ -38,9 +38,6 @@ use crate::ring::Ring;
 use crate::shutdown::Shutdown;
 use crate::term::Term;
 
-/// How long a mirror keeps its connection once nobody is attached: a phone that locks its
-/// screen and comes back within it finds the mirror still up to date.
-pub const IDLE_AFTER: Duration = Duration::from_secs(60);
 /// The first wait before reconnecting; it doubles up to the link's `backoff_max`.
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// Most input bytes in one `Input` frame.
@@ -201,7 +198,7 @@ impl Session {
 enum Cut {
     /// The session is over (its exit is published).
     Ended,
-    /// Nobody watched for [`IDLE_AFTER`]: closed until a client attaches.
+    /// Nobody watched for the idle time: closed until a client attaches.
     Idle,
     /// The connection was lost; the mirror reconnects.
     Lost(String),
@@ -217,15 +214,18 @@ struct Task {
     sent_size: Option<Size>,
     /// A repaint being received: its seq and its pieces so far.
     redraw: Option<(u64, Vec<u8>)>,
+    /// How long the connection stays up with nobody attached (`mirrorIdleSecs`).
+    idle_after: Duration,
 }
 
 /// Runs the mirror of `session` until the remote session ends or the server stops.
 /// `connection` is the one its first attach came on, `pending` the first frame after that
-/// attach's repaint.
+/// attach's repaint; `idle_after` is `mirrorIdleSecs`.
 pub(crate) async fn run(
     session: Arc<Session>,
     connection: Connection,
     pending: Option<ServerMsg>,
+    idle_after: Duration,
     shutdown: Shutdown,
 ) {
     let Some(remote) = session.remote() else {
@@ -237,6 +237,7 @@ pub(crate) async fn run(
         demand: remote.demand.subscribe(),
         sent_size: None,
         redraw: None,
+        idle_after,
         session: session.clone(),
     };
     let mut connection = Some((connection, pending));
@@ -314,7 +315,7 @@ impl Task {
             if demand.watchers > 0 {
                 idle_at = None;
             } else if idle_at.is_none() {
-                idle_at = Some(Instant::now() + IDLE_AFTER);
+                idle_at = Some(Instant::now() + self.idle_after);
             }
             if let Some(size) = demand.size.filter(|s| Some(*s) != self.sent_size) {
                 self.sent_size = Some(size);
