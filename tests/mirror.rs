@@ -173,3 +173,84 @@ fn an_unwatched_mirror_closes_its_connection_and_resumes_exactly() {
         assert_eq!(ssh_children(server).len(), 2, "the mirror reconnected");
     });
 }
+
+#[test]
+fn a_gap_older_than_the_remote_ring_costs_a_repaint_and_nothing_else() {
+    let pair = Pair::new(json!({ "mirrorIdleSecs": 1 }));
+    // The remote ring holds 64 KiB; the program prints 100 KB while the mirror is closed.
+    let path = pair.remote.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["scrollbackBufferSize"] = json!(65536);
+    std::fs::write(&path, config.to_string()).unwrap();
+    pair.add_devbox();
+    let script = "stty -echo; read x; echo first; read x; \
+                  i=0; while [ $i -lt 2000 ]; do printf 'L%049d\\n' $i; i=$((i+1)); done; \
+                  read x; echo after-the-gap; read x";
+    let id = pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "flood", "--", "sh", "-c", script,
+    ]);
+    let id = id.trim().to_string();
+    let server = pair.local.server_pid().unwrap();
+    let dash = dashboard(&pair.local);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mirror = open_remote(&dash, "devbox", &id).await;
+        let mut phone = mirror.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+        let (_, seq, _) = phone.repaint().await;
+        phone.send(json!({"type": "input", "data": "go\r"})).await;
+        let (_, seq) = read_until(&mut phone, seq, "first\r\n").await;
+        drop(phone);
+        eventually("the mirror's ssh gone", || ssh_children(server).len() == 1);
+        // The flood, typed on its own machine, while nobody follows it from here.
+        let mut there = pair.remote.connect();
+        there.request(&itwillsync_protocol::ClientMsg::Attach {
+            target: Some(id.clone()),
+            read_only: false,
+            size: itwillsync_protocol::Size {
+                cols: 120,
+                rows: 24,
+            },
+        });
+        there.send(&itwillsync_protocol::ClientMsg::Input {
+            data: b"go\n".to_vec(),
+        });
+        let mut text = Vec::new();
+        support::machines::read_until(&mut there, &mut text, |t| {
+            t.contains(&format!("L{:049}", 1999))
+        });
+        // Back from before the remote ring's start: one repaint (the mirror's ring
+        // restarted at the remote's repaint), then output exactly from there.
+        let mut phone = mirror.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": seq})).await;
+        let (screen, at, _) = phone.repaint().await;
+        assert!(at > seq + 65536, "repainted at {at}, from {seq}");
+        assert!(
+            screen.contains(&format!("L{:049}", 1999)),
+            "the screen after the flood"
+        );
+        phone.send(json!({"type": "input", "data": "x\r"})).await;
+        let (text, _) = read_until(&mut phone, at, "after-the-gap\r\n").await;
+        assert_eq!(text, "after-the-gap\r\n");
+        // A terminal attached through the laptop is served by the same mirror, its
+        // state the one after the gap.
+        let mut raw = pair.local.connect();
+        let attach = itwillsync_protocol::ClientMsg::Attach {
+            target: Some(format!("devbox:{id}")),
+            read_only: false,
+            size: itwillsync_protocol::Size {
+                cols: 120,
+                rows: 24,
+            },
+        };
+        let attached = raw.request(&attach);
+        assert!(
+            matches!(attached, itwillsync_protocol::ServerMsg::Attached { .. }),
+            "{attached:?}"
+        );
+        let mut text = Vec::new();
+        support::machines::read_until(&mut raw, &mut text, |t| t.contains("after-the-gap"));
+        assert_eq!(ssh_children(server).len(), 2, "one mirror for both");
+    });
+}
