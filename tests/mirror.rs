@@ -254,3 +254,81 @@ fn a_gap_older_than_the_remote_ring_costs_a_repaint_and_nothing_else() {
         assert_eq!(ssh_children(server).len(), 2, "one mirror for both");
     });
 }
+
+#[test]
+fn a_terminal_on_a_remote_session_resumes_after_the_laptop_hands_over() {
+    use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
+    let pair = Pair::new(json!({}));
+    pair.add_devbox();
+    let script = "stty -echo; while read x; do \
+                  if [ \"$x\" = bye ]; then echo last-line; exit 3; fi; echo got-$x; done";
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "sh", "-c", script,
+    ]);
+    let size = Size { cols: 80, rows: 24 };
+    let mut raw = pair.local.connect();
+    let id = match raw.request(&ClientMsg::Attach {
+        target: Some("devbox:api".into()),
+        read_only: false,
+        size,
+    }) {
+        ServerMsg::Attached { session } => session.id,
+        other => panic!("{other:?}"),
+    };
+    raw.send(&ClientMsg::Input {
+        data: b"one\n".to_vec(),
+    });
+    let mut seq = 0;
+    let mut text = String::new();
+    while !text.contains("got-one") {
+        match raw.recv().expect("output") {
+            ServerMsg::Output { seq: end, data } => {
+                seq = end;
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+            ServerMsg::Redraw { seq: at, .. } => seq = at,
+            _ => {}
+        }
+    }
+    let out = pair
+        .cmd(&["server", "upgrade"])
+        .output()
+        .expect("upgrade returns");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    loop {
+        match raw.recv().expect("the hand-over notice") {
+            ServerMsg::HandOver { .. } => break,
+            ServerMsg::Output { .. } | ServerMsg::Size { .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    // The client resumes by the id it was given, as `attach` does after a hand-over: the
+    // new server mirrors the session again.
+    let mut raw = pair.local.connect();
+    let resumed = raw.request(&ClientMsg::Follow {
+        target: id.clone(),
+        read_only: false,
+        size,
+        from_seq: seq,
+    });
+    assert!(matches!(resumed, ServerMsg::Attached { .. }), "{resumed:?}");
+    raw.send(&ClientMsg::Input {
+        data: b"bye\n".to_vec(),
+    });
+    let mut text = String::new();
+    let status = loop {
+        match raw.recv().expect("output, then the exit") {
+            ServerMsg::Output { data, .. } | ServerMsg::Redraw { data, .. } => {
+                text.push_str(&String::from_utf8_lossy(&data))
+            }
+            ServerMsg::Exit { status } => break status,
+            _ => {}
+        }
+    };
+    assert!(text.contains("last-line"), "{text:?}");
+    assert_eq!(status.code, 3);
+}

@@ -220,9 +220,8 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 read_only,
                 size,
                 from_seq,
-            } => ctx
-                .registry
-                .find(&target)
+            } => followed(ctx, target, read_only, size)
+                .await
                 .map(|s| (s, read_only, size, Some(from_seq))),
             ClientMsg::New { spec, attach: true } => {
                 let size = spec.size;
@@ -258,6 +257,30 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
         }
     }
     Ok(())
+}
+
+/// The session a `Follow` resumes: a local one, or, by its bare id, another machine's
+/// that this server mirrored before it was handed over (its clients resume by the id the
+/// mirror gave them; the mirror is made again).
+async fn followed(
+    ctx: &Shared,
+    target: String,
+    read_only: bool,
+    size: itwillsync_protocol::Size,
+) -> anyhow::Result<Arc<Session>> {
+    let here = ctx.registry.find(&target);
+    if here.is_ok() {
+        return here;
+    }
+    let Some(link) = ctx.machines.holding(&target).await else {
+        return here;
+    };
+    let request = ClientMsg::Attach {
+        target: Some(target),
+        read_only,
+        size,
+    };
+    ctx.mirrors.open(link, request).await
 }
 
 /// What attaching to a session asked for: read-only, size, and the seq to resume after.
