@@ -74,6 +74,27 @@ fn a_phone_opens_a_remote_session_through_the_laptop() {
         phone.send(json!({"type": "input", "data": "hi\r"})).await;
         let (_, seq) = read_until(&mut phone, seq, "got-hi\r\n").await;
 
+        // The laptop's dashboard shows the remote session's preview, asked through the link.
+        let mut page = dash.phone().await;
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page
+                .next_within(left)
+                .await
+                .expect("a remote preview in time");
+            if msg["type"] == "preview"
+                && msg["machine"] == "devbox"
+                && msg["sessionId"] == api.as_str()
+            {
+                let lines = msg["lines"].as_array().unwrap();
+                if lines.iter().any(|l| l == "got-hi") {
+                    break;
+                }
+            }
+        }
+        drop(page);
+
         // The phone's size goes to the remote session (one client there: the mirror),
         // and the size the remote applied comes back.
         phone

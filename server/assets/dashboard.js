@@ -4,7 +4,7 @@
 // storage (key.js). Messages (sealed JSON; seed 004 plus DESIGN.md "Dashboard"):
 //   server -> phone  sessions {sessions: SessionInfo[], home}   (on connect: the full list)
 //                    session-added {session} · session-updated {session} · session-removed {sessionId}
-//                    preview {sessionId, lines}                  (last 5 non-empty screen lines)
+//                    preview {sessionId, machine?, lines}        (last 5 non-empty screen lines)
 //                    metadata {sessionId, metadata: {pid, agent, cwd, port, memoryKB, uptimeMs, connectedAt}}
 //                    operation-error {operation, sessionId, error}
 //                    dir-listing {path, parent, entries: [{name, path}], home}
@@ -41,6 +41,7 @@
   let conn = null;               // connection.js; set at start
   let listReceived = false;      // the first "sessions" list is the baseline: no chime for it
   let machines = [];             // the last "machines" message's list
+  const remotePreviews = new Map(); // "MACHINE\nID" -> lines, kept while a machine is offline
   const openedByUser = new Set(); // sessions opened while in attention: no reminders for them
 
   // ---- small helpers ------------------------------------------------------------
@@ -123,7 +124,11 @@
         render();
         break;
       case "preview":
-        setPreview(msg.sessionId, msg.lines);
+        if (!msg.machine) setPreview(msg.sessionId, msg.lines);
+        else if (Array.isArray(msg.lines)) {
+          remotePreviews.set(`${msg.machine}\n${msg.sessionId}`, msg.lines);
+          renderMachines();
+        }
         break;
       case "remote-opened": {
         const url = sessionUrl(msg);
@@ -249,7 +254,7 @@
   });
   function renderMachines() {
     show($("local-heading"), machines.length > 0);
-    window.itwillsyncMachines.render($("machines"), machines, formatDuration);
+    window.itwillsyncMachines.render($("machines"), machines, remotePreviews, formatDuration);
   }
 
   // The machine the new-session sheet starts on: "" is this one.

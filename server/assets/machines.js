@@ -7,8 +7,9 @@
 "use strict";
 
 window.itwillsyncMachines = {
-  // Draws `machines` (the `machines` message's list) into `box`.
-  render(box, machines, formatDuration) {
+  // Draws `machines` (the `machines` message's list) into `box`, each session with its
+  // last preview ("MACHINE\nID" -> lines in `previews`).
+  render(box, machines, previews, formatDuration) {
     box.replaceChildren();
     for (const m of machines) {
       if (!m || typeof m.name !== "string") continue;
@@ -39,6 +40,13 @@ window.itwillsyncMachines = {
         const said = i.status === "attention" && typeof i.attentionMessage === "string" ? ` · 🔔 ${i.attentionMessage}` : "";
         what.textContent = ` ${i.command || i.agent || ""} · ${status}${said}`;
         row.append(title, what);
+        const lines = previews.get(`${m.name}\n${i.id}`);
+        if (Array.isArray(lines) && lines.length) {
+          const pre = document.createElement("pre");
+          pre.className = "remote-preview";
+          pre.textContent = lines.map(String).join("\n");
+          row.append(pre);
+        }
         group.append(row);
       }
       if (!list.length) {

@@ -523,6 +523,19 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                 tracing::info!("master key rotated");
                 ServerMsg::Link { url }
             }
+            ClientMsg::Previews { lines, width } => {
+                let lines = lines.min(itwillsync_protocol::MAX_PREVIEW_LINES) as usize;
+                let width = width.min(itwillsync_protocol::MAX_PREVIEW_WIDTH) as usize;
+                let previews = registry
+                    .list()
+                    .iter()
+                    .map(|s| itwillsync_protocol::Preview {
+                        id: s.id.clone(),
+                        lines: s.preview(lines, width),
+                    })
+                    .collect();
+                ServerMsg::Previews { previews }
+            }
             ClientMsg::Machines { reload } => {
                 if reload {
                     ctx.machines.reload()?;

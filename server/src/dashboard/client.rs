@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
+use itwillsync_protocol::{ClientMsg, MachineState, ServerMsg};
+
 use super::message::{listed, DashboardIn, DashboardOut, Machine, Metadata};
 use super::{files, Shared};
 use crate::session::Session;
@@ -24,6 +26,11 @@ const TICK: Duration = Duration::from_millis(500);
 /// Lines in a preview, and their width.
 const PREVIEW_LINES: usize = 5;
 const PREVIEW_WIDTH: usize = 80;
+/// How often other machines' previews are asked for (one request per online machine,
+/// through its link, only while a page is open).
+const REMOTE_PREVIEW_EVERY: Duration = Duration::from_secs(2);
+/// How long such a request may take before that machine's previews are skipped this time.
+const REMOTE_PREVIEW_TIMEOUT: Duration = Duration::from_secs(5);
 /// A page that takes this long to accept one message is not reading; it reconnects.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the page is pinged (browsers answer by themselves). A page that has sent
@@ -49,6 +56,8 @@ pub async fn run(connection: Connection, shared: Arc<Shared>) {
         connection,
         shared,
         seen: HashMap::new(),
+        remote_seen: HashMap::new(),
+        no_previews: Vec::new(),
     };
     if let Err(e) = page.serve().await {
         tracing::debug!("dashboard connection ended: {e:#}");
@@ -59,6 +68,12 @@ struct Page {
     connection: Connection,
     shared: Arc<Shared>,
     seen: HashMap<String, Seen>,
+    /// Other machines' previews as last sent, by machine and session id. An offline
+    /// machine's are not asked for: the page keeps showing the last ones.
+    remote_seen: HashMap<(String, String), Vec<String>>,
+    /// Machines that answered `Previews` with an error (an older build of the same
+    /// protocol version, which also drops the link's connection): not asked again.
+    no_previews: Vec<String>,
 }
 
 impl Page {
@@ -84,6 +99,8 @@ impl Page {
         tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut ping = interval(PING_EVERY);
         ping.tick().await; // the first tick is immediate
+        let mut remote_tick = interval(REMOTE_PREVIEW_EVERY);
+        remote_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut heard = true;
         loop {
             tokio::select! {
@@ -121,6 +138,7 @@ impl Page {
                     self.sync().await?;
                 }
                 _ = tick.tick() => self.sync().await?,
+                _ = remote_tick.tick() => self.remote_previews().await?,
                 r = machines.changed() => {
                     if r.is_err() {
                         return Ok(());
@@ -142,6 +160,53 @@ impl Page {
             .map(Machine::of)
             .collect();
         self.send(&DashboardOut::Machines { machines }).await
+    }
+
+    /// Sends the other machines' previews that changed, asked of each online machine
+    /// through its link.
+    async fn remote_previews(&mut self) -> anyhow::Result<()> {
+        let infos = self.shared.machines.infos();
+        self.remote_seen.retain(|(machine, id), _| {
+            infos
+                .iter()
+                .any(|m| &m.name == machine && m.sessions.iter().any(|s| &s.id == id))
+        });
+        for info in infos {
+            if info.state != MachineState::Online || self.no_previews.contains(&info.name) {
+                continue;
+            }
+            let Ok(link) = self.shared.machines.get(&info.name) else {
+                continue;
+            };
+            let request = ClientMsg::Previews {
+                lines: PREVIEW_LINES as u16,
+                width: PREVIEW_WIDTH as u16,
+            };
+            let asked = tokio::time::timeout(REMOTE_PREVIEW_TIMEOUT, link.request(request));
+            let previews = match asked.await {
+                Ok(Ok(ServerMsg::Previews { previews })) => previews,
+                Ok(Ok(ServerMsg::Error { message })) => {
+                    tracing::info!(machine = %info.name, "no previews from this machine: {message}");
+                    self.no_previews.push(info.name);
+                    continue;
+                }
+                _ => continue,
+            };
+            for preview in previews {
+                let key = (info.name.clone(), preview.id);
+                if self.remote_seen.get(&key) == Some(&preview.lines) {
+                    continue;
+                }
+                let msg = DashboardOut::Preview {
+                    session_id: &key.1,
+                    machine: Some(&info.name),
+                    lines: &preview.lines,
+                };
+                self.send(&msg).await?;
+                self.remote_seen.insert(key, preview.lines);
+            }
+        }
+        Ok(())
     }
 
     async fn send(&mut self, msg: &DashboardOut<'_>) -> anyhow::Result<()> {
@@ -202,6 +267,7 @@ impl Page {
         old.preview.clone_from(&lines);
         let msg = DashboardOut::Preview {
             session_id: &s.id,
+            machine: None,
             lines: &lines,
         };
         self.send(&msg).await

@@ -149,6 +149,9 @@ pub(crate) enum DashboardOut<'a> {
     Preview {
         /// The session's id.
         session_id: &'a str,
+        /// Another machine's session: that machine (absent for this one's).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        machine: Option<&'a str>,
         /// At most 5 lines, plain text.
         lines: &'a [String],
     },
@@ -361,6 +364,13 @@ mod tests {
                 r#"{"type":"list-dir","path":""}"#,
                 DashboardIn::ListDir { path: id("") },
             ),
+            (
+                r#"{"type":"open-remote","machine":"devbox","sessionId":"ab"}"#,
+                DashboardIn::OpenRemote {
+                    machine: id("devbox"),
+                    session_id: id("ab"),
+                },
+            ),
             // A missing string is empty: list-dir without a path lists home.
             (
                 r#"{"type":"list-dir"}"#,
@@ -469,9 +479,29 @@ mod tests {
             (
                 DashboardOut::Preview {
                     session_id: "ab",
+                    machine: None,
                     lines: &lines,
                 },
                 id(r#"{"type":"preview","sessionId":"ab","lines":["$ make","ok \"done\""]}"#),
+            ),
+            (
+                DashboardOut::Preview {
+                    session_id: "ab",
+                    machine: Some("devbox"),
+                    lines: &lines[..1],
+                },
+                id(r#"{"type":"preview","sessionId":"ab","machine":"devbox","lines":["$ make"]}"#),
+            ),
+            (
+                DashboardOut::RemoteOpened {
+                    machine: "devbox",
+                    session_id: "ab",
+                    port: 4000,
+                    key: id("KEY"),
+                },
+                id(
+                    r#"{"type":"remote-opened","machine":"devbox","sessionId":"ab","port":4000,"key":"KEY"}"#,
+                ),
             ),
             (
                 DashboardOut::Metadata {
