@@ -28,12 +28,14 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::attach;
 
+mod attachment;
 mod route;
 
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::web::keys::Role;
+use attachment::{attach_to, attachment_of, followed};
 use route::{is_attachment, remote, Routed};
 
 /// A decoded request, or the one-line reason the stream is unusable.
@@ -257,74 +259,6 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
         }
     }
     Ok(())
-}
-
-/// The session a `Follow` resumes: a local one, or, by its bare id, another machine's
-/// that this server mirrored before it was handed over (its clients resume by the id the
-/// mirror gave them; the mirror is made again).
-async fn followed(
-    ctx: &Shared,
-    target: String,
-    read_only: bool,
-    size: itwillsync_protocol::Size,
-) -> anyhow::Result<Arc<Session>> {
-    let here = ctx.registry.find(&target);
-    if here.is_ok() {
-        return here;
-    }
-    let Some(link) = ctx.machines.holding(&target).await else {
-        return here;
-    };
-    let request = ClientMsg::Attach {
-        target: Some(target),
-        read_only,
-        size,
-    };
-    ctx.mirrors.open(link, request).await
-}
-
-/// What attaching to a session asked for: read-only, size, and the seq to resume after.
-type Asked = (Arc<Session>, bool, itwillsync_protocol::Size, Option<u64>);
-
-/// Runs an attachment to a session found (or the error finding it).
-async fn attach_to(
-    attachment: anyhow::Result<Asked>,
-    incoming: &mut Reader,
-    out: &mut Writer,
-    ctx: &Shared,
-) -> anyhow::Result<attach::End> {
-    match attachment {
-        Ok((session, read_only, size, resume)) => {
-            let attachment = attach::Attachment {
-                read_only,
-                size,
-                resume,
-                leaving: ctx.handover.leaving(),
-            };
-            attach::run(session, attachment, incoming, out, &ctx.shutdown).await
-        }
-        Err(e) => {
-            out.send(&error(e)).await?;
-            Ok(attach::End::Detached)
-        }
-    }
-}
-
-/// An attaching request's read-only flag, size and resume position.
-fn attachment_of(msg: &ClientMsg) -> (bool, itwillsync_protocol::Size, Option<u64>) {
-    match msg {
-        ClientMsg::Attach {
-            read_only, size, ..
-        } => (*read_only, *size, None),
-        ClientMsg::Follow {
-            read_only,
-            size,
-            from_seq,
-            ..
-        } => (*read_only, *size, Some(*from_seq)),
-        ClientMsg::New { spec, .. } => (false, spec.size, None),
-        _ => (true, itwillsync_protocol::Size { cols: 80, rows: 24 }, None),
-    }
 }
 
 /// Hands the server over to a new binary: answers `Error` when the new binary cannot
