@@ -126,6 +126,9 @@ fn a_phone_opens_a_remote_session_through_the_laptop() {
         eventually("renamed there", || {
             pair.remote.sessions().iter().any(|s| s["name"] == "api2")
         });
+        // One made on that machine itself reaches the title too (through the link's events).
+        pair.remote.ok(&["rename", "api2", "api3"]);
+        wait_message(&mut phone, "session", |m| m["name"] == "devbox:api3").await;
 
         // The remote exit comes after the last byte.
         phone.send(json!({"type": "input", "data": "bye\r"})).await;

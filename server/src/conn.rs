@@ -189,9 +189,6 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                     }
                 } else {
                     let reply = link.request(msg).await.unwrap_or_else(error);
-                    if let ServerMsg::Session { session } = &reply {
-                        ctx.mirrors.renamed(&link.name, session);
-                    }
                     out.send(&reply).await?;
                 }
                 continue;

@@ -130,6 +130,7 @@ pub async fn run_with(
         config.clone(),
         transport.clone(),
         machines.clone(),
+        events.clone(),
         shutdown.clone(),
     );
     let adopted = start.adopted.as_ref().map(|d| &d.header.server);

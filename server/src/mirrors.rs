@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
-use itwillsync_protocol::{ClientMsg, ServerMsg, SessionInfo, Size};
+use itwillsync_protocol::{ClientMsg, EventKind, ServerMsg, SessionInfo, Size};
+use tokio::sync::broadcast;
 
 use crate::config::Config;
 use crate::events::Events;
@@ -62,14 +63,17 @@ impl Mirrors {
         config: Config,
         transport: Transport,
         machines: Arc<Machines>,
+        events: Arc<Events>,
         shutdown: Shutdown,
     ) -> Arc<Self> {
+        let table = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(follow_renames(table.clone(), events, shutdown.clone()));
         Arc::new(Self {
             config,
             transport,
             shutdown,
             machines,
-            table: Arc::new(Mutex::new(Vec::new())),
+            table,
             silent: Arc::new(Events::default()),
         })
     }
@@ -229,11 +233,38 @@ impl Mirrors {
         });
         Ok(session)
     }
+}
 
-    /// A remote session was renamed through this server: its mirror's name follows.
-    pub fn renamed(&self, machine: &str, session: &SessionInfo) {
-        if let Some(mirror) = self.find(machine, &session.id) {
-            mirror.set_name(format!("{machine}:{}", session.name));
+/// Renames mirrors as their remote sessions are renamed, wherever that was done (the
+/// machines' events arrive here through their links), so phones' titles follow. Wakes only
+/// on events.
+async fn follow_renames(
+    table: Arc<Mutex<Vec<Arc<Session>>>>,
+    events: Arc<Events>,
+    shutdown: Shutdown,
+) {
+    let mut events = events.subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.wait() => return,
+            event = events.recv() => match event {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        let (Some(id), Some(name)) = (&event.session, &event.name) else {
+            continue;
+        };
+        if event.kind != EventKind::SessionRenamed || event.machine == crate::events::LOCAL {
+            continue;
+        }
+        let mirrored = |s: &&Arc<Session>| {
+            s.remote()
+                .is_some_and(|r| r.machine() == event.machine && r.id() == id)
+        };
+        if let Some(mirror) = lock(&table).iter().find(mirrored) {
+            mirror.set_name(format!("{}:{name}", event.machine));
         }
     }
 }
