@@ -6,10 +6,14 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg, Size};
+use support::machines::{
+    dashboard, every_line_once, open_remote, phone_until_exit, read_until, ssh_children, Events,
+    Netns, Pair,
+};
 use support::{eventually, sshd::Sshd, Home, Term, DEADLINE};
 
 #[test]
@@ -38,133 +42,6 @@ fn the_bridge_carries_the_local_protocol_and_starts_the_server() {
     let mut rest = Vec::new();
     from.read_to_end(&mut rest).unwrap();
     assert!(bridge.wait().unwrap().success());
-}
-
-/// A local home linked to a remote one through a real sshd, with short link timers.
-struct Pair {
-    local: Home,
-    remote: Home,
-    sshd: Sshd,
-}
-
-impl Pair {
-    fn new(local_config: serde_json::Value) -> Self {
-        let remote = Home::new();
-        let sshd = Sshd::start(&remote);
-        let mut config = serde_json::json!({
-            "machinePingSecs": 1,
-            "machineOfflineSecs": 3,
-            "machineBackoffMaxSecs": 2,
-        });
-        for (k, v) in local_config.as_object().unwrap() {
-            config[k] = v.clone();
-        }
-        let local = Home::with_config(config);
-        Self {
-            local,
-            remote,
-            sshd,
-        }
-    }
-
-    /// The binary on the local home, reaching the sshd with the test's key. The first such
-    /// command that starts the local server gives it the variable.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = self.local.cmd(args);
-        cmd.env("ITWILLSYNC_SSH_COMMAND", self.sshd.ssh_command());
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// `machine ls`'s row for `name`.
-    fn machine_row(&self, name: &str) -> String {
-        let text = self.ok(&["machine", "ls"]);
-        text.lines()
-            .find(|l| l.starts_with(&format!("{name} ")))
-            .unwrap_or_else(|| panic!("{name} not listed: {text}"))
-            .to_string()
-    }
-
-    /// Adds the sshd as `devbox` and waits until its link is online.
-    fn add_devbox(&self) {
-        self.ok(&["machine", "add", "devbox", &self.sshd.dest()]);
-        eventually("devbox online", || {
-            self.machine_row("devbox").contains(" online ")
-        });
-    }
-}
-
-/// `itwillsync events` running, its lines on a channel.
-struct Events {
-    child: Child,
-    lines: mpsc::Receiver<serde_json::Value>,
-}
-
-impl Events {
-    fn start(pair: &Pair) -> Self {
-        let mut child = pair
-            .cmd(&["events"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
-                    return;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// Waits for the first event matching `pred`.
-    fn wait(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let deadline = std::time::Instant::now() + DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(event) if pred(&event) => return event,
-                Ok(_) => {}
-                Err(_) => panic!("timed out waiting for {what}"),
-            }
-        }
-    }
-}
-
-impl Drop for Events {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Collects output frames until `stop` holds for the text so far.
-fn read_until(raw: &mut support::Raw, text: &mut Vec<u8>, stop: impl Fn(&str) -> bool) {
-    while !stop(&String::from_utf8_lossy(text)) {
-        match raw.recv().expect("the attachment ended") {
-            ServerMsg::Output { data, .. } | ServerMsg::Redraw { data, .. } => {
-                text.extend_from_slice(&data)
-            }
-            _ => {}
-        }
-    }
 }
 
 #[test]
@@ -399,24 +276,6 @@ fn a_hook_runs_on_a_remote_bell_with_the_machine_in_its_environment() {
     });
 }
 
-/// The local server's ssh children (its links and attachments).
-fn ssh_children(server: i32) -> Vec<i32> {
-    // Each thread's children are listed under that thread.
-    let mut children = String::new();
-    for task in std::fs::read_dir(format!("/proc/{server}/task")).unwrap() {
-        let path = task.unwrap().path().join("children");
-        children += &std::fs::read_to_string(path).unwrap_or_default();
-        children.push(' ');
-    }
-    children
-        .split_whitespace()
-        .filter_map(|p| p.parse::<i32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "ssh")
-        })
-        .collect()
-}
-
 /// Attaches `raw` through the laptop to `devbox:steady` (a program printing `lines`
 /// numbered lines, `L0`, `L1`…, once told to start), starts it and reads to its exit,
 /// checking that each chunk continues exactly where the last ended; `cut` runs once, when
@@ -468,10 +327,7 @@ fn steady_across_a_cut(raw: &mut support::Raw, lines: usize, mut cut: impl FnMut
         redraws, 1,
         "only the attach's own redraw: the resume needs none"
     );
-    let text = String::from_utf8_lossy(&text);
-    let got: Vec<&str> = text.split("\r\n").filter(|l| l.starts_with('L')).collect();
-    let expected: Vec<String> = (0..lines).map(|i| format!("L{i}")).collect();
-    assert_eq!(got, expected, "every line exactly once, in order");
+    every_line_once(&String::from_utf8_lossy(&text), lines);
 }
 
 #[test]
@@ -540,72 +396,6 @@ fn a_machine_speaking_another_version_needs_an_upgrade() {
     assert!(String::from_utf8_lossy(&kill.stderr).contains("needs upgrade"));
 }
 
-/// Two network namespaces joined by a veth pair, removed on drop.
-struct Netns {
-    names: [String; 2],
-    /// The second namespace's address.
-    far: String,
-}
-
-impl Netns {
-    fn ip(args: &[&str]) {
-        let out = Command::new("ip").args(args).output().expect("ip");
-        assert!(out.status.success(), "ip {args:?}: {out:?}");
-    }
-
-    fn new() -> Self {
-        let id = std::process::id();
-        let names = [format!("itws{id}a"), format!("itws{id}b")];
-        let net = format!("10.{}.{}", 200 + (id >> 16) % 50, (id >> 8) % 256);
-        let netns = Self {
-            names: names.clone(),
-            far: format!("{net}.2"),
-        };
-        let [a, b] = [names[0].as_str(), names[1].as_str()];
-        Self::ip(&["netns", "add", a]);
-        Self::ip(&["netns", "add", b]);
-        Self::ip(&[
-            "link", "add", "veth0", "netns", a, "type", "veth", "peer", "name", "veth1", "netns", b,
-        ]);
-        Self::ip(&[
-            "-n",
-            a,
-            "addr",
-            "add",
-            &format!("{net}.1/24"),
-            "dev",
-            "veth0",
-        ]);
-        Self::ip(&[
-            "-n",
-            b,
-            "addr",
-            "add",
-            &format!("{net}.2/24"),
-            "dev",
-            "veth1",
-        ]);
-        for (ns, dev) in [(a, "veth0"), (b, "veth1"), (a, "lo"), (b, "lo")] {
-            Self::ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
-        netns
-    }
-
-    /// Takes the near end of the cable down or up.
-    fn link(&self, up: bool) {
-        let state = if up { "up" } else { "down" };
-        Self::ip(&["-n", &self.names[0], "link", "set", "veth0", state]);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for name in &self.names {
-            let _ = Command::new("ip").args(["netns", "del", name]).output();
-        }
-    }
-}
-
 #[test]
 fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
     if rustix::process::geteuid().as_raw() != 0 {
@@ -661,6 +451,31 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
     run(&[
         "new", "-d", "--no-qr", "--on", "devbox", "--name", "steady", "--", "sh", "-c", script,
     ]);
+    // A phone attached through the laptop too: it opens the session from the laptop's
+    // dashboard and connects to the mirror's port there, both in the first namespace (so
+    // its thread enters it).
+    let (dash, near) = (dashboard(&local), netns.names[0].clone());
+    let (attached, phone_ready) = mpsc::channel();
+    let phone = std::thread::spawn(move || {
+        Netns::enter(&near);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mirror = open_remote(&dash, "devbox", "steady").await;
+            let mut phone = mirror.phone().await;
+            phone
+                .send(serde_json::json!({"type": "resume", "lastSeq": -1}))
+                .await;
+            let (_, seq, _) = phone.repaint().await;
+            attached.send(()).unwrap();
+            phone_until_exit(&mut phone, seq).await
+        })
+    });
+    phone_ready
+        .recv_timeout(DEADLINE)
+        .expect("the phone attached");
     let mut raw = local.connect();
     steady_across_a_cut(&mut raw, 600, || {
         netns.link(false);
@@ -694,25 +509,18 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
             break;
         }
     }
+    // The phone got every line once, in order, and no repaint: the gap was within the
+    // remote ring, and the mirror resumed it exactly.
+    let received = phone.join().expect("the phone's thread");
+    assert_eq!(received.code, 0);
+    assert_eq!(received.repaints, 0, "no repaint, gap or overlap");
+    every_line_once(&received.text, 600);
     let _ = events.kill();
     let _ = events.wait();
     drop(raw);
     drop(local);
     drop(remote);
     drop(sshd);
-}
-
-/// The dashboard of `hub`'s running server: its port and master key.
-fn dashboard(hub: &Home) -> support::Endpoint {
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(hub.path().join("config.json")).unwrap())
-            .unwrap();
-    let hex = std::fs::read_to_string(hub.path().join("master.token")).unwrap();
-    let key = itwillsync_protocol::seal::Key::from_hex(hex.trim()).expect("a hex key");
-    support::Endpoint {
-        port: config["dashboardPort"].as_u64().unwrap() as u16,
-        key: key.to_link_text(),
-    }
 }
 
 #[test]

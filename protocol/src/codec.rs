@@ -296,6 +296,24 @@ mod tests {
             ),
             (encode_frame(&ClientMsg::Subscribe).unwrap(), "000000010c"),
             (
+                encode_frame(&ClientMsg::Previews {
+                    lines: 5,
+                    width: 80,
+                })
+                .unwrap(),
+                "00000003130550",
+            ),
+            (
+                encode_frame(&ServerMsg::Previews {
+                    previews: vec![crate::Preview {
+                        id: "a".into(),
+                        lines: vec!["x".into()],
+                    }],
+                })
+                .unwrap(),
+                "0000000714010161010178",
+            ),
+            (
                 encode_frame(&ClientMsg::Machines { reload: true }).unwrap(),
                 "000000020d01",
             ),

@@ -23,7 +23,8 @@ pub mod text;
 pub use codec::{decode, encode_frame, FrameError, MAX_FRAME_LEN};
 pub use msg::{
     ClientCounts, ClientMsg, DirEntry, DirListing, Event, EventKind, ExitStatus, HubInfo,
-    MachineInfo, MachineState, NewSession, ServerMsg, SessionInfo, Size, Status,
+    MachineInfo, MachineState, NewSession, Preview, ServerMsg, SessionInfo, Size, Status,
+    MAX_PREVIEW_LINES, MAX_PREVIEW_WIDTH,
 };
 
 /// The machine name of this machine's own sessions and events (`MACHINE:NAME`, `ls`).

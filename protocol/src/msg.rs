@@ -255,6 +255,28 @@ pub enum ClientMsg {
         /// The directory.
         path: String,
     },
+    /// The last lines of every session's screen (the dashboard's previews; another
+    /// machine's dashboard asks through its link). Reply: `Previews`.
+    Previews {
+        /// Lines per session, at most [`MAX_PREVIEW_LINES`].
+        lines: u16,
+        /// Characters per line, at most [`MAX_PREVIEW_WIDTH`].
+        width: u16,
+    },
+}
+
+/// Most lines per session a `Previews` request gets.
+pub const MAX_PREVIEW_LINES: u16 = 50;
+/// Most characters per line a `Previews` request gets.
+pub const MAX_PREVIEW_WIDTH: u16 = 500;
+
+/// One session's preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preview {
+    /// The session's id.
+    pub id: String,
+    /// The last non-empty lines of its screen, plain text.
+    pub lines: Vec<String>,
 }
 
 /// Server to client.
@@ -359,6 +381,11 @@ pub enum ServerMsg {
     HandOver {
         /// Why, for the log or the user.
         reason: String,
+    },
+    /// The answer to `Previews`: every live session's, oldest first.
+    Previews {
+        /// One per session.
+        previews: Vec<Preview>,
     },
     /// A directory's subdirectories (the reply to `ListDir`).
     Dir {

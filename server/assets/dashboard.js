@@ -4,16 +4,18 @@
 // storage (key.js). Messages (sealed JSON; seed 004 plus DESIGN.md "Dashboard"):
 //   server -> phone  sessions {sessions: SessionInfo[], home}   (on connect: the full list)
 //                    session-added {session} · session-updated {session} · session-removed {sessionId}
-//                    preview {sessionId, lines}                  (last 5 non-empty screen lines)
+//                    preview {sessionId, machine?, lines}        (last 5 non-empty screen lines)
 //                    metadata {sessionId, metadata: {pid, agent, cwd, port, memoryKB, uptimeMs, connectedAt}}
 //                    operation-error {operation, sessionId, error}
 //                    dir-listing {path, parent, entries: [{name, path}], home, machine?}
 //                    session-creating {tool, cwd} · session-create-error {error} · session-created {session}
 //                    machines {machines: [{name, state, lastSeen, detail, sessions: SessionInfo[]}]}
 //                      (other machines, grouped after this one's; their sessions carry `machine`
-//                      and `offline`, and no key: they are opened on that machine)
+//                      and `offline`, and no key: tapping one asks for its mirror here)
+//                    remote-opened {machine, sessionId, port, key}  (that mirror: opened like a card)
 //   phone -> server  stop-session {sessionId} · rename-session {sessionId, name} · get-metadata {sessionId}
 //                    clear-attention {sessionId} · create-session {tool, cwd, machine?} · list-dir {path, machine?}
+//                    open-remote {machine, sessionId}
 // SessionInfo: {id, name, port, key, agent, cwd, pid, connectedAt, lastSeen,
 //               status: "active"|"idle"|"attention", command, clients, clientKinds?, cols, rows,
 //               attentionMessage?}  (what the bell or notification said, while in attention)
@@ -41,6 +43,7 @@
   let conn = null;               // connection.js; set at start
   let listReceived = false;      // the first "sessions" list is the baseline: no chime for it
   let machines = [];             // the last "machines" message's list
+  const remotePreviews = new Map(); // "MACHINE\nID" -> lines, kept while a machine is offline
   const openedByUser = new Set(); // sessions opened while in attention: no reminders for them
 
   // ---- small helpers ------------------------------------------------------------
@@ -124,8 +127,17 @@
         render();
         break;
       case "preview":
-        setPreview(msg.sessionId, msg.lines);
+        if (!msg.machine) setPreview(msg.sessionId, msg.lines);
+        else if (Array.isArray(msg.lines)) {
+          remotePreviews.set(`${msg.machine}\n${msg.sessionId}`, msg.lines);
+          renderMachines();
+        }
         break;
+      case "remote-opened": {
+        const url = sessionUrl(msg);
+        if (url) navigate(url);
+        break;
+      }
       case "metadata":
         showMetadata(msg.sessionId, msg.metadata || {});
         break;
@@ -237,50 +249,15 @@
   }
 
   // ---- other machines ---------------------------------------------------------------
-  // One group per machine: its state, then its sessions as last known (read-only here:
-  // `itwillsync attach MACHINE:NAME`, or that machine's own dashboard, opens them).
+  // One group per machine: its state, then its sessions as last known. Tapping one opens it
+  // through its mirror on this server (`open-remote`, answered by `remote-opened`).
+  $("machines").addEventListener("click", (e) => {
+    const row = e.target.closest(".remote-session[data-id]");
+    if (row) send({ type: "open-remote", machine: row.dataset.machine, sessionId: row.dataset.id });
+  });
   function renderMachines() {
-    const box = $("machines");
-    box.replaceChildren();
     show($("local-heading"), machines.length > 0);
-    for (const m of machines) {
-      if (!m || typeof m.name !== "string") continue;
-      const group = document.createElement("div");
-      group.className = "machine";
-      group.dataset.machine = m.name;
-      group.dataset.state = String(m.state || "");
-      const head = document.createElement("h2");
-      head.className = "group-head";
-      const name = document.createElement("span");
-      name.textContent = m.name;
-      const state = document.createElement("span");
-      state.className = "machine-state";
-      const seen = Number(m.lastSeen) > 0 ? ` · seen ${formatDuration(Date.now() - Number(m.lastSeen))} ago` : "";
-      state.textContent = String(m.state || "") + (m.detail ? ` (${m.detail})` : "") + seen;
-      head.append(name, " ", state);
-      group.append(head);
-      const list = Array.isArray(m.sessions) ? m.sessions : [];
-      for (const i of list) {
-        const row = document.createElement("div");
-        row.className = "remote-session";
-        row.dataset.status = i.offline ? "offline" : String(i.status || "");
-        const title = document.createElement("b");
-        title.textContent = i.name || i.agent || i.id;
-        const what = document.createElement("span");
-        const status = i.offline ? "offline" : i.status === "attention" ? "needs you" : String(i.status || "");
-        const said = i.status === "attention" && typeof i.attentionMessage === "string" ? ` · 🔔 ${i.attentionMessage}` : "";
-        what.textContent = ` ${i.command || i.agent || ""} · ${status}${said}`;
-        row.append(title, what);
-        group.append(row);
-      }
-      if (!list.length) {
-        const none = document.createElement("p");
-        none.className = "muted";
-        none.textContent = "no sessions";
-        group.append(none);
-      }
-      box.append(group);
-    }
+    window.itwillsyncMachines.render($("machines"), machines, remotePreviews, formatDuration);
   }
 
   // The machine the new-session sheet starts on: "" is this one.
@@ -370,7 +347,11 @@
     if (!url) { cardError(s, "This session has no address yet."); return; }
     openedByUser.add(s.info.id);
     if (conn) conn.send({ type: "clear-attention", sessionId: s.info.id });
-    // Give the clear-attention frame a moment to leave before the page unloads.
+    navigate(url);
+  }
+
+  // Gives a frame just sent a moment to leave before the page unloads.
+  function navigate(url) {
     const started = Date.now();
     const go = () => {
       if (conn && conn.bufferedAmount() > 0 && Date.now() - started < 300) setTimeout(go, 20);

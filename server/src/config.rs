@@ -104,6 +104,10 @@ pub struct Config {
     pub machine_offline_secs: u64,
     /// Longest wait between reconnection attempts (they start at 1 s and double).
     pub machine_backoff_max_secs: u64,
+    /// Seconds a mirror of another machine's session keeps its connection after its last
+    /// client left (`session/mirror.rs`): a phone that comes back within it finds it up to
+    /// date; after it the mirror costs nothing until a client attaches again.
+    pub mirror_idle_secs: u64,
 }
 
 impl Default for Config {
@@ -130,6 +134,7 @@ impl Default for Config {
             machine_ping_secs: 30,
             machine_offline_secs: 90,
             machine_backoff_max_secs: 30,
+            mirror_idle_secs: 60,
         }
     }
 }
@@ -217,6 +222,9 @@ impl Config {
         self.hook_commands()?;
         if self.machine_ping_secs == 0 || self.machine_offline_secs <= self.machine_ping_secs {
             bail!("keys `machinePingSecs`/`machineOfflineSecs` must be at least 1 and the second larger");
+        }
+        if self.mirror_idle_secs == 0 {
+            bail!("key `mirrorIdleSecs` must be at least 1");
         }
         if self.machine_backoff_max_secs == 0 {
             bail!("key `machineBackoffMaxSecs` must be at least 1");

@@ -28,12 +28,14 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::attach;
 
+mod attachment;
 mod route;
 
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::web::keys::Role;
+use attachment::{attach_to, attachment_of, followed};
 use route::{is_attachment, remote, Routed};
 
 /// A decoded request, or the one-line reason the stream is unusable.
@@ -67,6 +69,8 @@ pub struct Shared {
     pub events: Arc<crate::events::Events>,
     /// The other machines' links.
     pub machines: Arc<crate::machines::Machines>,
+    /// The mirrors of their sessions that local clients attach to.
+    pub mirrors: Arc<crate::mirrors::Mirrors>,
     /// The state directory (`server.log` for `Logs`).
     pub home: crate::home::Home,
     /// Hand-overs to a new binary, for `Upgrade` (and attachments, which watch it).
@@ -176,8 +180,11 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                         return Ok(());
                     }
                 } else if is_attachment(&msg) {
-                    let end = crate::remote::attach(link, msg, incoming, out, &ctx.shutdown);
-                    if let attach::End::Closed = end.await? {
+                    // Attached to the session's mirror here, as to a local session.
+                    let (read_only, size, resume) = attachment_of(&msg);
+                    let mirror = ctx.mirrors.open(link, msg).await;
+                    let attachment = mirror.map(|s| (s, read_only, size, resume));
+                    if let attach::End::Closed = attach_to(attachment, incoming, out, ctx).await? {
                         return Ok(());
                     }
                 } else {
@@ -212,10 +219,8 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 read_only,
                 size,
                 from_seq,
-            } => ctx
-                .registry
-                .find(&target)
-                .or_else(|e| ctx.registry.find_ended(&target).ok_or(e))
+            } => followed(ctx, target, read_only, size)
+                .await
                 .map(|s| (s, read_only, size, Some(from_seq))),
             ClientMsg::New { spec, attach: true } => {
                 let size = spec.size;
@@ -246,20 +251,8 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 continue;
             }
         };
-        match attachment {
-            Ok((session, read_only, size, resume)) => {
-                let attachment = attach::Attachment {
-                    read_only,
-                    size,
-                    resume,
-                    leaving: ctx.handover.leaving(),
-                };
-                let end = attach::run(session, attachment, incoming, out, &ctx.shutdown);
-                if let attach::End::Closed = end.await? {
-                    return Ok(());
-                }
-            }
-            Err(e) => out.send(&error(e)).await?,
+        if let attach::End::Closed = attach_to(attachment, incoming, out, ctx).await? {
+            return Ok(());
         }
     }
     Ok(())
@@ -460,6 +453,19 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                 let url = dashboard.rotate()?;
                 tracing::info!("master key rotated");
                 ServerMsg::Link { url }
+            }
+            ClientMsg::Previews { lines, width } => {
+                let lines = lines.min(itwillsync_protocol::MAX_PREVIEW_LINES) as usize;
+                let width = width.min(itwillsync_protocol::MAX_PREVIEW_WIDTH) as usize;
+                let previews = registry
+                    .list()
+                    .iter()
+                    .map(|s| itwillsync_protocol::Preview {
+                        id: s.id.clone(),
+                        lines: s.preview(lines, width),
+                    })
+                    .collect();
+                ServerMsg::Previews { previews }
             }
             ClientMsg::Machines { reload } => {
                 if reload {

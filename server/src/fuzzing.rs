@@ -116,6 +116,7 @@ pub fn dashboard_message(text: &[u8], home: &Home) {
             }
         }
         DashboardIn::StopSession { .. }
+        | DashboardIn::OpenRemote { .. }
         | DashboardIn::GetMetadata { .. }
         | DashboardIn::ClearAttention { .. }
         | DashboardIn::Unknown => {}

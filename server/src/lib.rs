@@ -25,6 +25,7 @@ mod input;
 mod log_file;
 pub mod log_tail;
 pub mod machines;
+mod mirrors;
 mod output_log;
 mod process;
 mod program;
@@ -125,6 +126,13 @@ pub async fn run_with(
         events.clone(),
         shutdown.clone(),
     );
+    let mirrors = mirrors::Mirrors::new(
+        config.clone(),
+        transport.clone(),
+        machines.clone(),
+        events.clone(),
+        shutdown.clone(),
+    );
     let adopted = start.adopted.as_ref().map(|d| &d.header.server);
     let started_at_ms = adopted.map_or_else(session::now_ms, |s| s.started_at_ms);
     let inherited =
@@ -134,7 +142,7 @@ pub async fn run_with(
         &config,
         &transport,
         registry.clone(),
-        machines.clone(),
+        mirrors.clone(),
         home.clone(),
         shutdown.clone(),
         dashboard_listener,
@@ -185,6 +193,7 @@ pub async fn run_with(
     }
     let inhibitor = inhibit::spawn(registry.clone(), shutdown.clone());
     let ctx = Arc::new(conn::Shared {
+        mirrors: mirrors.clone(),
         registry: registry.clone(),
         shutdown: shutdown.clone(),
         started_at_ms,
@@ -197,6 +206,7 @@ pub async fn run_with(
     });
     tokio::spawn(idle_shutdown(
         registry.clone(),
+        mirrors.clone(),
         shutdown.clone(),
         config.idle_shutdown_secs,
     ));
@@ -294,8 +304,15 @@ async fn release_quiet_output(registry: Arc<Registry>) {
     }
 }
 
-/// Triggers shutdown `secs` after the last session ends (0: never).
-async fn idle_shutdown(registry: Arc<Registry>, shutdown: Shutdown, secs: u64) {
+/// Triggers shutdown `secs` after the last session ends (0: never), unless a client is
+/// still attached to a mirror of another machine's session then (checked again every
+/// `secs` while it is).
+async fn idle_shutdown(
+    registry: Arc<Registry>,
+    mirrors: Arc<mirrors::Mirrors>,
+    shutdown: Shutdown,
+    secs: u64,
+) {
     if secs == 0 {
         return;
     }
@@ -305,7 +322,7 @@ async fn idle_shutdown(registry: Arc<Registry>, shutdown: Shutdown, secs: u64) {
             let idle = tokio::time::sleep(Duration::from_secs(secs));
             tokio::select! {
                 _ = idle => {
-                    if registry.list().is_empty() {
+                    if registry.list().is_empty() && !mirrors.watched() {
                         shutdown.trigger("no sessions left (idleShutdownSecs)");
                         return;
                     }

@@ -235,6 +235,22 @@ impl Machines {
         Ok(Some((self.get(machine)?, rest)))
     }
 
+    /// The link of the machine whose last known sessions include session `id`, once every
+    /// link has connected or given up (a server just started, after a hand-over, is asked
+    /// to resume an attachment by the bare id it had sent the client).
+    pub async fn holding(&self, id: &str) -> Option<Arc<Link>> {
+        let links = lock(&self.links).clone();
+        for link in links {
+            let mut state = link.state();
+            let connected = state.wait_for(|s| *s != MachineState::Connecting);
+            let _ = tokio::time::timeout(link.timing.offline, connected).await;
+            if lock(&link.known).sessions.iter().any(|s| s.id == id) {
+                return Some(link);
+            }
+        }
+        None
+    }
+
     /// Stops every link (the server is stopping).
     pub fn stop_all(&self) {
         for link in lock(&self.links).drain(..) {

@@ -38,6 +38,7 @@ use crate::web::keys::{Keys, Role};
 
 pub(crate) mod follower;
 mod handover;
+pub(crate) mod mirror;
 
 #[cfg(test)]
 pub use follower::THREADS as FOLLOWER_THREADS;
@@ -110,8 +111,12 @@ pub struct Session {
     pub cwd: String,
     /// The program's pid.
     pub pid: u32,
-    /// The program as a process: signals and reaping.
+    /// The program as a process: signals and reaping. A stand-in, never signalled, for a
+    /// mirror.
     program: Program,
+    /// For a mirror of a session on another machine (`session/mirror.rs`): that session.
+    /// Its signals and size go there instead of to `program` and a PTY.
+    remote: Option<mirror::Remote>,
     /// Input waiting for the program, bounded in bytes.
     input: input::Queue,
     /// Milliseconds since the epoch when it started.
@@ -188,6 +193,7 @@ impl Session {
             cwd: parts.cwd,
             pid: parts.program.pid,
             program: parts.program,
+            remote: None,
             input: input::Queue::default(),
             started_at_ms: now,
             web: parts.web,
@@ -472,7 +478,19 @@ impl Session {
 
     /// Signals the program's process group at once; an error once it has been reaped.
     pub fn signal(&self, signal: i32) -> Result<(), Gone> {
-        self.program.signal(signal)
+        match &self.remote {
+            Some(remote) => self.ask_remote(remote, Some(signal)),
+            None => self.program.signal(signal),
+        }
+    }
+
+    /// Passes a signal (or a hang-up) on to a mirrored session's machine.
+    fn ask_remote(&self, remote: &mirror::Remote, signal: Option<i32>) -> Result<(), Gone> {
+        if self.exit.borrow().is_some() {
+            return Err(Gone);
+        }
+        remote.kill(signal);
+        Ok(())
     }
 
     /// Hangs the program up at once: SIGHUP, then SIGKILL if it has not exited within
@@ -482,6 +500,9 @@ impl Session {
     }
 
     fn terminate_on(self: &Arc<Self>, runtime: &tokio::runtime::Handle) -> Result<(), Gone> {
+        if let Some(remote) = &self.remote {
+            return self.ask_remote(remote, None);
+        }
         if self.program.hang_up()? {
             let session = self.clone();
             runtime.spawn(async move {
@@ -541,6 +562,17 @@ impl Session {
 
     fn apply_size(&self) {
         let clients = lock(&self.clients);
+        if let Some(remote) = &self.remote {
+            // The remote server applies it, and tells the size it chose (`Size`).
+            let counts = clients.counts();
+            let watchers = counts.terminals + counts.phones + counts.read_only;
+            let size = clients.effective();
+            remote.set_demand(mirror::Demand {
+                size,
+                watchers: watchers as usize,
+            });
+            return;
+        }
         let Some(size) = clients.effective() else {
             return;
         };

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg, Size};
 
+pub mod machines;
 pub mod sshd;
 pub mod web;
 #[allow(unused_imports)] // only the phone tests use these

@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use itwillsync_protocol::{ClientMsg, ServerMsg};
 use tokio::time::{interval, Instant, MissedTickBehavior};
+
+use itwillsync_protocol::{ClientMsg, MachineState, ServerMsg};
 
 use super::message::{listed, DashboardIn, DashboardOut, Machine, Metadata};
 use super::{files, Shared};
@@ -26,6 +27,11 @@ const TICK: Duration = Duration::from_millis(500);
 /// Lines in a preview, and their width.
 const PREVIEW_LINES: usize = 5;
 const PREVIEW_WIDTH: usize = 80;
+/// How often other machines' previews are asked for (one request per online machine,
+/// through its link, only while a page is open).
+const REMOTE_PREVIEW_EVERY: Duration = Duration::from_secs(2);
+/// How long such a request may take before that machine's previews are skipped this time.
+const REMOTE_PREVIEW_TIMEOUT: Duration = Duration::from_secs(5);
 /// A page that takes this long to accept one message is not reading; it reconnects.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the page is pinged (browsers answer by themselves). A page that has sent
@@ -51,6 +57,8 @@ pub async fn run(connection: Connection, shared: Arc<Shared>) {
         connection,
         shared,
         seen: HashMap::new(),
+        remote_seen: HashMap::new(),
+        no_previews: Vec::new(),
     };
     if let Err(e) = page.serve().await {
         tracing::debug!("dashboard connection ended: {e:#}");
@@ -61,6 +69,12 @@ struct Page {
     connection: Connection,
     shared: Arc<Shared>,
     seen: HashMap<String, Seen>,
+    /// Other machines' previews as last sent, by machine and session id. An offline
+    /// machine's are not asked for: the page keeps showing the last ones.
+    remote_seen: HashMap<(String, String), Vec<String>>,
+    /// Machines that answered `Previews` with an error (an older build of the same
+    /// protocol version, which also drops the link's connection): not asked again.
+    no_previews: Vec<String>,
 }
 
 impl Page {
@@ -86,6 +100,8 @@ impl Page {
         tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut ping = interval(PING_EVERY);
         ping.tick().await; // the first tick is immediate
+        let mut remote_tick = interval(REMOTE_PREVIEW_EVERY);
+        remote_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut heard = true;
         loop {
             tokio::select! {
@@ -123,6 +139,7 @@ impl Page {
                     self.sync().await?;
                 }
                 _ = tick.tick() => self.sync().await?,
+                _ = remote_tick.tick() => self.remote_previews().await?,
                 r = machines.changed() => {
                     if r.is_err() {
                         return Ok(());
@@ -144,6 +161,53 @@ impl Page {
             .map(Machine::of)
             .collect();
         self.send(&DashboardOut::Machines { machines }).await
+    }
+
+    /// Sends the other machines' previews that changed, asked of each online machine
+    /// through its link.
+    async fn remote_previews(&mut self) -> anyhow::Result<()> {
+        let infos = self.shared.machines.infos();
+        self.remote_seen.retain(|(machine, id), _| {
+            infos
+                .iter()
+                .any(|m| &m.name == machine && m.sessions.iter().any(|s| &s.id == id))
+        });
+        for info in infos {
+            if info.state != MachineState::Online || self.no_previews.contains(&info.name) {
+                continue;
+            }
+            let Ok(link) = self.shared.machines.get(&info.name) else {
+                continue;
+            };
+            let request = ClientMsg::Previews {
+                lines: PREVIEW_LINES as u16,
+                width: PREVIEW_WIDTH as u16,
+            };
+            let asked = tokio::time::timeout(REMOTE_PREVIEW_TIMEOUT, link.request(request));
+            let previews = match asked.await {
+                Ok(Ok(ServerMsg::Previews { previews })) => previews,
+                Ok(Ok(ServerMsg::Error { message })) => {
+                    tracing::info!(machine = %info.name, "no previews from this machine: {message}");
+                    self.no_previews.push(info.name);
+                    continue;
+                }
+                _ => continue,
+            };
+            for preview in previews {
+                let key = (info.name.clone(), preview.id);
+                if self.remote_seen.get(&key) == Some(&preview.lines) {
+                    continue;
+                }
+                let msg = DashboardOut::Preview {
+                    session_id: &key.1,
+                    machine: Some(&info.name),
+                    lines: &preview.lines,
+                };
+                self.send(&msg).await?;
+                self.remote_seen.insert(key, preview.lines);
+            }
+        }
+        Ok(())
     }
 
     async fn send(&mut self, msg: &DashboardOut<'_>) -> anyhow::Result<()> {
@@ -204,6 +268,7 @@ impl Page {
         old.preview.clone_from(&lines);
         let msg = DashboardOut::Preview {
             session_id: &s.id,
+            machine: None,
             lines: &lines,
         };
         self.send(&msg).await
@@ -223,6 +288,25 @@ impl Page {
                 self.create_on(machine, tool, cwd).await
             }
             DashboardIn::CreateSession { tool, cwd, .. } => self.create(tool, cwd).await,
+            DashboardIn::OpenRemote {
+                machine,
+                session_id,
+            } => {
+                let reply = match self.shared.open_remote(machine, session_id).await {
+                    Ok((port, key)) => DashboardOut::RemoteOpened {
+                        machine,
+                        session_id,
+                        port,
+                        key,
+                    },
+                    Err(e) => DashboardOut::OperationError {
+                        operation: msg.operation(),
+                        session_id,
+                        error: format!("{e:#}"),
+                    },
+                };
+                self.send(&reply).await
+            }
             _ => match answer(&self.shared, &msg).await {
                 Ok(Some(reply)) => self.send(&reply).await,
                 // Stop, rename, clear-attention: the page sees the effect now, not at
@@ -334,7 +418,9 @@ async fn answer<'m>(
             find(session_id)?.clear_attention();
             Ok(None)
         }
-        DashboardIn::CreateSession { .. } | DashboardIn::Unknown => Ok(None),
+        DashboardIn::CreateSession { .. }
+        | DashboardIn::OpenRemote { .. }
+        | DashboardIn::Unknown => Ok(None),
     }
 }
 

@@ -61,6 +61,16 @@ pub(crate) enum DashboardIn {
         #[serde(default)]
         machine: String,
     },
+    /// Open another machine's session on this phone: through its mirror on this server
+    /// (made if needed), whose port and key the answer (`remote-opened`) carries.
+    OpenRemote {
+        /// The machine's name.
+        #[serde(default)]
+        machine: String,
+        /// The session's exact id there.
+        #[serde(rename = "sessionId", default)]
+        session_id: String,
+    },
     /// List a directory for the folder browser.
     ListDir {
         /// A directory inside home (empty: home).
@@ -86,6 +96,7 @@ impl DashboardIn {
             DashboardIn::ClearAttention { .. } => "clear-attention",
             DashboardIn::CreateSession { .. } => "create-session",
             DashboardIn::ListDir { .. } => "list-dir",
+            DashboardIn::OpenRemote { .. } => "open-remote",
             DashboardIn::Unknown => "unknown",
         }
     }
@@ -96,7 +107,8 @@ impl DashboardIn {
             DashboardIn::StopSession { session_id }
             | DashboardIn::RenameSession { session_id, .. }
             | DashboardIn::GetMetadata { session_id }
-            | DashboardIn::ClearAttention { session_id } => session_id,
+            | DashboardIn::ClearAttention { session_id }
+            | DashboardIn::OpenRemote { session_id, .. } => session_id,
             DashboardIn::CreateSession { .. }
             | DashboardIn::ListDir { .. }
             | DashboardIn::Unknown => "",
@@ -141,6 +153,9 @@ pub(crate) enum DashboardOut<'a> {
     Preview {
         /// The session's id.
         session_id: &'a str,
+        /// Another machine's session: that machine (absent for this one's).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        machine: Option<&'a str>,
         /// At most 5 lines, plain text.
         lines: &'a [String],
     },
@@ -188,6 +203,19 @@ pub(crate) enum DashboardOut<'a> {
     Machines {
         /// In `machines.json` order.
         machines: Vec<Machine>,
+    },
+    /// The answer to `open-remote`: the session's mirror on this server, opened like a
+    /// local card (`http(s)://HOST:port/#k=key`).
+    #[serde(rename_all = "camelCase")]
+    RemoteOpened {
+        /// As asked.
+        machine: &'a str,
+        /// As asked.
+        session_id: &'a str,
+        /// The mirror's phone port on this server.
+        port: u16,
+        /// The mirror's full key (base64url).
+        key: String,
     },
 }
 
@@ -350,6 +378,13 @@ mod tests {
                     machine: id(""),
                 },
             ),
+            (
+                r#"{"type":"open-remote","machine":"devbox","sessionId":"ab"}"#,
+                DashboardIn::OpenRemote {
+                    machine: id("devbox"),
+                    session_id: id("ab"),
+                },
+            ),
             // A missing string is empty: list-dir without a path lists home.
             (
                 r#"{"type":"list-dir"}"#,
@@ -468,9 +503,29 @@ mod tests {
             (
                 DashboardOut::Preview {
                     session_id: "ab",
+                    machine: None,
                     lines: &lines,
                 },
                 id(r#"{"type":"preview","sessionId":"ab","lines":["$ make","ok \"done\""]}"#),
+            ),
+            (
+                DashboardOut::Preview {
+                    session_id: "ab",
+                    machine: Some("devbox"),
+                    lines: &lines[..1],
+                },
+                id(r#"{"type":"preview","sessionId":"ab","machine":"devbox","lines":["$ make"]}"#),
+            ),
+            (
+                DashboardOut::RemoteOpened {
+                    machine: "devbox",
+                    session_id: "ab",
+                    port: 4000,
+                    key: id("KEY"),
+                },
+                id(
+                    r#"{"type":"remote-opened","machine":"devbox","sessionId":"ab","port":4000,"key":"KEY"}"#,
+                ),
             ),
             (
                 DashboardOut::Metadata {

@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     /// The other machines: their sessions are listed by machine, and "+" can start one
     /// there.
     machines: Arc<Machines>,
+    /// The mirrors of their sessions: a remote card opens its mirror's phone page here.
+    mirrors: Arc<crate::mirrors::Mirrors>,
     /// The master key (shared with the [`Handle`], which rotates it).
     keys: Arc<Keys>,
     /// Failed proofs per address.
@@ -112,6 +114,21 @@ impl Shared {
             other => bail!("{machine}: unexpected answer {other:?}"),
         }
     }
+
+    /// The phone port and full key of the mirror of session `id` on `machine` (made if
+    /// there is none yet): a remote card opens there, on this server.
+    async fn open_remote(&self, machine: &str, id: &str) -> anyhow::Result<(u16, String)> {
+        let link = self.machines.get(machine)?;
+        let request = itwillsync_protocol::ClientMsg::Attach {
+            target: Some(id.to_string()),
+            read_only: false,
+            size: NEW_SIZE,
+        };
+        let mirror = self.mirrors.open(link, request).await?;
+        let port = mirror.info().port.context("the mirror has no phone port")?;
+        let key = mirror.key(Role::Full).context("the mirror has no key")?;
+        Ok((port, key.to_link_text()))
+    }
 }
 
 /// The running dashboard, for the Unix socket's requests: its link and key rotation.
@@ -158,7 +175,7 @@ pub fn spawn(
     config: &Config,
     transport: &web::Transport,
     registry: Arc<Registry>,
-    machines: Arc<Machines>,
+    mirrors: Arc<crate::mirrors::Mirrors>,
     home: Home,
     shutdown: Shutdown,
     adopted: Option<std::net::TcpListener>,
@@ -184,7 +201,8 @@ pub fn spawn(
     let csp = if tls.is_some() { CSP_HTTPS } else { CSP_HTTP };
     let shared = Arc::new(Shared {
         registry,
-        machines,
+        machines: mirrors.machines().clone(),
+        mirrors,
         keys: keys.clone(),
         auth: Auth::new(),
         home: files::Home::from_env(),

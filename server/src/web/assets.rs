@@ -52,6 +52,7 @@ const FILES: &[(&str, Asset)] = &[
     asset!("key.js", JS),
     asset!("share.js", JS),
     asset!("dashboard.js", JS),
+    asset!("machines.js", JS),
     asset!("dashboard.css", CSS),
     asset!("terminal.js", JS),
     asset!("keybar.js", JS),

@@ -1,0 +1,303 @@
+//! The mirrors of other machines' sessions this server serves (`session/mirror.rs`),
+//! created on demand: when a local terminal attaches to `MACHINE:TARGET` or starts a
+//! session there attached (`conn.rs`), or the dashboard opens another machine's session
+//! for a phone (`dashboard/client.rs`). There is at most one mirror per remote session;
+//! every local client of that session (terminals and phones alike) is a client of it.
+//!
+//! A mirror is a `Session` with its own phone port and keys on this machine (no secret
+//! crosses between machines), but it is not in the registry: `ls`, `/api/sessions` and the
+//! dashboard list a remote session once, from the machine's link, and a hand-over or a
+//! shutdown of this server leaves the remote programs alone. A mirror leaves the table when
+//! its remote session has ended.
+//!
+//! Lock: the table is a `std::sync::Mutex` held only to look up, add or remove an entry.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{bail, Context};
+use futures_util::{SinkExt, StreamExt};
+use itwillsync_protocol::{ClientMsg, EventKind, ServerMsg, SessionInfo, Size};
+use tokio::sync::broadcast;
+
+use crate::config::Config;
+use crate::events::Events;
+use crate::machines::{Link, Machines, Remote as Connection};
+use crate::program::Program;
+use crate::session::mirror::{self, Remote, Start};
+use crate::session::{Parts, Session};
+use crate::shutdown::Shutdown;
+use crate::size::Clients;
+use crate::web::Transport;
+
+/// Every mirror this server holds.
+pub struct Mirrors {
+    config: Config,
+    transport: Transport,
+    shutdown: Shutdown,
+    /// The machines' links.
+    machines: Arc<Machines>,
+    /// Live mirrors; each knows its machine and remote id (`Session::remote`).
+    table: Arc<Mutex<Vec<Arc<Session>>>>,
+    /// Where mirrors' own events go: nowhere. The remote session's events arrive through
+    /// the machine's link; a mirror must not announce them a second time.
+    silent: Arc<Events>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section is a push, a retain or a lookup.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the remote server answered an attach with, up to the end of its first repaint.
+struct Opening {
+    info: SessionInfo,
+    seq: u64,
+    repaint: Vec<u8>,
+    /// The frame after the repaint (usually `Size`).
+    next: Option<ServerMsg>,
+}
+
+impl Mirrors {
+    /// No mirrors yet.
+    pub fn new(
+        config: Config,
+        transport: Transport,
+        machines: Arc<Machines>,
+        events: Arc<Events>,
+        shutdown: Shutdown,
+    ) -> Arc<Self> {
+        let table = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(follow_renames(table.clone(), events, shutdown.clone()));
+        Arc::new(Self {
+            config,
+            transport,
+            shutdown,
+            machines,
+            table,
+            silent: Arc::new(Events::default()),
+        })
+    }
+
+    /// The machines whose sessions are mirrored.
+    pub fn machines(&self) -> &Arc<Machines> {
+        &self.machines
+    }
+
+    /// Whether any client is attached to a mirror (the server does not stop for lack of
+    /// sessions while one is).
+    pub fn watched(&self) -> bool {
+        lock(&self.table).iter().any(|s| s.info().clients > 0)
+    }
+
+    /// The mirror of session `id` on `machine`, if there is one.
+    pub fn find(&self, machine: &str, id: &str) -> Option<Arc<Session>> {
+        lock(&self.table)
+            .iter()
+            .find(|s| {
+                s.remote()
+                    .is_some_and(|r| r.machine() == machine && r.id() == id)
+            })
+            .cloned()
+    }
+
+    /// The mirror for `request` on `link`'s machine: `Attach` or `Follow` of a session
+    /// there (its mirror, made if there is none yet), or `New` with `attach` (a new
+    /// session there, and its mirror).
+    pub async fn open(&self, link: Arc<Link>, request: ClientMsg) -> anyhow::Result<Arc<Session>> {
+        let (target, size) = match &request {
+            ClientMsg::Attach {
+                target: Some(target),
+                size,
+                ..
+            }
+            | ClientMsg::Follow { target, size, .. } => (Some(target.clone()), *size),
+            ClientMsg::New { ref spec, .. } => (None, spec.size),
+            _ => bail!("not an attachment"),
+        };
+        let first = match target {
+            Some(target) => {
+                let id = self.resolve(&link, target).await?;
+                if let Some(mirror) = self.find(&link.name, &id) {
+                    return Ok(mirror);
+                }
+                ClientMsg::Attach {
+                    target: Some(id),
+                    read_only: false,
+                    size,
+                }
+            }
+            None => request,
+        };
+        let lost = |why: &str| anyhow::anyhow!("machine {}: {why}", link.name);
+        let mut connection = link.open().await.map_err(|l| lost(l.message()))?;
+        if connection.to.send(&first).await.is_err() {
+            bail!(lost(&connection.why_gone("ssh exited").await));
+        }
+        let timeout = link.timing().offline;
+        let opening = tokio::time::timeout(timeout, opening(&mut connection))
+            .await
+            .map_err(|_| lost("no answer"))??;
+        self.start(link, connection, opening).await
+    }
+
+    /// The id of the session `target` (id, prefix or name) names on `link`'s machine.
+    async fn resolve(&self, link: &Link, target: String) -> anyhow::Result<String> {
+        let info = ClientMsg::Info {
+            target: Some(target),
+        };
+        match link.request(info).await? {
+            ServerMsg::Session { session } => Ok(session.id),
+            ServerMsg::Error { message } => bail!(message),
+            other => bail!("machine {} answered {other:?}", link.name),
+        }
+    }
+
+    /// Makes the mirror of an attached connection and starts what serves it.
+    async fn start(
+        &self,
+        link: Arc<Link>,
+        connection: Connection,
+        opening: Opening,
+    ) -> anyhow::Result<Arc<Session>> {
+        let Opening {
+            info,
+            seq,
+            repaint,
+            next,
+        } = opening;
+        let (config, transport) = (self.config.clone(), self.transport.clone());
+        let web =
+            tokio::task::spawn_blocking(move || crate::web::bind(&config, &transport, None, None))
+                .await
+                .context("the mirror's phone listener")??;
+        let max = Size {
+            cols: self.config.max_terminal_cols,
+            rows: self.config.max_terminal_rows,
+        };
+        let takeover = std::time::Duration::from_secs(self.config.phone_takeover_secs);
+        let clients = Clients::new(self.config.resize_policy, max).with_takeover(takeover);
+        let size = match &next {
+            Some(ServerMsg::Size { size }) => *size,
+            _ => info.size,
+        };
+        let parts = Parts {
+            id: info.id.clone(),
+            name: format!("{}:{}", link.name, info.name),
+            command: info.command.clone(),
+            cwd: info.cwd.clone(),
+            // Never signalled: a mirror's kill goes to the remote server.
+            program: Program::adopt(0, true),
+            size,
+            ring_capacity: self.config.scrollback_buffer_size,
+            clients,
+            web: Some((web.port, web.keys.clone())),
+            network_warning: web.warning.clone(),
+            events: self.silent.clone(),
+        };
+        let remote = Remote::new(link.clone(), info.id.clone());
+        let start = Start {
+            seq,
+            repaint: &repaint,
+            started_at_ms: info.started_at_ms,
+        };
+        let session = Session::mirrored(parts, remote, start);
+        {
+            let mut table = lock(&self.table);
+            if let Some(other) = table.iter().find(|s| {
+                s.remote()
+                    .is_some_and(|r| r.machine() == link.name && r.id() == info.id)
+            }) {
+                // Another client made it meanwhile: this connection and port go unused.
+                return Ok(other.clone());
+            }
+            table.push(session.clone());
+        }
+        tracing::info!(machine = %link.name, session = %info.id, seq, "mirror started");
+        if let Err(e) = session.spawn_follower() {
+            tracing::error!(session = %session.id, "cannot start the mirror's terminal state: {e}");
+        }
+        crate::web::spawn(web, session.clone(), &self.config);
+        let idle = std::time::Duration::from_secs(self.config.mirror_idle_secs);
+        let task = mirror::run(
+            session.clone(),
+            connection,
+            next,
+            idle,
+            self.shutdown.clone(),
+        );
+        tokio::spawn(task);
+        let (table, ended) = (self.table.clone(), session.clone());
+        tokio::spawn(async move {
+            ended.exited().await;
+            lock(&table).retain(|s| !Arc::ptr_eq(s, &ended));
+        });
+        Ok(session)
+    }
+}
+
+/// Renames mirrors as their remote sessions are renamed, wherever that was done (the
+/// machines' events arrive here through their links), so phones' titles follow. Wakes only
+/// on events.
+async fn follow_renames(
+    table: Arc<Mutex<Vec<Arc<Session>>>>,
+    events: Arc<Events>,
+    shutdown: Shutdown,
+) {
+    let mut events = events.subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.wait() => return,
+            event = events.recv() => match event {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        let (Some(id), Some(name)) = (&event.session, &event.name) else {
+            continue;
+        };
+        if event.kind != EventKind::SessionRenamed || event.machine == crate::events::LOCAL {
+            continue;
+        }
+        let mirrored = |s: &&Arc<Session>| {
+            s.remote()
+                .is_some_and(|r| r.machine() == event.machine && r.id() == id)
+        };
+        if let Some(mirror) = lock(&table).iter().find(mirrored) {
+            mirror.set_name(format!("{}:{name}", event.machine));
+        }
+    }
+}
+
+/// Reads the remote server's answer to an attach up to the end of its first repaint.
+async fn opening(connection: &mut Connection) -> anyhow::Result<Opening> {
+    let mut info = None;
+    let mut repaint: Option<(u64, Vec<u8>)> = None;
+    loop {
+        let msg = match connection.from.next().await {
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => bail!("bad frame: {e}"),
+            None => bail!("{}", connection.why_gone("ssh exited").await),
+        };
+        match (msg, &mut repaint) {
+            (ServerMsg::Attached { session }, _) => info = Some(session),
+            (ServerMsg::Redraw { seq, data }, None) => repaint = Some((seq, data)),
+            (ServerMsg::Redraw { seq, data }, Some((at, pieces))) if *at == seq => {
+                pieces.extend_from_slice(&data)
+            }
+            (ServerMsg::Error { message }, _) => bail!(message),
+            (ServerMsg::Warning { .. }, None) => {}
+            (next, Some(_)) => {
+                let (seq, repaint) = repaint.take().unwrap_or_default();
+                let info = info.context("a repaint before the attach")?;
+                return Ok(Opening {
+                    info,
+                    seq,
+                    repaint,
+                    next: Some(next),
+                });
+            }
+            (other, None) => bail!("unexpected answer to an attach: {other:?}"),
+        }
+    }
+}
