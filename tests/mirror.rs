@@ -156,7 +156,8 @@ fn a_phone_opens_a_remote_session_through_the_laptop() {
 fn an_unwatched_mirror_closes_its_connection_and_resumes_exactly() {
     let pair = Pair::new(json!({ "mirrorIdleSecs": 1 }));
     pair.add_devbox();
-    let script = "stty -echo; while read x; do echo got-$x; done";
+    let script =
+        "stty -echo; while read x; do [ \"$x\" = q ] && { echo bye; exit 7; }; echo got-$x; done";
     let id = pair.ok(&[
         "new", "-d", "--no-qr", "--on", "devbox", "--name", "echo", "--", "sh", "-c", script,
     ]);
@@ -192,9 +193,30 @@ fn an_unwatched_mirror_closes_its_connection_and_resumes_exactly() {
         // gets exactly what it missed, without a repaint.
         let mut phone = mirror.phone().await;
         phone.send(json!({"type": "resume", "lastSeq": seq})).await;
-        let (text, _) = read_until(&mut phone, seq, "got-b\r\n").await;
+        let (text, seq) = read_until(&mut phone, seq, "got-b\r\n").await;
         assert_eq!(text, "got-b\r\n");
         assert_eq!(ssh_children(server).len(), 2, "the mirror reconnected");
+        // The program prints its last line and ends while nobody follows it from here:
+        // the phone that comes back still gets that line and then the real exit code.
+        drop(phone);
+        eventually("the mirror's ssh gone", || ssh_children(server).len() == 1);
+        there.send(&itwillsync_protocol::ClientMsg::Input {
+            data: b"q\n".to_vec(),
+        });
+        loop {
+            match there.recv().expect("the exit on its own machine") {
+                itwillsync_protocol::ServerMsg::Exit { status } => {
+                    assert_eq!(status.code, 7);
+                    break;
+                }
+                _ => continue,
+            }
+        }
+        let mut phone = mirror.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": seq})).await;
+        let (text, _) = read_until(&mut phone, seq, "bye\r\n").await;
+        assert_eq!(text, "bye\r\n");
+        wait_message(&mut phone, "exit", |m| m["code"] == 7).await;
     });
 }
 

@@ -398,8 +398,9 @@ impl Task {
             }
             ServerMsg::Exit { status } => return Some(self.ended(status)),
             ServerMsg::Error { message } => {
-                // The only request that can fail is the resume: the session ended (and was
-                // removed) while the machine was unreachable, its status gone with it.
+                // The only request that can fail is the resume: the session ended while the
+                // machine was unreachable, so long ago (10 minutes, or 4 sessions ended
+                // since) that its server no longer keeps it, its status gone with it.
                 tracing::info!(session = %self.id, "the mirrored session is gone: {message}");
                 let status = ExitStatus {
                     code: 1,
