@@ -398,9 +398,7 @@ impl Snapshot {
         let (rows, cols) = self.screen.size();
         let top = self.history.len().saturating_sub(offset);
         let count = offset.min(usize::from(rows.get()));
-        (top..(top + count).min(self.history.len()))
-            .map(|index| self.history.render(index, cols.get()))
-            .collect()
+        self.history.render_rows(top..top + count, cols.get())
     }
 
     /// The screen as [`Term::redraw`] paints it.
