@@ -1,6 +1,6 @@
 //! A session's terminal state: the vt100 screens (main and alternate) and the scrollback
 //! history (`history.rs`, kept compact: text and attribute runs, not vt100's 32-byte
-//! cells), fed from the output ring by the follower so parsing never slows PTY reads.
+//! cells, compressed a block of rows at a time), fed from the output ring by the follower so parsing never slows PTY reads.
 //!
 //! The state knows exactly which output position it reflects (`seq`), so a redraw plus the
 //! ring bytes after that position is exact. Parsing also finds what vt100 does not act on:
