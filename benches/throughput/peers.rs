@@ -265,6 +265,22 @@ pub fn thread_count(pid: i32) -> usize {
         .count()
 }
 
+/// The process's thread count once it has stayed the same for 11 s (at most 40 s): the
+/// threads it keeps, without those of a thread pool's burst (Tokio lets a blocking thread
+/// linger 10 s after its last task).
+pub fn settled_thread_count(pid: i32) -> usize {
+    let start = Instant::now();
+    let (mut count, mut since) = (thread_count(pid), Instant::now());
+    while since.elapsed() < Duration::from_secs(11) && start.elapsed() < Duration::from_secs(40) {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = thread_count(pid);
+        if now != count {
+            (count, since) = (now, Instant::now());
+        }
+    }
+    count
+}
+
 /// A PTY pair with the default (cooked) settings sessions get.
 pub fn pty() -> (std::fs::File, OwnedFd) {
     let (master, slave) = itwillsync_server::open_pty().unwrap();

@@ -1,6 +1,6 @@
 //! A session's terminal state: the vt100 screens (main and alternate) and the scrollback
 //! history (`history.rs`, kept compact: text and attribute runs, not vt100's 32-byte
-//! cells), fed from the output ring by the follower so parsing never slows PTY reads.
+//! cells, compressed a block of rows at a time), fed from the output ring by the follower so parsing never slows PTY reads.
 //!
 //! The state knows exactly which output position it reflects (`seq`), so a redraw plus the
 //! ring bytes after that position is exact. Parsing also finds what vt100 does not act on:
@@ -62,9 +62,19 @@ impl vt100::Callbacks for Callbacks {
 
 /// The terminal state and the output position it reflects.
 pub struct Term {
+    seq: u64,
+    /// The size the screens have (or will have, once created).
+    size: Size,
+    /// The screens, created on the first output: until then the state is a blank screen
+    /// of `size`, and a session that printed nothing holds no grid (vt100 takes 32 bytes a
+    /// cell: 150 KiB at 120x40). Never dropped once created.
+    screens: Option<Box<Screens>>,
+}
+
+/// vt100's screens and what the terminal state knows beside them.
+struct Screens {
     /// The screens, without scrollback (`on_scroll` moves rows into the history).
     parser: vt100::Parser<Callbacks>,
-    seq: u64,
     /// The main screen as it was when a program switched to the alternate screen. vt100
     /// keeps the main grid but offers no way to draw it while the alternate one is active.
     main_screen: Option<String>,
@@ -82,18 +92,13 @@ fn nz(n: u16) -> NonZeroU16 {
 const MAX_HELD_BACK: usize = 32;
 
 impl Term {
-    /// A blank screen of `size` at output position 0.
+    /// A blank screen of `size` at output position 0. It holds no grid until the first
+    /// output arrives (see [`Term::screens`]).
     pub fn new(size: Size) -> Self {
         Self {
-            parser: vt100::Parser::new_with_callbacks(
-                nz(size.rows),
-                nz(size.cols),
-                0,
-                Callbacks::default(),
-            ),
             seq: 0,
-            main_screen: None,
-            partial_region: [false; 2],
+            size,
+            screens: None,
         }
     }
 
@@ -119,7 +124,26 @@ impl Term {
 
     /// The screen's height.
     pub fn rows(&self) -> u16 {
-        self.parser.screen().size().0.get()
+        nz(self.size.rows).get()
+    }
+
+    /// Whether the screens exist: false until the first output (a blank screen).
+    #[cfg(test)]
+    pub fn has_screens(&self) -> bool {
+        self.screens.is_some()
+    }
+
+    /// The scrollback history (made empty with the screens when there are none yet).
+    #[cfg(test)]
+    fn history(&mut self) -> &History {
+        &self.screens().parser.callbacks().history
+    }
+
+    /// The screens, created blank at the current size when there are none yet.
+    fn screens(&mut self) -> &mut Screens {
+        let size = self.size;
+        self.screens
+            .get_or_insert_with(|| Box::new(Screens::new(size)))
     }
 
     /// Parses output that follows `seq` and returns how many bytes were consumed. A control
@@ -127,6 +151,159 @@ impl Term {
     /// captured exactly when a program enters the alternate screen, and scroll regions are
     /// seen on the screen they apply to.
     pub fn process(&mut self, bytes: &[u8]) -> usize {
+        if bytes.is_empty() {
+            return 0;
+        }
+        let done = self.screens().process(bytes);
+        self.seq += done as u64;
+        done
+    }
+
+    /// Whether output may be skipped here: see [`skippable`].
+    pub fn may_skip(&self) -> bool {
+        self.screens.as_ref().is_none_or(|s| s.may_skip())
+    }
+
+    /// Continues at `seq` without parsing the output before it (lost to a flood); the
+    /// state so far (modes, screen, colours) is kept.
+    pub fn skip_to(&mut self, seq: u64) {
+        self.seq = self.seq.max(seq);
+    }
+
+    /// Parses everything, cut-off sequences included: for output that will never continue.
+    /// Like [`Term::process`] up to the cut-off sequence, so a switch to the alternate
+    /// screen still keeps the main screen, and scroll regions are still seen.
+    pub fn finish(&mut self, bytes: &[u8]) {
+        let parsed = self.process(bytes);
+        if parsed < bytes.len() {
+            self.screens().feed(&bytes[parsed..]);
+            self.seq += (bytes.len() - parsed) as u64;
+        }
+    }
+
+    /// Takes the query answers and the alert count gathered since the last call.
+    pub fn take_hooks(&mut self) -> Hooks {
+        match &mut self.screens {
+            Some(screens) => std::mem::take(&mut screens.parser.callbacks_mut().hooks),
+            None => Hooks::default(),
+        }
+    }
+
+    /// Follows a PTY resize (which resets both screens' scroll regions).
+    pub fn set_size(&mut self, size: Size) {
+        self.size = size;
+        if let Some(screens) = &mut self.screens {
+            screens.parser.set_size(nz(size.rows), nz(size.cols));
+            screens.partial_region = [false; 2];
+        }
+    }
+
+    /// The last `count` non-empty rows of the visible screen as plain text, trailing
+    /// blanks trimmed; a row longer than `width` characters is cut to end in `...`.
+    pub fn preview(&self, count: usize, width: usize) -> Vec<String> {
+        let Some(screens) = &self.screens else {
+            return Vec::new(); // a blank screen has no non-empty row
+        };
+        let screen = screens.parser.screen();
+        let cols = screen.size().1.get();
+        let rows: Vec<String> = screen
+            .rows(0, cols)
+            .map(|row| row.trim_end().to_string())
+            .filter(|row| !row.is_empty())
+            .collect();
+        let skip = rows.len().saturating_sub(count);
+        rows.into_iter()
+            .skip(skip)
+            .map(|row| {
+                if row.chars().count() <= width {
+                    row
+                } else {
+                    let mut cut: String = row.chars().take(width.saturating_sub(3)).collect();
+                    cut.push_str("...");
+                    cut
+                }
+            })
+            .collect()
+    }
+
+    /// The screen (created, blank, if there is none yet).
+    #[cfg(test)]
+    pub fn screen(&mut self) -> &vt100::Screen {
+        self.screens().parser.screen()
+    }
+
+    /// Escape sequences that repaint a terminal to this state: the main screen, then (when
+    /// a full-screen program is running) the switch to the alternate screen and its
+    /// contents, then input modes and the cursor. A terminal that later leaves the
+    /// alternate screen finds the right main screen underneath.
+    pub fn redraw(&self) -> String {
+        match &self.screens {
+            Some(screens) => screens.redraw(),
+            // Rendered from blank screens made for it, which are not kept.
+            None => Screens::new(self.size).redraw(),
+        }
+    }
+
+    /// A copy of the state to render a repaint with history from, outside the lock that
+    /// guards this one (`repaint.rs`). It copies the screens' cells (32 bytes each) and the
+    /// history's text; it renders nothing.
+    pub fn snapshot(&self) -> Snapshot {
+        let copy = |screens: &Screens| Snapshot {
+            seq: self.seq,
+            screen: screens.parser.screen().clone(),
+            main_screen: screens.main_screen.clone(),
+            history: screens.parser.callbacks().history.clone(),
+        };
+        match &self.screens {
+            Some(screens) => copy(screens),
+            None => copy(&Screens::new(self.size)),
+        }
+    }
+
+    /// A terminal reset (`ESC c`), then the scrollback history row by row, pushed into the
+    /// receiving terminal's own scrollback, then the screen exactly as [`Term::redraw`]
+    /// paints it. For phones, whose xterm.js keeps history the user can scroll back to.
+    /// While a full-screen program runs, the alternate screen has no history to send.
+    /// In one buffer, as a reference for the pieces `repaint::Repaint` renders.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn redraw_with_history(&mut self) -> Vec<u8> {
+        let screens = self.screens();
+        let history = &screens.parser.callbacks().history;
+        let mut out = String::from("\x1bc");
+        let (rows, cols) = screens.parser.screen().size();
+        let rows = usize::from(rows.get());
+        for index in 0..history.len() {
+            out.push_str(&history.render(index, cols.get()));
+        }
+        // The last rows of history are still on screen: scroll them off into history.
+        let visible = history.len().min(rows.saturating_sub(1));
+        if visible > 0 {
+            out.push_str(&format!("\x1b[{rows};1H"));
+            out.push_str(&"\n".repeat(visible));
+        }
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(screens.redraw().as_bytes());
+        bytes
+    }
+}
+
+impl Screens {
+    /// Blank screens of `size`.
+    fn new(size: Size) -> Self {
+        Self {
+            parser: vt100::Parser::new_with_callbacks(
+                nz(size.rows),
+                nz(size.cols),
+                0,
+                Callbacks::default(),
+            ),
+            main_screen: None,
+            partial_region: [false; 2],
+        }
+    }
+
+    /// [`Term::process`]: how many bytes were consumed.
+    fn process(&mut self, bytes: &[u8]) -> usize {
         let mut done = 0;
         for at in memchr::memchr_iter(0x1b, bytes) {
             if at < done {
@@ -179,126 +356,23 @@ impl Term {
         bytes.len()
     }
 
-    /// Whether output may be skipped here: see [`skippable`].
-    pub fn may_skip(&self) -> bool {
+    fn may_skip(&self) -> bool {
         !self.partial_region[usize::from(self.parser.screen().alternate_screen())]
-    }
-
-    /// Continues at `seq` without parsing the output before it (lost to a flood); the
-    /// state so far (modes, screen, colours) is kept.
-    pub fn skip_to(&mut self, seq: u64) {
-        self.seq = self.seq.max(seq);
-    }
-
-    /// Parses everything, cut-off sequences included: for output that will never continue.
-    /// Like [`Term::process`] up to the cut-off sequence, so a switch to the alternate
-    /// screen still keeps the main screen, and scroll regions are still seen.
-    pub fn finish(&mut self, bytes: &[u8]) {
-        let parsed = self.process(bytes);
-        self.feed(&bytes[parsed..]);
     }
 
     fn feed(&mut self, bytes: &[u8]) {
         self.parser.process(bytes);
-        self.seq += bytes.len() as u64;
         if self.main_screen.is_some() && !self.parser.screen().alternate_screen() {
             self.main_screen = None;
         }
-    }
-
-    /// Takes the query answers and the alert count gathered since the last call.
-    pub fn take_hooks(&mut self) -> Hooks {
-        std::mem::take(&mut self.parser.callbacks_mut().hooks)
-    }
-
-    fn history(&self) -> &History {
-        &self.parser.callbacks().history
     }
 
     fn history_mut(&mut self) -> &mut History {
         &mut self.parser.callbacks_mut().history
     }
 
-    /// Follows a PTY resize (which resets both screens' scroll regions).
-    pub fn set_size(&mut self, size: Size) {
-        self.parser.set_size(nz(size.rows), nz(size.cols));
-        self.partial_region = [false; 2];
-    }
-
-    /// The last `count` non-empty rows of the visible screen as plain text, trailing
-    /// blanks trimmed; a row longer than `width` characters is cut to end in `...`.
-    pub fn preview(&self, count: usize, width: usize) -> Vec<String> {
-        let screen = self.parser.screen();
-        let cols = screen.size().1.get();
-        let rows: Vec<String> = screen
-            .rows(0, cols)
-            .map(|row| row.trim_end().to_string())
-            .filter(|row| !row.is_empty())
-            .collect();
-        let skip = rows.len().saturating_sub(count);
-        rows.into_iter()
-            .skip(skip)
-            .map(|row| {
-                if row.chars().count() <= width {
-                    row
-                } else {
-                    let mut cut: String = row.chars().take(width.saturating_sub(3)).collect();
-                    cut.push_str("...");
-                    cut
-                }
-            })
-            .collect()
-    }
-
-    /// The screen.
-    #[cfg(test)]
-    pub fn screen(&self) -> &vt100::Screen {
-        self.parser.screen()
-    }
-
-    /// Escape sequences that repaint a terminal to this state: the main screen, then (when
-    /// a full-screen program is running) the switch to the alternate screen and its
-    /// contents, then input modes and the cursor. A terminal that later leaves the
-    /// alternate screen finds the right main screen underneath.
-    pub fn redraw(&self) -> String {
+    fn redraw(&self) -> String {
         redraw(self.parser.screen(), self.main_screen.as_deref())
-    }
-
-    /// A copy of the state to render a repaint with history from, outside the lock that
-    /// guards this one (`repaint.rs`). It copies the screens' cells (32 bytes each) and the
-    /// history's text; it renders nothing.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            seq: self.seq,
-            screen: self.parser.screen().clone(),
-            main_screen: self.main_screen.clone(),
-            history: self.history().clone(),
-        }
-    }
-
-    /// A terminal reset (`ESC c`), then the scrollback history row by row, pushed into the
-    /// receiving terminal's own scrollback, then the screen exactly as [`Term::redraw`]
-    /// paints it. For phones, whose xterm.js keeps history the user can scroll back to.
-    /// While a full-screen program runs, the alternate screen has no history to send.
-    /// In one buffer, as a reference for the pieces `repaint::Repaint` renders.
-    #[cfg(any(test, feature = "fuzzing"))]
-    pub fn redraw_with_history(&mut self) -> Vec<u8> {
-        let mut out = String::from("\x1bc");
-        let (rows, cols) = self.parser.screen().size();
-        let rows = usize::from(rows.get());
-        let history = self.history().len();
-        for index in 0..history {
-            out.push_str(&self.history().render(index, cols.get()));
-        }
-        // The last rows of history are still on screen: scroll them off into history.
-        let visible = history.min(rows.saturating_sub(1));
-        if visible > 0 {
-            out.push_str(&format!("\x1b[{rows};1H"));
-            out.push_str(&"\n".repeat(visible));
-        }
-        let mut bytes = out.into_bytes();
-        bytes.extend_from_slice(self.redraw().as_bytes());
-        bytes
     }
 }
 
@@ -324,9 +398,7 @@ impl Snapshot {
         let (rows, cols) = self.screen.size();
         let top = self.history.len().saturating_sub(offset);
         let count = offset.min(usize::from(rows.get()));
-        (top..(top + count).min(self.history.len()))
-            .map(|index| self.history.render(index, cols.get()))
-            .collect()
+        self.history.render_rows(top..top + count, cols.get())
     }
 
     /// The screen as [`Term::redraw`] paints it.

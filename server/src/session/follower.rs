@@ -75,7 +75,9 @@ impl Session {
     async fn follow_output(self: Arc<Self>) {
         let mut head_rx = self.head.subscribe();
         let mut exit_rx = self.exit.subscribe();
-        let mut chunk = Vec::with_capacity(PARSE_CHUNK);
+        // Grows with the output read at once (up to PARSE_CHUNK): a session that prints a
+        // line now and then keeps a small buffer.
+        let mut chunk = Vec::new();
         let mut floods = Floods::default();
         let read = |from, max, out: &mut Vec<u8>| lock(&self.ring).read_into(from, max, out);
         loop {

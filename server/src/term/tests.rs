@@ -353,3 +353,69 @@ fn answers_queries_and_counts_alerts_across_chunks() {
     term.process(b"\x07");
     assert_eq!(term.take_hooks().message.as_deref(), Some("bell"));
 }
+
+/// Random sizes from 1x1 up, so resizes of blank screens cover the corners too.
+fn random_size(rng: &mut impl rand::RngExt) -> Size {
+    Size {
+        cols: rng.random_range(0..70),
+        rows: rng.random_range(0..25),
+    }
+}
+
+#[test]
+fn screens_made_on_the_first_output_are_those_made_at_the_start() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x1a2_e5c7);
+    for case in 0..80 {
+        let size = random_size(&mut rng);
+        let mut lazy = Term::new(size);
+        // The reference: its screens made at the start, as before they were made lazily.
+        let mut eager = Term::new(size);
+        eager.screens();
+        for _ in 0..rng.random_range(0..4) {
+            let size = random_size(&mut rng);
+            lazy.set_size(size);
+            eager.set_size(size);
+            let skip = rng.random_range(0..3);
+            lazy.skip_to(lazy.seq() + skip);
+            eager.skip_to(eager.seq() + skip);
+            lazy.process(b"");
+            assert!(!lazy.has_screens(), "case {case}: no screens before output");
+            assert_eq!(lazy.redraw(), eager.redraw(), "case {case}: blank redraw");
+            assert_eq!(lazy.preview(5, 40), eager.preview(5, 40));
+            assert_eq!(lazy.may_skip(), eager.may_skip());
+            assert_eq!(lazy.rows(), eager.rows());
+            let (mut a, mut b) = (lazy.snapshot(), eager.snapshot());
+            assert_eq!(a.redraw(), b.redraw(), "case {case}: blank snapshot");
+            assert_eq!(a.history_rows(), b.history_rows());
+        }
+        let output = random_history_output(&mut rng, usize::from(size.cols.max(1)));
+        let mut pos = 0;
+        while pos < output.len() {
+            if rng.random_range(0..4) == 0 {
+                let size = random_size(&mut rng);
+                lazy.set_size(size);
+                eager.set_size(size);
+            }
+            let end = (pos + rng.random_range(1..3000)).min(output.len());
+            let done = lazy.process(&output[pos..end]);
+            assert_eq!(done, eager.process(&output[pos..end]), "case {case}");
+            pos += done;
+            if end == output.len() && pos < end {
+                lazy.finish(&output[pos..]);
+                eager.finish(&output[pos..]);
+                pos = end;
+            }
+            assert_eq!(lazy.seq(), eager.seq(), "case {case}");
+            assert_eq!(lazy.redraw(), eager.redraw(), "case {case} at {pos}");
+            assert_eq!(lazy.preview(5, 40), eager.preview(5, 40), "case {case}");
+            assert_eq!(lazy.may_skip(), eager.may_skip(), "case {case}");
+            let (a, b) = (lazy.take_hooks(), eager.take_hooks());
+            assert_eq!((a.replies, a.alerts), (b.replies, b.alerts), "case {case}");
+        }
+        let (a, b) = (lazy.redraw_with_history(), eager.redraw_with_history());
+        if let Some((at, a, b)) = first_difference(&a, &b) {
+            panic!("case {case}: repaints differ at {at}:\n{a:?}\n{b:?}");
+        }
+    }
+}
