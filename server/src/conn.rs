@@ -28,11 +28,13 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::attach;
 
+mod fds;
 mod route;
 
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
+use crate::tty::Tty;
 use crate::web::keys::Role;
 use route::{is_attachment, remote, Routed};
 
@@ -75,7 +77,7 @@ pub struct Shared {
 
 /// The read half, decoding whole frames.
 pub struct Reader {
-    frames: FramedRead<OwnedReadHalf, Codec<ClientMsg, ServerMsg>>,
+    frames: FramedRead<fds::FdReader, Codec<ClientMsg, ServerMsg>>,
     /// Armed while a frame has started and not completed: its [`FRAME_TIMEOUT`]. Kept
     /// here, not in a `recv` future, so a `select!` that drops `recv` does not reset it.
     stall: Option<Pin<Box<Sleep>>>,
@@ -84,7 +86,7 @@ pub struct Reader {
 impl Reader {
     fn new(half: OwnedReadHalf) -> Self {
         Self {
-            frames: FramedRead::new(half, Codec::new()),
+            frames: FramedRead::new(fds::FdReader::new(half), Codec::new()),
             stall: None,
         }
     }
@@ -122,6 +124,11 @@ impl Reader {
     pub fn try_recv(&mut self) -> Option<Incoming> {
         self.recv().now_or_never().flatten()
     }
+
+    /// The descriptors the client passed (`SCM_RIGHTS`) up to the last frame read, taken.
+    pub fn take_fds(&mut self) -> Vec<std::os::fd::OwnedFd> {
+        self.frames.get_mut().take_fds()
+    }
 }
 
 /// The write half, sending whole frames.
@@ -158,6 +165,8 @@ async fn serve_inner(mut stream: UnixStream, ctx: &Shared) -> anyhow::Result<()>
 }
 
 async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyhow::Result<()> {
+    // A terminal passed for the next request (`Terminal`); closed by any other request.
+    let mut terminal: Option<Tty> = None;
     while let Some(item) = incoming.recv().await {
         let msg = match item {
             Ok(msg) => msg,
@@ -167,6 +176,20 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 return Ok(());
             }
         };
+        let passed = incoming.take_fds();
+        if let ClientMsg::Terminal { detach_key } = msg {
+            terminal = None;
+            match Tty::open(passed, detach_key) {
+                Ok(tty) => {
+                    terminal = Some(tty);
+                    out.send(&ServerMsg::Done).await?;
+                }
+                Err(e) => out.send(&error(e)).await?,
+            }
+            continue;
+        }
+        // Only the request right after `Terminal` may use it.
+        let terminal = terminal.take();
         let msg = match remote(ctx, msg) {
             Ok(Routed::Here(msg)) => msg,
             Ok(Routed::There(link, msg)) => {
@@ -252,6 +275,7 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                     size,
                     resume,
                     leaving: ctx.handover.leaving(),
+                    terminal,
                 };
                 let end = attach::run(session, attachment, incoming, out, &ctx.shutdown);
                 if let attach::End::Closed = end.await? {
@@ -468,7 +492,10 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                     machines: ctx.machines.infos(),
                 }
             }
-            ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {
+            ClientMsg::Input { .. }
+            | ClientMsg::Resize { .. }
+            | ClientMsg::Detach
+            | ClientMsg::Start => {
                 anyhow::bail!("not attached to a session")
             }
             ClientMsg::Attach { .. }
@@ -478,7 +505,8 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             | ClientMsg::NewOn { .. }
             | ClientMsg::Logs { .. }
             | ClientMsg::Shutdown
-            | ClientMsg::Subscribe => {
+            | ClientMsg::Subscribe
+            | ClientMsg::Terminal { .. } => {
                 anyhow::bail!("attach, new and shutdown are handled by the request loop")
             }
         })

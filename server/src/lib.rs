@@ -41,6 +41,7 @@ mod test_hooks;
 #[cfg(test)]
 mod tests;
 mod throttle;
+mod tty;
 mod web;
 
 use std::panic::AssertUnwindSafe;
