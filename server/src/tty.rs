@@ -63,6 +63,11 @@ impl Tty {
         loop {
             let mut ready = self.screen.writable().await?;
             match ready.try_io(|fd| Ok(rustix::io::write(fd, data)?)) {
+                Ok(Ok(n)) if n < data.len() => {
+                    // Full: the next write waits for room instead of failing once first.
+                    ready.clear_ready();
+                    return Ok(n);
+                }
                 Ok(result) => return result,
                 Err(_would_block) => continue,
             }
