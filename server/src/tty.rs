@@ -12,10 +12,12 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context};
 use rustix::fs::{Mode, OFlags};
 use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
 
 /// A passed terminal, opened for a direct attachment.
 pub struct Tty {
@@ -72,6 +74,74 @@ impl Tty {
                 Err(_would_block) => continue,
             }
         }
+    }
+}
+
+/// A direct terminal shared by its attachment and the session's actor, the actor's short
+/// cut: while the attachment has sent everything and waits (armed at its cursor), the
+/// actor writes what it reads from the PTY straight to the terminal, as tmux's server
+/// does, without waking the attachment or copying the bytes out of the ring. Anything
+/// else (the terminal is full, the attachment was not at the head) disarms it and wakes
+/// the attachment, which takes over from the position written. Only one of them writes
+/// at a time: the actor under the lock, the attachment only while disarmed.
+pub struct Shortcut {
+    pub tty: Tty,
+    /// The attachment's client id (its reading progress paces the PTY).
+    pub client: u64,
+    /// Armed, and the output position the terminal has been written up to.
+    state: Mutex<(bool, u64)>,
+    /// The attachment's wake-up when the actor disarms.
+    disarmed: Notify,
+}
+
+impl Shortcut {
+    pub fn new(tty: Tty, client: u64) -> Self {
+        Self {
+            tty,
+            client,
+            state: Mutex::new((false, 0)),
+            disarmed: Notify::new(),
+        }
+    }
+
+    /// Lets the actor write the output after `at` (everything before it is written).
+    pub fn arm(&self, at: u64) {
+        *crate::session::lock(&self.state) = (true, at);
+    }
+
+    /// Takes the writing back: the position the terminal is written up to.
+    pub fn disarm(&self) -> u64 {
+        let mut state = crate::session::lock(&self.state);
+        state.0 = false;
+        state.1
+    }
+
+    /// Waits until the actor disarms the short cut. Cancel-safe.
+    pub async fn disarmed(&self) {
+        self.disarmed.notified().await
+    }
+
+    /// The actor's side: `data` was just pushed at output position `from`. Written at
+    /// once when armed at `from` (the new position when all of it went), else disarmed
+    /// with the attachment woken. The position written up to, when anything was.
+    pub fn offer(&self, from: u64, data: &[u8]) -> Option<u64> {
+        let mut state = crate::session::lock(&self.state);
+        let (armed, at) = *state;
+        if !armed {
+            return None;
+        }
+        let written = if at == from {
+            rustix::io::write(self.tty.screen.get_ref(), data).unwrap_or(0)
+        } else {
+            0
+        };
+        state.1 = at + written as u64;
+        if written < data.len() {
+            state.0 = false;
+            drop(state);
+            self.disarmed.notify_one();
+        }
+        (written > 0).then_some(at + written as u64)
     }
 }
 

@@ -8,6 +8,11 @@
 //! that stops reading blocks nothing but this task's writes, which wait on readiness;
 //! the feed's pacing stops counting it after a second, as for a client that stops
 //! reading its socket, and keys and requests are still read while it waits.
+//!
+//! Once everything is written, the attachment arms its `tty::Shortcut` at its cursor and
+//! waits: the actor then writes what it reads straight to the terminal (no wake-up of this
+//! task, no copy out of the ring). Whatever wakes this task disarms the short cut first
+//! (under its lock, so the actor is not writing) and continues from the position written.
 
 use std::sync::Arc;
 
@@ -18,7 +23,38 @@ use super::{handle, End, Typing, CHUNK};
 use crate::conn::{Reader, Writer};
 use crate::feed::{Feed, Paint, Step};
 use crate::session::Session;
-use crate::tty::Tty;
+use crate::tty::{Shortcut, Tty};
+
+/// A short cut the actor uses until this is dropped.
+struct Registered<'a> {
+    session: &'a Session,
+    cut: Arc<Shortcut>,
+}
+
+impl<'a> Registered<'a> {
+    fn new(session: &'a Session, cut: &Arc<Shortcut>) -> Self {
+        session.add_shortcut(cut.clone());
+        Self {
+            session,
+            cut: cut.clone(),
+        }
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.session.remove_shortcut(&self.cut);
+    }
+}
+
+/// What woke an armed attachment.
+enum Woke {
+    Keys(std::io::Result<usize>),
+    Request(Option<crate::conn::Incoming>),
+    /// Output to send (the short cut was disarmed, the program ended), or a change of
+    /// size or hand-over to look at.
+    Output,
+}
 
 /// Bytes of keys read at once.
 const KEYS_CHUNK: usize = 4096;
@@ -28,7 +64,8 @@ pub(super) struct Direct<'a> {
     session: &'a Arc<Session>,
     client: u64,
     read_only: bool,
-    tty: Tty,
+    /// The terminal, shared with the actor's short cut.
+    cut: Arc<Shortcut>,
     typing: Typing,
     /// False once the terminal's input ended (hung up): output goes on.
     keys_open: bool,
@@ -41,7 +78,7 @@ impl<'a> Direct<'a> {
             session,
             client,
             read_only,
-            tty,
+            cut: Arc::new(Shortcut::new(tty, client)),
             typing: Typing::new(session),
             keys_open: true,
             keys: vec![0; KEYS_CHUNK],
@@ -50,6 +87,17 @@ impl<'a> Direct<'a> {
 
     /// Runs the attachment until it ends (`Attached` and `Direct` are sent).
     pub(super) async fn run(
+        self,
+        feed: Feed,
+        resume: Option<u64>,
+        leaving: watch::Receiver<bool>,
+        incoming: &mut Reader,
+        out: &mut Writer,
+    ) -> anyhow::Result<End> {
+        self.serve(feed, resume, leaving, incoming, out).await
+    }
+
+    async fn serve(
         mut self,
         mut feed: Feed,
         resume: Option<u64>,
@@ -86,6 +134,11 @@ impl<'a> Direct<'a> {
         };
         let mut size = *size_rx.borrow_and_update();
         let mut size_sent = false;
+        let watches = self.session.watch();
+        let (head_rx, mut exit_rx) = (watches.head, watches.exit);
+        // Also when this future is dropped (the server stops): the actor writes nothing
+        // more to the terminal once the attachment is over.
+        let _registered = Registered::new(self.session, &self.cut);
         loop {
             match step {
                 Step::Output { seq, data } => {
@@ -132,27 +185,55 @@ impl<'a> Direct<'a> {
                     return Ok(end);
                 }
             }
+            // Seen before the look: an exit after it wakes the armed wait below.
+            exit_rx.borrow_and_update();
             step = feed.next(CHUNK);
             if !matches!(step, Step::Idle) {
                 continue;
             }
-            tokio::select! {
+            // Everything is written: until something wakes this task, the actor writes
+            // what it reads straight to the terminal (`tty::Shortcut`).
+            let Some(cursor) = feed.cursor() else {
+                continue;
+            };
+            self.cut.arm(cursor);
+            if *head_rx.borrow() != cursor {
+                // Output came between the look and the arming: it is this task's to send.
+                self.cut.disarm();
+                continue;
+            }
+            let woke = tokio::select! {
                 biased;
-                read = self.tty.read(&mut self.keys), if self.keys_open => {
+                read = self.cut.tty.read(&mut self.keys), if self.keys_open => Woke::Keys(read),
+                msg = incoming.recv() => Woke::Request(msg),
+                _ = self.cut.disarmed() => Woke::Output,
+                _ = exit_rx.changed() => Woke::Output,
+                _ = size_rx.changed() => Woke::Output,
+                _ = leaving.changed() => Woke::Output,
+                _ = self.typing.pending.flush(self.session.input_queue()), if !self.typing.pending.is_empty() => Woke::Output,
+            };
+            let at = self.cut.disarm();
+            if at > cursor && !feed.start_at(at) {
+                // Written beyond what the ring still holds (it moved on meanwhile).
+                step = feed.repaint(Paint::Screen);
+            }
+            if at > cursor {
+                written = Some(at);
+                self.session.reader_progressed(self.client, at);
+            }
+            match woke {
+                Woke::Keys(read) => {
                     if let Some(end) = self.typed(read, out).await? {
                         return Ok(end);
                     }
                 }
-                msg = incoming.recv() => match msg {
-                    Some(msg) => if let Some(end) = self.request(msg, out).await? {
+                Woke::Request(Some(msg)) => {
+                    if let Some(end) = self.request(msg, out).await? {
                         return Ok(end);
-                    },
-                    None => return Ok(End::Closed),
-                },
-                _ = feed.changed() => {}
-                _ = size_rx.changed() => {}
-                _ = leaving.changed() => {}
-                _ = self.typing.pending.flush(self.session.input_queue()), if !self.typing.pending.is_empty() => {}
+                    }
+                }
+                Woke::Request(None) => return Ok(End::Closed),
+                Woke::Output => {}
             }
         }
     }
@@ -169,7 +250,7 @@ impl<'a> Direct<'a> {
         while !data.is_empty() {
             tokio::select! {
                 biased;
-                read = self.tty.read(&mut self.keys), if self.keys_open => {
+                read = self.cut.tty.read(&mut self.keys), if self.keys_open => {
                     if let Some(end) = self.typed(read, out).await? {
                         return Ok(Some(end));
                     }
@@ -180,7 +261,7 @@ impl<'a> Direct<'a> {
                     },
                     None => return Ok(Some(End::Closed)),
                 },
-                wrote = self.tty.write(data) => match wrote {
+                wrote = self.cut.tty.write(data) => match wrote {
                     Ok(n) => data = &data[n..],
                     Err(e) => {
                         tracing::debug!(session = %self.session.id, "a direct terminal went away: {e}");
@@ -208,7 +289,7 @@ impl<'a> Direct<'a> {
             }
         };
         let data = &self.keys[..n];
-        let (before, detach) = match data.iter().position(|b| *b == self.tty.detach_key) {
+        let (before, detach) = match data.iter().position(|b| *b == self.cut.tty.detach_key) {
             Some(at) => (&data[..at], true),
             None => (data, false),
         };
