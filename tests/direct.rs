@@ -195,3 +195,35 @@ fn a_direct_terminal_that_stops_reading_holds_up_no_other_client() {
         &seen[seen.len().saturating_sub(300)..]
     );
 }
+
+#[test]
+fn an_attach_whose_output_is_not_a_terminal_is_relayed() {
+    let home = Home::new();
+    let id = home.new_detached(&["--", "sh", "-c", "echo relayed-out; sleep 600"]);
+    let mut client = home
+        .cmd(&["attach", &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = client.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("relayed-out") {
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the output ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    home.ok(&["kill", &id]);
+    let status = client.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(128 + libc::SIGHUP),
+        "the program's status"
+    );
+}
