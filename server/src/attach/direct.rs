@@ -87,17 +87,6 @@ impl<'a> Direct<'a> {
 
     /// Runs the attachment until it ends (`Attached` and `Direct` are sent).
     pub(super) async fn run(
-        self,
-        feed: Feed,
-        resume: Option<u64>,
-        leaving: watch::Receiver<bool>,
-        incoming: &mut Reader,
-        out: &mut Writer,
-    ) -> anyhow::Result<End> {
-        self.serve(feed, resume, leaving, incoming, out).await
-    }
-
-    async fn serve(
         mut self,
         mut feed: Feed,
         resume: Option<u64>,
