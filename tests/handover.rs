@@ -224,6 +224,11 @@ async fn an_upgrade_keeps_every_session_byte_and_phone() {
     terminal.wait_for("20000 lines after the hand-over", |s| {
         last_line(&s.raw).is_some_and(|n| n >= more)
     });
+    // It passed its terminal again: the new binary writes to it directly.
+    let tty = terminal.tty_path();
+    support::eventually("the new binary holds the terminal", || {
+        support::fds_on(server, &tty) >= 2
+    });
     let raw = terminal.raw();
     let start = raw
         .windows(7)

@@ -152,6 +152,48 @@ impl Connection {
         }
     }
 
+    /// Passes this process's stdin and stdout (terminals) to the server for the attach
+    /// request sent next (`Terminal`, the descriptors in `SCM_RIGHTS` with its frame):
+    /// `Ok(true)` when the server kept them. `Ok(false)` when it refused them or does not
+    /// know the request (an older server, which closes the connection: reconnect then).
+    pub async fn pass_terminal(&mut self, detach_key: u8) -> anyhow::Result<bool> {
+        use std::os::fd::AsFd;
+        let frame = itwillsync_protocol::codec::encode_frame(&ClientMsg::Terminal { detach_key })?;
+        let stream = self.frames.get_ref();
+        let fds = [rustix::stdio::stdin(), rustix::stdio::stdout()];
+        let mut sent = 0;
+        while sent < frame.len() {
+            stream.writable().await?;
+            let result = stream.try_io(tokio::io::Interest::WRITABLE, || {
+                let iov = [std::io::IoSlice::new(&frame[sent..])];
+                let mut space =
+                    [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+                let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+                // The descriptors go with the frame's first byte only.
+                if sent == 0 {
+                    let rights = rustix::net::SendAncillaryMessage::ScmRights(&fds);
+                    control.push(rights);
+                }
+                let socket = stream.as_fd();
+                Ok(rustix::net::sendmsg(
+                    socket,
+                    &iov,
+                    &mut control,
+                    rustix::net::SendFlags::empty(),
+                )?)
+            });
+            match result {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e).context("lost the server"),
+            }
+        }
+        match self.recv().await {
+            Ok(ServerMsg::Done) => Ok(true),
+            Ok(_) | Err(_) => Ok(false),
+        }
+    }
+
     /// Waits until the server closes the connection.
     pub async fn wait_closed(&mut self) {
         while let Some(Ok(_)) = self.frames.next().await {}

@@ -332,6 +332,16 @@ mod tests {
                 "000000021100",
             ),
             (
+                encode_frame(&ClientMsg::Terminal { detach_key: 0x1c }).unwrap(),
+                "00000002141c",
+            ),
+            (encode_frame(&ClientMsg::Start).unwrap(), "0000000115"),
+            (encode_frame(&ServerMsg::Direct).unwrap(), "0000000116"),
+            (
+                encode_frame(&ServerMsg::Written { seq: 300 }).unwrap(),
+                "0000000417fb2c01",
+            ),
+            (
                 encode_frame(&ClientMsg::Logs {
                     machine: "ab".into(),
                     follow: true,

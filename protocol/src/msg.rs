@@ -263,6 +263,20 @@ pub enum ClientMsg {
         /// Characters per line, at most [`MAX_PREVIEW_WIDTH`].
         width: u16,
     },
+    /// This client's terminal, for the attach request that follows: the frame's bytes
+    /// carry two descriptors in `SCM_RIGHTS`, the client's stdin and stdout (both
+    /// terminals). Reply: `Done` (kept for the next request) or `Error` (not terminals).
+    /// When the next request attaches to a session of this server, the reply `Attached`
+    /// is followed by `Direct`: the server writes the output to that terminal and reads
+    /// the keys from it (the detach key among them); otherwise the descriptors are closed
+    /// and the attachment is relayed in frames as usual.
+    Terminal {
+        /// The byte that detaches (the server sees the keys).
+        detach_key: u8,
+    },
+    /// After `Direct`: the terminal is ready (raw mode on, nothing else drawing); the
+    /// server starts writing to it.
+    Start,
 }
 
 /// Most lines per session a `Previews` request gets.
@@ -391,6 +405,18 @@ pub enum ServerMsg {
     Dir {
         /// The listing.
         listing: DirListing,
+    },
+    /// Right after `Attached`, when the client passed its terminal (`Terminal`): the
+    /// server writes the output to that terminal and reads the keys from it, once the
+    /// client sends `Start`. The frames that follow carry no output: `Size`, `Warning`,
+    /// `Written`, and the end (`Exit`, `Detached`, `Closing`, `HandOver`), each sent once
+    /// everything before it is written to the terminal.
+    Direct,
+    /// Before `HandOver` on a direct attachment: the output position written to the
+    /// terminal (the `from_seq` of the client's `Follow`).
+    Written {
+        /// Output bytes written, counted as `Output`'s `seq`.
+        seq: u64,
     },
 }
 

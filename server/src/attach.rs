@@ -18,8 +18,11 @@ use crate::input::{Offered, Pending};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
 use crate::size::{Claim, Kind};
+use crate::tty::Tty;
 use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 use tokio::sync::watch;
+
+mod direct;
 
 /// Most output bytes in one frame.
 const CHUNK: usize = 64 << 10;
@@ -46,6 +49,9 @@ pub struct Attachment {
     /// True once the server hands over to a new binary: the client is told
     /// (`HandOver`) between two frames (never inside a repaint) and the connection ends.
     pub leaving: watch::Receiver<bool>,
+    /// The client's terminal (`ClientMsg::Terminal`): output is written to it and keys
+    /// read from it (`direct.rs`) instead of relayed in frames.
+    pub terminal: Option<Tty>,
 }
 
 /// Runs one attachment until it ends.
@@ -86,6 +92,7 @@ async fn stream(
         read_only,
         resume,
         mut leaving,
+        terminal,
         ..
     } = attachment;
     let mut size_rx = session.watch().size;
@@ -94,16 +101,18 @@ async fn stream(
         session: session.info(),
     })
     .await?;
+    if let Some(tty) = terminal {
+        out.send(&ServerMsg::Direct).await?;
+        let direct = direct::Direct::new(session, client, read_only, tty);
+        return direct.run(feed, resume, leaving, incoming, out).await;
+    }
     // A resumed client has everything up to its seq: no repaint while the ring holds it.
     let mut step = match resume {
         Some(seq) if feed.start_at(seq) => Step::Idle,
         _ => feed.repaint(Paint::Screen),
     };
     let mut size = *size_rx.borrow_and_update();
-    let mut typing = Typing {
-        pending: Pending::new(session.input_queue()),
-        warned: false,
-    };
+    let mut typing = Typing::new(session);
     let mut size_sent = false;
     loop {
         match step {
@@ -166,6 +175,35 @@ struct Typing {
     warned: bool,
 }
 
+impl Typing {
+    fn new(session: &Session) -> Self {
+        Self {
+            pending: Pending::new(session.input_queue()),
+            warned: false,
+        }
+    }
+
+    /// Offers keys to the program; the client is told once when they are dropped.
+    async fn offer(
+        &mut self,
+        session: &Session,
+        client: u64,
+        data: &[u8],
+        out: &mut Writer,
+    ) -> anyhow::Result<()> {
+        match session.input(client, data, &mut self.pending) {
+            Offered::Accepted => self.warned = false,
+            Offered::Dropped if !self.warned => {
+                self.warned = true;
+                let message = "the program is not reading its input: input dropped".into();
+                out.send(&ServerMsg::Warning { message }).await?;
+            }
+            Offered::Dropped => {}
+        }
+        Ok(())
+    }
+}
+
 /// Handles one client message while attached; `Some` ends the attachment.
 async fn handle(
     session: &Session,
@@ -184,15 +222,7 @@ async fn handle(
     };
     match msg {
         ClientMsg::Input { data } if !read_only => {
-            match session.input(client, &data, &mut typing.pending) {
-                Offered::Accepted => typing.warned = false,
-                Offered::Dropped if !typing.warned => {
-                    typing.warned = true;
-                    let message = "the program is not reading its input: input dropped".into();
-                    out.send(&ServerMsg::Warning { message }).await?;
-                }
-                Offered::Dropped => {}
-            }
+            typing.offer(session, client, &data, out).await?;
         }
         ClientMsg::Input { .. } => {}
         ClientMsg::Resize { size } if !read_only => session.claim(client, Claim::Resized(size)),

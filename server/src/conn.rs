@@ -29,11 +29,13 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use crate::attach;
 
 mod attachment;
+mod fds;
 mod route;
 
 use crate::registry::Registry;
 use crate::session::Session;
 use crate::shutdown::Shutdown;
+use crate::tty::Tty;
 use crate::web::keys::Role;
 use attachment::{attach_to, attachment_of, followed};
 use route::{is_attachment, remote, Routed};
@@ -79,7 +81,7 @@ pub struct Shared {
 
 /// The read half, decoding whole frames.
 pub struct Reader {
-    frames: FramedRead<OwnedReadHalf, Codec<ClientMsg, ServerMsg>>,
+    frames: FramedRead<fds::FdReader, Codec<ClientMsg, ServerMsg>>,
     /// Armed while a frame has started and not completed: its [`FRAME_TIMEOUT`]. Kept
     /// here, not in a `recv` future, so a `select!` that drops `recv` does not reset it.
     stall: Option<Pin<Box<Sleep>>>,
@@ -88,7 +90,7 @@ pub struct Reader {
 impl Reader {
     fn new(half: OwnedReadHalf) -> Self {
         Self {
-            frames: FramedRead::new(half, Codec::new()),
+            frames: FramedRead::new(fds::FdReader::new(half), Codec::new()),
             stall: None,
         }
     }
@@ -126,6 +128,11 @@ impl Reader {
     pub fn try_recv(&mut self) -> Option<Incoming> {
         self.recv().now_or_never().flatten()
     }
+
+    /// The descriptors the client passed (`SCM_RIGHTS`) up to the last frame read, taken.
+    pub fn take_fds(&mut self) -> Vec<std::os::fd::OwnedFd> {
+        self.frames.get_mut().take_fds()
+    }
 }
 
 /// The write half, sending whole frames.
@@ -162,6 +169,8 @@ async fn serve_inner(mut stream: UnixStream, ctx: &Shared) -> anyhow::Result<()>
 }
 
 async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyhow::Result<()> {
+    // A terminal passed for the next request (`Terminal`); closed by any other request.
+    let mut terminal: Option<Tty> = None;
     while let Some(item) = incoming.recv().await {
         let msg = match item {
             Ok(msg) => msg,
@@ -171,6 +180,20 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 return Ok(());
             }
         };
+        let passed = incoming.take_fds();
+        if let ClientMsg::Terminal { detach_key } = msg {
+            terminal = None;
+            match Tty::open(passed, detach_key) {
+                Ok(tty) => {
+                    terminal = Some(tty);
+                    out.send(&ServerMsg::Done).await?;
+                }
+                Err(e) => out.send(&error(e)).await?,
+            }
+            continue;
+        }
+        // Only the request right after `Terminal` may use it.
+        let terminal = terminal.take();
         let msg = match remote(ctx, msg) {
             Ok(Routed::Here(msg)) => msg,
             Ok(Routed::There(link, msg)) => {
@@ -184,7 +207,8 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                     let (read_only, size, resume) = attachment_of(&msg);
                     let mirror = ctx.mirrors.open(link, msg).await;
                     let attachment = mirror.map(|s| (s, read_only, size, resume));
-                    if let attach::End::Closed = attach_to(attachment, incoming, out, ctx).await? {
+                    let end = attach_to(attachment, terminal, incoming, out, ctx);
+                    if let attach::End::Closed = end.await? {
                         return Ok(());
                     }
                 } else {
@@ -251,7 +275,7 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                 continue;
             }
         };
-        if let attach::End::Closed = attach_to(attachment, incoming, out, ctx).await? {
+        if let attach::End::Closed = attach_to(attachment, terminal, incoming, out, ctx).await? {
             return Ok(());
         }
     }
@@ -482,7 +506,10 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                     listing: home.listing_blocking(&path).await?,
                 }
             }
-            ClientMsg::Input { .. } | ClientMsg::Resize { .. } | ClientMsg::Detach => {
+            ClientMsg::Input { .. }
+            | ClientMsg::Resize { .. }
+            | ClientMsg::Detach
+            | ClientMsg::Start => {
                 anyhow::bail!("not attached to a session")
             }
             ClientMsg::Attach { .. }
@@ -492,7 +519,8 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
             | ClientMsg::NewOn { .. }
             | ClientMsg::Logs { .. }
             | ClientMsg::Shutdown
-            | ClientMsg::Subscribe => {
+            | ClientMsg::Subscribe
+            | ClientMsg::Terminal { .. } => {
                 anyhow::bail!("attach, new and shutdown are handled by the request loop")
             }
         })

@@ -42,6 +42,7 @@ mod test_hooks;
 #[cfg(test)]
 mod tests;
 mod throttle;
+mod tty;
 mod web;
 
 use std::panic::AssertUnwindSafe;

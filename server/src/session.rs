@@ -17,8 +17,10 @@
 //! Locks: `ring` (with the exit status), `term`, `clients`, `readers` and `activity` are
 //! `std::sync::Mutex`es guarding in-memory state for microseconds; none is held across an
 //! `.await`. Nestings, each one way only, so no lock-order cycle exists: `term` inside
-//! `clients` (`apply_size`), `ring` inside `readers` (`paced_by_readers`), and the name
-//! watch inside `activity` (`info`).
+//! `clients` (`apply_size`), `ring` inside `readers` (`paced_by_readers`), the name
+//! watch inside `activity` (`info`), and a direct terminal's state and `readers` inside
+//! `shortcuts` (`push_output`: the actor writes to direct terminals armed at the head,
+//! `tty::Shortcut`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -149,11 +151,13 @@ pub struct Session {
     /// Set once when the program has exited and all its output is in the ring.
     exit: watch::Sender<Option<ExitStatus>>,
     activity: Mutex<Activity>,
+    /// Direct terminals the actor may write to itself (`tty::Shortcut`).
+    shortcuts: Mutex<Vec<Arc<crate::tty::Shortcut>>>,
 }
 
 /// Locks a mutex, recovering from poisoning: every critical section here leaves the data
 /// consistent at each step, so a panic elsewhere does not invalidate it.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -208,6 +212,7 @@ impl Session {
             term: Mutex::new(Term::new(parts.size)),
             readers: Mutex::new(HashMap::new()),
             progress: watch::channel(()).0,
+            shortcuts: Mutex::new(Vec::new()),
             clients: Mutex::new(parts.clients),
             size,
             exit: watch::channel(None).0,
@@ -322,6 +327,24 @@ impl Session {
         };
         lock(&self.activity).last_seen_ms = now_ms();
         self.head.send_replace(head);
+        // Direct terminals waiting at the head get the bytes now, from here.
+        let from = head - data.len() as u64;
+        for cut in lock(&self.shortcuts).iter() {
+            if let Some(seq) = cut.offer(from, data) {
+                self.reader_progressed(cut.client, seq);
+            }
+        }
+    }
+
+    /// Lets the actor write output straight to a direct terminal while it is armed.
+    pub(crate) fn add_shortcut(&self, cut: Arc<crate::tty::Shortcut>) {
+        lock(&self.shortcuts).push(cut);
+    }
+
+    /// Stops the actor writing to that terminal (it is disarmed too, under its lock).
+    pub(crate) fn remove_shortcut(&self, cut: &Arc<crate::tty::Shortcut>) {
+        lock(&self.shortcuts).retain(|c| !Arc::ptr_eq(c, cut));
+        cut.disarm();
     }
 
     /// Marks the session as ended; called by the actor after the last output is pushed.

@@ -308,6 +308,22 @@ impl Term {
         self.screen.0.lock().unwrap().parser.screen().clone()
     }
 
+    /// The path of the PTY's terminal side (the binary's stdin and stdout).
+    pub fn tty_path(&self) -> PathBuf {
+        tty_path(&self.master)
+    }
+
+    /// Whether the binary's terminal is in the canonical mode with echo (the shell's),
+    /// as opposed to the raw mode of an attachment.
+    pub fn cooked(&self) -> bool {
+        cooked(&self.tty_path())
+    }
+
+    /// The pid of the binary.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Waits for the binary to exit and returns its exit code.
     pub fn wait_exit(&mut self) -> i32 {
         let deadline = Instant::now() + DEADLINE;
@@ -322,6 +338,100 @@ impl Term {
 }
 
 impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The path of the terminal side of the PTY whose master is `master`.
+pub fn tty_path(master: &impl std::os::fd::AsFd) -> PathBuf {
+    let name = rustix::pty::ptsname(master, Vec::new()).unwrap();
+    PathBuf::from(name.to_str().unwrap())
+}
+
+/// Whether the terminal at `path` is in the canonical mode with echo.
+pub fn cooked(path: &Path) -> bool {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::termios::LocalModes;
+    let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::NOCTTY, Mode::empty()).unwrap();
+    let modes = rustix::termios::tcgetattr(&fd).unwrap().local_modes;
+    modes.contains(LocalModes::ICANON | LocalModes::ECHO)
+}
+
+/// How many of `pid`'s descriptors are open on the file at `path`.
+pub fn fds_on(pid: i32, path: &Path) -> usize {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
+
+/// The binary running in a real PTY whose output nobody reads: a terminal that has
+/// stopped reading. Killed on drop.
+pub struct Unread {
+    child: Child,
+    pub master: std::fs::File,
+}
+
+impl Unread {
+    /// Runs `itwillsync ARGS` in a PTY of `size` and never reads its output (until asked).
+    pub fn spawn(home: &Home, args: &[&str], size: Size) -> Self {
+        let (master, slave) = itwillsync_server::open_pty().unwrap();
+        let ws = rustix::termios::Winsize {
+            ws_row: size.rows,
+            ws_col: size.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&master, ws).unwrap();
+        let mut cmd = home.cmd(args);
+        cmd.env("TERM", "xterm-256color")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: two async-signal-safe system calls in the child before exec.
+        unsafe {
+            cmd.pre_exec(itwillsync_server::take_stdin_as_terminal);
+        }
+        let child = cmd.spawn().unwrap();
+        Self {
+            child,
+            master: std::fs::File::from(master),
+        }
+    }
+
+    /// Waits until the binary has written something (without reading it).
+    pub fn wait_output(&self) {
+        let mut poll = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&self.master),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut poll, 1, DEADLINE.as_millis() as i32) };
+        assert_eq!(ready, 1, "the terminal got output");
+    }
+
+    /// Reads everything until the binary ends; what it wrote.
+    pub fn read_to_end(&mut self) -> Vec<u8> {
+        let mut all = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        while let Ok(n @ 1..) = self.master.read(&mut buf) {
+            all.extend_from_slice(&buf[..n]);
+        }
+        all
+    }
+
+    /// Waits for the binary to exit and returns its exit code.
+    pub fn wait_exit(&mut self) -> i32 {
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Unread {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

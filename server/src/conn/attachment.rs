@@ -45,6 +45,7 @@ pub(super) type Asked = (Arc<Session>, bool, Size, Option<u64>);
 /// Runs an attachment to a session found (or the error finding it).
 pub(super) async fn attach_to(
     attachment: anyhow::Result<Asked>,
+    terminal: Option<crate::tty::Tty>,
     incoming: &mut Reader,
     out: &mut Writer,
     ctx: &Shared,
@@ -56,6 +57,7 @@ pub(super) async fn attach_to(
                 size,
                 resume,
                 leaving: ctx.handover.leaving(),
+                terminal,
             };
             attach::run(session, attachment, incoming, out, &ctx.shutdown).await
         }

@@ -80,6 +80,7 @@ impl Session {
         let mut chunk = Vec::new();
         let mut floods = Floods::default();
         let read = |from, max, out: &mut Vec<u8>| lock(&self.ring).read_into(from, max, out);
+        let mut stream = Stream::new(*head_rx.borrow());
         loop {
             if floods.flooding && exit_rx.borrow().is_none() {
                 floods.gather(self.term_seq(), &head_rx, &mut exit_rx).await;
@@ -120,11 +121,50 @@ impl Session {
             if exited {
                 return;
             }
+            if stream.fast(head) {
+                // Kept up with, but fast: let it gather and skip what it may, as a flood
+                // the follower fell behind on.
+                floods.flooding = true;
+            }
             tokio::select! {
                 r = head_rx.changed() => if r.is_err() { return },
                 r = exit_rx.changed() => if r.is_err() { return },
             }
         }
+    }
+}
+
+/// How fast output arrives, as the follower sees it when it has caught up: a stream of
+/// more than [`FLOOD_LOOK`] within [`FLOOD_PAUSE`] (2.5 MB/s) is a flood even when the
+/// follower keeps up with it. Parsing all of it would cost vt100's full price (about 2 CPU
+/// seconds per 100 MB) where gathering and skipping costs a few percent of that.
+struct Stream {
+    /// Where the current measurement started.
+    since: std::time::Instant,
+    from: u64,
+}
+
+impl Stream {
+    fn new(head: u64) -> Self {
+        Self {
+            since: std::time::Instant::now(),
+            from: head,
+        }
+    }
+
+    /// Whether output up to `head` came fast enough to be treated as a flood: at least
+    /// [`FLOOD_LOOK`] since the measurement started, at 2.5 MB/s or more.
+    fn fast(&mut self, head: u64) -> bool {
+        let bytes = head.saturating_sub(self.from);
+        let elapsed = self.since.elapsed();
+        if bytes < FLOOD_LOOK {
+            if elapsed >= FLOOD_PAUSE {
+                *self = Self::new(head);
+            }
+            return false;
+        }
+        *self = Self::new(head);
+        elapsed.as_secs_f64() * FLOOD_LOOK as f64 <= bytes as f64 * FLOOD_PAUSE.as_secs_f64()
     }
 }
 
