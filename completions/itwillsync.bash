@@ -931,7 +931,7 @@ _itwillsync() {
             return 0
             ;;
         itwillsync__subcmd__logs)
-            opts="-f -h --follow --machine --help"
+            opts="-f -h --follow --machine --all --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

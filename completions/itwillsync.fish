@@ -130,6 +130,7 @@ complete -c itwillsync -n "__fish_itwillsync_using_subcommand wait" -l timeout -
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand wait" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand logs" -l machine -d 'Another machine\'s (`machine add`), through this machine\'s server; `local` is this one (the default)' -r
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand logs" -s f -l follow -d 'Keep printing what is added, as `tail -f` does'
+complete -c itwillsync -n "__fish_itwillsync_using_subcommand logs" -l all -d 'Every machine\'s log (this one\'s and each one `machine ls` shows), each line after its machine\'s name; with `-f`, interleaved as lines arrive'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c itwillsync -n "__fish_itwillsync_using_subcommand help; and not __fish_seen_subcommand_from new attach ls kill rename url hub setup server service machine bridge events wait logs completions help" -f -a "new" -d 'Start a session (and the server if needed), print its phone link, attach'

@@ -402,9 +402,10 @@ attention\:"The program rings the bell or sends a notification"))' \
 ;;
 (logs)
 _arguments "${_arguments_options[@]}" : \
-'--machine=[Another machine'\''s (\`machine add\`), through this machine'\''s server; \`local\` is this one (the default)]:MACHINE:_default' \
+'(--all)--machine=[Another machine'\''s (\`machine add\`), through this machine'\''s server; \`local\` is this one (the default)]:MACHINE:_default' \
 '-f[Keep printing what is added, as \`tail -f\` does]' \
 '--follow[Keep printing what is added, as \`tail -f\` does]' \
+'--all[Every machine'\''s log (this one'\''s and each one \`machine ls\` shows), each line after its machine'\''s name; with \`-f\`, interleaved as lines arrive]' \
 '-h[Print help]' \
 '--help[Print help]' \
 && ret=0
