@@ -79,19 +79,25 @@ impl Chunks {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How many output bytes a phone whose cursor is at `cursor` should read, at most
-    /// `max`: the length of a kept chunk that starts there, else up to the next multiple
-    /// of [`ALIGN`].
-    pub fn read_size(&self, cursor: u64, max: usize) -> usize {
+    /// How many output bytes a phone whose cursor is at `cursor` should read, when its
+    /// window allows `max` now and `whole` once everything sent is acknowledged: the
+    /// length of a kept chunk that starts there (0, to wait for acknowledgements, when
+    /// only a part of it fits now but all of it will), else up to `max` and the next
+    /// multiple of [`ALIGN`].
+    pub fn read_size(&self, cursor: u64, max: usize, whole: usize) -> usize {
         let kept = self
             .lock()
             .kept
             .iter()
             .rev()
             .find(|c| c.start == cursor)
-            .map(|c| c.end - c.start);
-        let size = kept.unwrap_or(ALIGN - cursor % ALIGN);
-        usize::try_from(size).map_or(max, |size| size.min(max))
+            .map(|c| (c.end - c.start) as usize);
+        match kept {
+            Some(len) if len <= max => len,
+            Some(len) if len <= whole => 0,
+            Some(_) => max,
+            None => max.min((ALIGN - cursor % ALIGN) as usize),
+        }
     }
 
     /// The `data` message for output bytes `data` ending at position `seq`, with spare
@@ -157,16 +163,18 @@ mod tests {
         let first = chunks.join();
         // One phone: nothing kept, reads cut at the alignment.
         assert_eq!(chunks.message(text, 13), encode(text, 13));
-        assert_eq!(chunks.read_size(0, 1 << 20), ALIGN as usize);
-        assert_eq!(chunks.read_size(ALIGN - 5, 1 << 20), 5);
-        assert_eq!(chunks.read_size(3, 100), 100);
+        assert_eq!(chunks.read_size(0, 1 << 20, 1 << 20), ALIGN as usize);
+        assert_eq!(chunks.read_size(ALIGN - 5, 1 << 20, 1 << 20), 5);
+        assert_eq!(chunks.read_size(3, 100, 1 << 20), 100);
         let second = chunks.join();
         let message = chunks.message(text, 13);
         assert_eq!(message, encode(text, 13));
         assert!(message.capacity() >= message.len() + TAG_LEN);
-        // The other phone at 0 reads that chunk, and gets the same message for it.
-        assert_eq!(chunks.read_size(0, 1 << 20), 13);
-        assert_eq!(chunks.read_size(0, 4), 4);
+        // The other phone at 0 reads that chunk, and gets the same message for it; when
+        // its window is too small for now, it waits, unless it never will be big enough.
+        assert_eq!(chunks.read_size(0, 1 << 20, 1 << 20), 13);
+        assert_eq!(chunks.read_size(0, 4, 1 << 20), 0);
+        assert_eq!(chunks.read_size(0, 4, 8), 4);
         assert_eq!(chunks.message(text, 13), message);
         // A different range from the same start is encoded on its own.
         assert_eq!(chunks.message(&text[..4], 4), encode(&text[..4], 4));

@@ -44,12 +44,15 @@ use crate::size::{Claim, Kind};
 
 /// Most output bytes in one `data` message.
 const CHUNK: usize = 64 << 10;
-/// While output streams (the previous `data` message went out less than this long ago),
-/// the next waits until this long after it, or until a whole [`CHUNK`] is there: a flood
-/// goes out in messages of 64 KiB instead of whatever each PTY read gave (a tenth of
-/// that), each sealed, framed and sent in one go. Far below what anyone sees on a phone
-/// (a frame is 16 ms); typing's echo after a pause goes out at once.
+/// While output streams (the previous `data` message went out less than this long ago
+/// and carried at least [`STREAMING`] bytes), the next waits until this long after it, or
+/// until a whole [`CHUNK`] is there: a flood goes out in messages of 64 KiB instead of
+/// whatever each PTY read gave (a tenth of that), each sealed, framed and sent in one go.
+/// Far below what anyone sees on a phone (a frame is 16 ms).
 const GATHER: Duration = Duration::from_millis(2);
+/// A message at least this big is part of a stream; typing's echo, even a line or a
+/// prompt redrawn, is smaller, and goes out at once however fast the keys come.
+const STREAMING: usize = 2 << 10;
 /// How long a new phone has to send `resume` before it is treated as `resume -1`.
 const RESUME_WAIT: Duration = Duration::from_millis(150);
 /// Resumes queued for the writer; a phone has no reason to send more than one at a time.
@@ -306,8 +309,8 @@ struct Phone<'a> {
     leaving: watch::Receiver<bool>,
     /// Counts this phone among those sharing the session's encoded chunks.
     _member: Member,
-    /// When the last output (not a repaint) was sent: output within [`GATHER`] of it
-    /// is gathered into bigger messages.
+    /// When the last output (not a repaint) of at least [`STREAMING`] bytes was sent, if
+    /// the last was: output within [`GATHER`] of it is gathered into bigger messages.
     last_output: Option<Instant>,
 }
 
@@ -438,12 +441,17 @@ impl Phone<'_> {
     }
 
     /// How many output bytes to read next: within the window, cut where the session's
-    /// other phones cut theirs (`chunks`), so the JSON is encoded once for all of them.
+    /// other phones cut theirs (`chunks`), so the JSON is encoded once for all of them
+    /// (0: wait for acknowledgements until such a chunk fits the window whole).
     fn read_size(&mut self) -> usize {
         let max = self.window().min(CHUNK as u64) as usize;
+        let whole = match *self.acks.borrow() {
+            None => CHUNK,
+            Some(_) => self.limit.min(CHUNK as u64) as usize,
+        };
         match self.feed.cursor() {
             Some(cursor) if max > 0 && !self.feed.repainting() => {
-                self.context.chunks.read_size(cursor, max)
+                self.context.chunks.read_size(cursor, max, whole)
             }
             _ => max,
         }
@@ -465,7 +473,7 @@ impl Phone<'_> {
     async fn send_step(&mut self, step: Step) -> anyhow::Result<bool> {
         let message = match step {
             Step::Output { seq, data } => {
-                self.last_output = Some(Instant::now());
+                self.last_output = (data.len() >= STREAMING).then(Instant::now);
                 self.context.chunks.message(&data, seq)
             }
             Step::Repaint {
