@@ -451,7 +451,8 @@ impl Phone<'_> {
         };
         match self.feed.cursor() {
             Some(cursor) if max > 0 && !self.feed.repainting() => {
-                self.context.chunks.read_size(cursor, max, whole)
+                let (_, head) = self.context.session.output_range();
+                self.context.chunks.read_size(cursor, head, max, whole)
             }
             _ => max,
         }
