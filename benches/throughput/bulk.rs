@@ -24,10 +24,10 @@ pub fn run(parts: &[&str]) {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("bulk.txt");
     write_bulk(&file);
-    let bench = Bench {
-        hub: Hub::new(serde_json::json!({})),
-        file,
-    };
+    // Started here, so every part (`ws` alone too) finds a server on the socket.
+    let mut hub = Hub::new(serde_json::json!({}));
+    hub.start();
+    let bench = Bench { hub, file };
 
     let part = |name: &str| parts.contains(&name);
 

@@ -7,12 +7,15 @@
 //! and seal every later message with ChaCha20-Poly1305 under an implicit counter nonce, so
 //! a replayed, reordered, altered or foreign message fails to open. Nothing secret is
 //! ever sent: not `K`, not the derived keys.
+//!
+//! The AEAD is `ring`'s (already linked for TLS): its ChaCha20-Poly1305 is assembly with
+//! AVX2/AVX-512 paths, several times faster than a portable implementation, and every
+//! byte a phone is sent passes through it once per phone.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chacha20poly1305::aead::AeadInOut;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -230,25 +233,27 @@ impl Channel {
 
 /// One direction's cipher and message counter.
 struct Direction {
-    cipher: ChaCha20Poly1305,
+    cipher: LessSafeKey,
     counter: u64,
 }
 
 impl Direction {
     fn new(key: [u8; KEY_LEN]) -> Self {
+        let key = UnboundKey::new(&CHACHA20_POLY1305, &key).expect("a 32-byte key");
         Self {
-            cipher: ChaCha20Poly1305::new(&key.into()),
+            cipher: LessSafeKey::new(key),
             counter: 0,
         }
     }
 
-    /// The next nonce: 4 zero bytes and the counter, big-endian.
+    /// The next nonce: 4 zero bytes and the counter, big-endian. Each is used once: the
+    /// counter only goes up, and a key lives for one direction of one connection.
     fn next_nonce(&mut self) -> Result<Nonce, SealError> {
         let n = self.counter;
         self.counter = n.checked_add(1).ok_or(SealError::Exhausted)?;
         let mut nonce = [0u8; 12];
         nonce[4..].copy_from_slice(&n.to_be_bytes());
-        Ok(nonce.into())
+        Ok(Nonce::assume_unique_for_key(nonce))
     }
 }
 
@@ -262,7 +267,7 @@ impl Sealer {
         message.reserve(TAG_LEN);
         self.0
             .cipher
-            .encrypt_in_place(&nonce, b"", message)
+            .seal_in_place_append_tag(nonce, Aad::empty(), message)
             .map_err(|_| SealError::Exhausted) // only for messages over 256 GiB
     }
 }
@@ -274,10 +279,14 @@ impl Opener {
     /// Opens `message` in place, leaving the plaintext.
     pub fn open(&mut self, message: &mut Vec<u8>) -> Result<(), SealError> {
         let nonce = self.0.next_nonce()?;
-        self.0
+        let len = self
+            .0
             .cipher
-            .decrypt_in_place(&nonce, b"", message)
-            .map_err(|_| SealError::Forged)
+            .open_in_place(nonce, Aad::empty(), message)
+            .map_err(|_| SealError::Forged)?
+            .len();
+        message.truncate(len);
+        Ok(())
     }
 }
 

@@ -9,13 +9,15 @@
 //! the exit status). The accept loop is `listener`'s, shared with
 //! the dashboard. Routing lives here; the keys in `keys`; the failure limit and Origin
 //! check in `auth`; the handshake and sealed messages in `sealed`; the JSON inside the
-//! seal in `message`; the phone's loop in `phone`; the embedded files in `assets`; HTTPS
+//! seal in `message`, its `data` messages encoded once for all phones in `chunks`; the
+//! phone's loop in `phone`; the embedded files in `assets`; HTTPS
 //! in `tls`. Every page and file is public: nothing is given before a key is proved
 //! inside the WebSocket.
 
 pub(crate) mod admission;
 pub(crate) mod assets;
 pub(crate) mod auth;
+mod chunks;
 pub(crate) mod keys;
 pub(crate) mod listener;
 pub(crate) mod message;
@@ -61,6 +63,8 @@ struct Shared {
     dashboard_port: u16,
     /// Whether this listener serves HTTPS: the page's links and CSP then name `https`/`wss`.
     https: bool,
+    /// The session's output as `data` messages, encoded once for all its phones.
+    chunks: Arc<chunks::Chunks>,
 }
 
 /// Serves the session's phones on `bound` until the session ends.
@@ -72,6 +76,7 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
         buffer_limit: config.client_buffer_limit,
         dashboard_port: config.dashboard_port,
         https: bound.tls.is_some(),
+        chunks: Arc::default(),
     });
     let session = shared.session.clone();
     let name = format!("phone listener of session {}", session.id);
@@ -229,6 +234,7 @@ fn upgrade(req: &mut Request<Incoming>, ip: IpAddr, shared: Arc<Shared>, pass: &
             limit: shared.buffer_limit,
             dashboard_port: shared.dashboard_port,
             keys: shared.keys.clone(),
+            chunks: shared.chunks.clone(),
         };
         phone::run(connection, context).await
     })

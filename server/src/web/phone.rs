@@ -33,6 +33,7 @@ use itwillsync_protocol::Size;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use super::chunks::{self, Chunks, Member};
 use super::keys::{Keys, Revocation, Role};
 use super::message::{PhoneIn, PhoneOut};
 use super::sealed::{self, Connection, Received, Receiver, Sender};
@@ -43,6 +44,15 @@ use crate::size::{Claim, Kind};
 
 /// Most output bytes in one `data` message.
 const CHUNK: usize = 64 << 10;
+/// While output streams (the previous `data` message went out less than this long ago
+/// and carried at least [`STREAMING`] bytes), the next waits until this long after it, or
+/// until a whole [`CHUNK`] is there: a flood goes out in messages of 64 KiB instead of
+/// whatever each PTY read gave (a tenth of that), each sealed, framed and sent in one go.
+/// Far below what anyone sees on a phone (a frame is 16 ms).
+const GATHER: Duration = Duration::from_millis(2);
+/// A message at least this big is part of a stream; typing's echo, even a line or a
+/// prompt redrawn, is smaller, and goes out at once however fast the keys come.
+const STREAMING: usize = 2 << 10;
 /// How long a new phone has to send `resume` before it is treated as `resume -1`.
 const RESUME_WAIT: Duration = Duration::from_millis(150);
 /// Resumes queued for the writer; a phone has no reason to send more than one at a time.
@@ -75,6 +85,8 @@ pub(crate) struct Context {
     pub dashboard_port: u16,
     /// The session's keys: a full-key phone is given the read-only key to share.
     pub keys: Arc<Keys>,
+    /// The session's output as `data` messages, encoded once for all its phones.
+    pub chunks: Arc<Chunks>,
 }
 
 /// Serves one phone, once it has proved a key, until it leaves, the session ends, its
@@ -113,6 +125,8 @@ pub(crate) async fn run(connection: Connection, context: Context) {
         feed: Feed::new(session.clone(), client, Cut::Characters),
         size,
         leaving: crate::handover::phones_leaving(),
+        _member: context.chunks.join(),
+        last_output: None,
     };
     if let Err(e) = phone.run().await {
         tracing::debug!(session = %session.id, client, "phone connection ended: {e}");
@@ -293,6 +307,11 @@ struct Phone<'a> {
     /// True while the server hands over to a new binary: the phone is closed with 1012
     /// and reconnects to the new one, resuming from its `lastSeq`.
     leaving: watch::Receiver<bool>,
+    /// Counts this phone among those sharing the session's encoded chunks.
+    _member: Member,
+    /// When the last output (not a repaint) of at least [`STREAMING`] bytes was sent, if
+    /// the last was: output within [`GATHER`] of it is gathered into bigger messages.
+    last_output: Option<Instant>,
 }
 
 impl Phone<'_> {
@@ -329,8 +348,14 @@ impl Phone<'_> {
                 let _ = tokio::time::timeout(CLOSE_ANSWER_WAIT, answered).await;
                 return Ok(());
             }
-            let window = self.window();
-            let step = self.feed.next(window.min(CHUNK as u64) as usize);
+            let gathering = self.gathering();
+            let step = match gathering {
+                Some(_) => Step::Idle,
+                None => {
+                    let size = self.read_size();
+                    self.feed.next(size)
+                }
+            };
             if let Step::Exit(status) = step {
                 self.send_msg(&PhoneOut::Exit { code: status.code }).await?;
                 self.sender.close(1000, "session ended").await;
@@ -346,7 +371,8 @@ impl Phone<'_> {
                     },
                     None => return Ok(()), // the phone closed or its socket failed
                 },
-                _ = self.feed.changed() => {}
+                _ = self.feed.changed(), if gathering.is_none() => {}
+                _ = tokio::time::sleep_until(gathering.unwrap_or_else(Instant::now)), if gathering.is_some() => {}
                 _ = self.watches.size.changed() => {}
                 _ = self.watches.name.changed() => self.send_about().await?,
                 _ = self.acks.changed() => {}
@@ -403,6 +429,35 @@ impl Phone<'_> {
         self.send_step(step).await.map(drop)
     }
 
+    /// Until when to let output gather before reading it ([`GATHER`]); `None` to read now.
+    fn gathering(&self) -> Option<Instant> {
+        let until = self.last_output? + GATHER;
+        let cursor = self.feed.cursor()?;
+        if self.feed.repainting() || Instant::now() >= until {
+            return None;
+        }
+        let (_, head) = self.context.session.output_range();
+        (head.saturating_sub(cursor) < CHUNK as u64).then_some(until)
+    }
+
+    /// How many output bytes to read next: within the window, cut where the session's
+    /// other phones cut theirs (`chunks`), so the JSON is encoded once for all of them
+    /// (0: wait for acknowledgements until such a chunk fits the window whole).
+    fn read_size(&mut self) -> usize {
+        let max = self.window().min(CHUNK as u64) as usize;
+        let whole = match *self.acks.borrow() {
+            None => CHUNK,
+            Some(_) => self.limit.min(CHUNK as u64) as usize,
+        };
+        match self.feed.cursor() {
+            Some(cursor) if max > 0 && !self.feed.repainting() => {
+                let (_, head) = self.context.session.output_range();
+                self.context.chunks.read_size(cursor, head, max, whole)
+            }
+            _ => max,
+        }
+    }
+
     /// How many more bytes this phone may be sent before it acknowledges some.
     fn window(&mut self) -> u64 {
         let sent = self.feed.cursor().unwrap_or(0);
@@ -417,19 +472,22 @@ impl Phone<'_> {
     /// only (no reset, so the page keeps its own scrollback; cheap, since a phone behind
     /// in a flood may need it often).
     async fn send_step(&mut self, step: Step) -> anyhow::Result<bool> {
-        let (seq, data) = match step {
-            Step::Output { seq, data }
-            | Step::Repaint {
+        let message = match step {
+            Step::Output { seq, data } => {
+                self.last_output = (data.len() >= STREAMING).then(Instant::now);
+                self.context.chunks.message(&data, seq)
+            }
+            Step::Repaint {
                 seq,
                 data,
                 last: true,
-            } => (seq_number(seq), data),
+            } => chunks::encode(&data, chunks::seq_number(seq)),
             // A repaint's earlier pieces reflect no position yet: a page that reconnects
             // before the last one resumes with -1 and gets the whole repaint again.
-            Step::Repaint { data, .. } => (-1, data),
+            Step::Repaint { data, .. } => chunks::encode(&data, -1),
             Step::Exit(_) | Step::Idle => return Ok(false),
         };
-        self.send(data_message(&data, seq)).await?;
+        self.send(message).await?;
         self.feed.delivered();
         Ok(true)
     }
@@ -477,25 +535,6 @@ async fn timeout(
         Ok(sent) => sent,
         Err(_) => anyhow::bail!("the phone stopped reading"),
     }
-}
-
-/// An output position as the page's numbers carry it (positions reach 2^63 after
-/// centuries of output at any real rate).
-fn seq_number(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
-}
-
-/// `{"type":"data","data":S,"seq":N}` for output bytes, escaped in one pass over them
-/// (this is the phone path's hot loop: no `serde_json::Value`, no copy of valid text),
-/// with room for the escapes and the seal's tag. Invalid UTF-8 becomes U+FFFD, as the
-/// page's decoder would show it.
-fn data_message(bytes: &[u8], seq: i64) -> Vec<u8> {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => std::borrow::Cow::Borrowed(text),
-        Err(_) => String::from_utf8_lossy(bytes),
-    };
-    let room = bytes.len() + bytes.len() / 8 + TAG_LEN;
-    PhoneOut::Data { data: &text, seq }.to_json(room)
 }
 
 #[cfg(test)]
@@ -548,39 +587,5 @@ mod tests {
         }
         let ack = incoming(br#"{"type":"ack","seq":3}"#, true);
         assert_eq!(ack.ok(), Some(Action::Ack(3)));
-    }
-
-    #[test]
-    fn data_messages_carry_output_as_json_text_with_invalid_utf8_replaced() {
-        let mut samples: Vec<Vec<u8>> = vec![
-            b"".to_vec(),
-            b"plain text, longer than one word".to_vec(),
-            (0u8..=0x7f).collect(),
-            "quote\" back\\slash \u{1b}[1m é漢😀\r\n"
-                .as_bytes()
-                .to_vec(),
-            b"bad \xff\xfe utf-8 \xe6\xbc".to_vec(),
-        ];
-        // Every byte that needs escaping (and some that do not) at every offset.
-        for special in [b'"', b'\\', b'\n', 0x00, 0x1f, 0x7f, 0xc3] {
-            for at in 0..20 {
-                let mut v = vec![b'x'; 20];
-                v[at] = special;
-                if special == 0xc3 {
-                    v.insert(at + 1, 0xa9); // é
-                }
-                samples.push(v);
-            }
-        }
-        for bytes in samples {
-            let json = data_message(&bytes, 12345);
-            let expected = serde_json::json!({
-                "type": "data",
-                "data": String::from_utf8_lossy(&bytes),
-                "seq": 12345,
-            });
-            let parsed: serde_json::Value = serde_json::from_slice(&json).expect("valid JSON");
-            assert_eq!(parsed, expected, "{bytes:?}");
-        }
     }
 }
