@@ -148,20 +148,7 @@ fn a_direct_terminal_that_stops_reading_holds_up_no_other_client() {
     });
     stalled.wait_output();
 
-    let mut reader = home.connect();
-    let ServerMsg::Attached { .. } = reader.request(&ClientMsg::Attach {
-        target: Some(id.clone()),
-        read_only: false,
-        size: SIZE,
-    }) else {
-        panic!("not attached")
-    };
-    let Some(ServerMsg::Redraw {
-        seq: mut cursor, ..
-    }) = reader.recv()
-    else {
-        panic!("no redraw")
-    };
+    let (mut reader, mut cursor) = home.attach_raw(&id, SIZE);
     reader.send(&ClientMsg::Input {
         data: b"\r".to_vec(),
     });

@@ -30,6 +30,21 @@ async fn read_until(phone: &mut Phone, mut seq: u64, want: &str) -> (String, u64
     (text, seq)
 }
 
+/// Attaches to session `id` on the other machine itself (a terminal `cols` wide there)
+/// and types `keys`: the program runs on while nobody follows it through the laptop.
+fn type_there(pair: &Pair, id: &str, cols: u16, keys: &[u8]) -> support::Raw {
+    let mut there = pair.remote.connect();
+    there.request(&itwillsync_protocol::ClientMsg::Attach {
+        target: Some(id.to_string()),
+        read_only: false,
+        size: itwillsync_protocol::Size { cols, rows: 24 },
+    });
+    there.send(&itwillsync_protocol::ClientMsg::Input {
+        data: keys.to_vec(),
+    });
+    there
+}
+
 /// Waits for a message of `kind` for which `pred` holds, skipping output.
 async fn wait_message(phone: &mut Phone, kind: &str, pred: impl Fn(&serde_json::Value) -> bool) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -177,16 +192,7 @@ fn an_unwatched_mirror_closes_its_connection_and_resumes_exactly() {
         // Nobody watches: a second later the mirror's connection is closed.
         eventually("the mirror's ssh gone", || ssh_children(server).len() == 1);
         // The program prints meanwhile (typed on its own machine).
-        let mut there = pair.remote.connect();
-        let attach = itwillsync_protocol::ClientMsg::Attach {
-            target: Some(id.clone()),
-            read_only: false,
-            size: itwillsync_protocol::Size { cols: 80, rows: 24 },
-        };
-        there.request(&attach);
-        there.send(&itwillsync_protocol::ClientMsg::Input {
-            data: b"b\n".to_vec(),
-        });
+        let mut there = type_there(&pair, &id, 80, b"b\n");
         let mut text = Vec::new();
         support::machines::read_until(&mut there, &mut text, |t| t.contains("got-b"));
         // The phone comes back with its position: the mirror reconnects and the phone
@@ -250,18 +256,7 @@ fn a_gap_older_than_the_remote_ring_costs_a_repaint_and_nothing_else() {
         drop(phone);
         eventually("the mirror's ssh gone", || ssh_children(server).len() == 1);
         // The flood, typed on its own machine, while nobody follows it from here.
-        let mut there = pair.remote.connect();
-        there.request(&itwillsync_protocol::ClientMsg::Attach {
-            target: Some(id.clone()),
-            read_only: false,
-            size: itwillsync_protocol::Size {
-                cols: 120,
-                rows: 24,
-            },
-        });
-        there.send(&itwillsync_protocol::ClientMsg::Input {
-            data: b"go\n".to_vec(),
-        });
+        let mut there = type_there(&pair, &id, 120, b"go\n");
         let mut text = Vec::new();
         support::machines::read_until(&mut there, &mut text, |t| {
             t.contains(&format!("L{:049}", 1999))

@@ -209,20 +209,7 @@ fn a_stalled_client_never_slows_another_and_memory_stays_bounded() {
         read_only: false,
         size,
     });
-    let mut reader = home.connect();
-    let ServerMsg::Attached { .. } = reader.request(&ClientMsg::Attach {
-        target: Some(id.clone()),
-        read_only: false,
-        size,
-    }) else {
-        panic!("not attached")
-    };
-    let Some(ServerMsg::Redraw {
-        seq: mut cursor, ..
-    }) = reader.recv()
-    else {
-        panic!("no redraw")
-    };
+    let (mut reader, mut cursor) = home.attach_raw(&id, size);
     reader.send(&ClientMsg::Input {
         data: b"\r".to_vec(),
     });

@@ -146,6 +146,23 @@ impl Home {
     pub fn connect(&self) -> Raw {
         Raw::connect(&self.socket())
     }
+
+    /// A raw client attached to session `id` (full, `size`), past its first repaint, and
+    /// that repaint's seq.
+    pub fn attach_raw(&self, id: &str, size: Size) -> (Raw, u64) {
+        let mut raw = self.connect();
+        let ServerMsg::Attached { .. } = raw.request(&ClientMsg::Attach {
+            target: Some(id.to_string()),
+            read_only: false,
+            size,
+        }) else {
+            panic!("not attached")
+        };
+        let Some(ServerMsg::Redraw { seq, .. }) = raw.recv() else {
+            panic!("no redraw")
+        };
+        (raw, seq)
+    }
 }
 
 impl Drop for Home {
@@ -208,27 +225,33 @@ pub struct Screen {
     pub closed: bool,
 }
 
+/// Starts `itwillsync ARGS` in a new PTY of `size` (its controlling terminal, with
+/// `TERM=xterm-256color`): the child and the PTY's master.
+fn spawn_in_pty(home: &Home, args: &[&str], size: Size) -> (Child, std::os::fd::OwnedFd) {
+    let (master, slave) = itwillsync_server::open_pty().unwrap();
+    let ws = rustix::termios::Winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(&master, ws).unwrap();
+    let mut cmd = home.cmd(args);
+    cmd.env("TERM", "xterm-256color")
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stdout(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave));
+    // SAFETY: two async-signal-safe system calls in the child before exec.
+    unsafe {
+        cmd.pre_exec(itwillsync_server::take_stdin_as_terminal);
+    }
+    (cmd.spawn().unwrap(), master)
+}
+
 impl Term {
     /// Runs `itwillsync ARGS` in a PTY of `size`.
     pub fn spawn(home: &Home, args: &[&str], size: Size) -> Self {
-        let (master, slave) = itwillsync_server::open_pty().unwrap();
-        let ws = rustix::termios::Winsize {
-            ws_row: size.rows,
-            ws_col: size.cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        rustix::termios::tcsetwinsize(&master, ws).unwrap();
-        let mut cmd = home.cmd(args);
-        cmd.env("TERM", "xterm-256color")
-            .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave));
-        // SAFETY: two async-signal-safe system calls in the child before exec.
-        unsafe {
-            cmd.pre_exec(itwillsync_server::take_stdin_as_terminal);
-        }
-        let child = cmd.spawn().unwrap();
+        let (child, master) = spawn_in_pty(home, args, size);
         let master = std::fs::File::from(master);
         let rows = std::num::NonZeroU16::new(size.rows).unwrap();
         let cols = std::num::NonZeroU16::new(size.cols).unwrap();
@@ -379,24 +402,7 @@ pub struct Unread {
 impl Unread {
     /// Runs `itwillsync ARGS` in a PTY of `size` and never reads its output (until asked).
     pub fn spawn(home: &Home, args: &[&str], size: Size) -> Self {
-        let (master, slave) = itwillsync_server::open_pty().unwrap();
-        let ws = rustix::termios::Winsize {
-            ws_row: size.rows,
-            ws_col: size.cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        rustix::termios::tcsetwinsize(&master, ws).unwrap();
-        let mut cmd = home.cmd(args);
-        cmd.env("TERM", "xterm-256color")
-            .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave));
-        // SAFETY: two async-signal-safe system calls in the child before exec.
-        unsafe {
-            cmd.pre_exec(itwillsync_server::take_stdin_as_terminal);
-        }
-        let child = cmd.spawn().unwrap();
+        let (child, master) = spawn_in_pty(home, args, size);
         Self {
             child,
             master: std::fs::File::from(master),
