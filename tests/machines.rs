@@ -620,6 +620,45 @@ fn the_dashboard_groups_sessions_by_machine_and_starts_one_there() {
             .expect("the session on devbox");
         assert_eq!(made["agent"], "cat");
         assert_eq!(made["cwd"].as_str().unwrap(), project);
+        // Rename and stop it from here: they go to devbox's server through the link.
+        let created = created.unwrap();
+        page.send(serde_json::json!({
+            "type": "rename-session", "sessionId": created, "name": "renamed-there",
+            "machine": "devbox"
+        }))
+        .await;
+        let named =
+            |s: &serde_json::Value| s["id"] == created.as_str() && s["name"] == "renamed-there";
+        support::eventually("the rename on devbox", || {
+            pair.remote.sessions().iter().any(named)
+        });
+        page.send(serde_json::json!({
+            "type": "stop-session", "sessionId": created, "machine": "devbox"
+        }))
+        .await;
+        support::eventually("the stop on devbox", || {
+            !pair
+                .remote
+                .sessions()
+                .iter()
+                .any(|s| s["id"] == created.as_str())
+        });
+        page.send(serde_json::json!({
+            "type": "stop-session", "sessionId": created, "machine": "devbox"
+        }))
+        .await;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = page.next_within(left).await.expect("a message in time");
+            if msg["type"] == "operation-error" {
+                assert_eq!(msg["operation"], "stop-session");
+                assert!(
+                    msg["error"].as_str().unwrap().starts_with("devbox: "),
+                    "{msg}"
+                );
+                break;
+            }
+        }
         // An unknown machine is a clear error.
         page.send(serde_json::json!({
             "type": "create-session", "tool": "cat", "cwd": "", "machine": "nowhere"

@@ -13,7 +13,8 @@
 //                      (other machines, grouped after this one's; their sessions carry `machine`
 //                      and `offline`, and no key: tapping one asks for its mirror here)
 //                    remote-opened {machine, sessionId, port, key}  (that mirror: opened like a card)
-//   phone -> server  stop-session {sessionId} · rename-session {sessionId, name} · get-metadata {sessionId}
+//   phone -> server  stop-session {sessionId, machine?} · rename-session {sessionId, name, machine?}
+//                    get-metadata {sessionId}
 //                    clear-attention {sessionId} · create-session {tool, cwd, machine?} · list-dir {path, machine?}
 //                    open-remote {machine, sessionId}
 // SessionInfo: {id, name, port, key, agent, cwd, pid, connectedAt, lastSeen,
@@ -251,9 +252,22 @@
   // ---- other machines ---------------------------------------------------------------
   // One group per machine: its state, then its sessions as last known. Tapping one opens it
   // through its mirror on this server (`open-remote`, answered by `remote-opened`).
+  // Its Rename and Stop go to that machine's server through the link.
   $("machines").addEventListener("click", (e) => {
     const row = e.target.closest(".remote-session[data-id]");
-    if (row) send({ type: "open-remote", machine: row.dataset.machine, sessionId: row.dataset.id });
+    if (!row) return;
+    const { machine, id, name } = row.dataset;
+    const btn = e.target.closest("[data-action]");
+    if (btn && btn.dataset.action === "remote-rename") {
+      const wanted = (window.prompt(`Rename ${name || id} on ${machine}`, name || "") || "").trim();
+      if (wanted && wanted !== name) send({ type: "rename-session", sessionId: id, name: wanted, machine });
+    } else if (btn && btn.dataset.action === "remote-stop") {
+      if (window.confirm(`Stop ${name || id} on ${machine}? Its program is hung up.`)) {
+        send({ type: "stop-session", sessionId: id, machine });
+      }
+    } else {
+      send({ type: "open-remote", machine, sessionId: id });
+    }
   });
   function renderMachines() {
     show($("local-heading"), machines.length > 0);

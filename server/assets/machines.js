@@ -2,7 +2,8 @@
 //
 // One group per machine: its state, then its sessions as last known from the machine's link.
 // A row of an online machine's session carries data-machine and data-id: tapping it asks the
-// server for that session's mirror here (`open-remote`). Every server string goes into the
+// server for that session's mirror here (`open-remote`); its Rename and Stop buttons send
+// `rename-session` and `stop-session` with the machine. Every server string goes into the
 // DOM through textContent only.
 "use strict";
 
@@ -32,7 +33,8 @@ window.itwillsyncMachines = {
         const row = document.createElement("div");
         row.className = "remote-session";
         row.dataset.status = i.offline ? "offline" : String(i.status || "");
-        if (!i.offline && typeof i.id === "string") Object.assign(row.dataset, { machine: m.name, id: i.id });
+        const live = !i.offline && typeof i.id === "string";
+        if (live) Object.assign(row.dataset, { machine: m.name, id: i.id, name: String(i.name || "") });
         const title = document.createElement("b");
         title.textContent = i.name || i.agent || i.id;
         const what = document.createElement("span");
@@ -40,6 +42,18 @@ window.itwillsyncMachines = {
         const said = i.status === "attention" && typeof i.attentionMessage === "string" ? ` · 🔔 ${i.attentionMessage}` : "";
         what.textContent = ` ${i.command || i.agent || ""} · ${status}${said}`;
         row.append(title, what);
+        if (live) {
+          const actions = document.createElement("span");
+          actions.className = "remote-actions";
+          for (const [label, action] of [["Rename", "remote-rename"], ["Stop", "remote-stop"]]) {
+            const b = document.createElement("button");
+            b.type = "button";
+            b.dataset.action = action;
+            b.textContent = label;
+            actions.append(b);
+          }
+          row.append(actions);
+        }
         const lines = previews.get(`${m.name}\n${i.id}`);
         if (Array.isArray(lines) && lines.length) {
           const pre = document.createElement("pre");

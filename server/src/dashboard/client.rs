@@ -387,14 +387,12 @@ async fn answer<'m>(
             }))
         }
         DashboardIn::ListDir { path, machine } => {
-            let link = shared.machines.get(machine)?;
             let path = path.clone();
-            match link.request(ClientMsg::ListDir { path }).await? {
+            match through(shared, machine, ClientMsg::ListDir { path }).await? {
                 ServerMsg::Dir { listing } => Ok(Some(DashboardOut::DirListing {
                     listing,
                     machine: Some(machine),
                 })),
-                ServerMsg::Error { message } => anyhow::bail!("{machine}: {message}"),
                 other => anyhow::bail!("{machine} answered list-dir with {other:?}"),
             }
         }
@@ -406,12 +404,40 @@ async fn answer<'m>(
                 metadata,
             }))
         }
-        DashboardIn::StopSession { session_id } => {
+        DashboardIn::StopSession {
+            session_id,
+            machine,
+        } if machine.is_empty() || machine == LOCAL => {
             find(session_id)?.terminate()?;
             Ok(None)
         }
-        DashboardIn::RenameSession { session_id, name } => {
+        DashboardIn::StopSession {
+            session_id,
+            machine,
+        } => {
+            let target = session_id.clone();
+            let kill = ClientMsg::Kill {
+                target,
+                signal: None,
+            };
+            through(shared, machine, kill).await?;
+            Ok(None)
+        }
+        DashboardIn::RenameSession {
+            session_id,
+            name,
+            machine,
+        } if machine.is_empty() || machine == LOCAL => {
             shared.registry.rename(&find(session_id)?.id, name)?;
+            Ok(None)
+        }
+        DashboardIn::RenameSession {
+            session_id,
+            name,
+            machine,
+        } => {
+            let (target, name) = (session_id.clone(), name.clone());
+            through(shared, machine, ClientMsg::Rename { target, name }).await?;
             Ok(None)
         }
         DashboardIn::ClearAttention { session_id } => {
@@ -421,6 +447,15 @@ async fn answer<'m>(
         DashboardIn::CreateSession { .. }
         | DashboardIn::OpenRemote { .. }
         | DashboardIn::Unknown => Ok(None),
+    }
+}
+
+/// `msg` answered by another machine's server through its link; its `Error` as an error
+/// naming the machine.
+async fn through(shared: &Shared, machine: &str, msg: ClientMsg) -> anyhow::Result<ServerMsg> {
+    match shared.machines.get(machine)?.request(msg).await? {
+        ServerMsg::Error { message } => anyhow::bail!("{machine}: {message}"),
+        reply => Ok(reply),
     }
 }
 

@@ -26,6 +26,9 @@ pub(crate) enum DashboardIn {
         /// The session's exact id.
         #[serde(rename = "sessionId", default)]
         session_id: String,
+        /// Another machine's session (empty or `local`: this one's), through its link.
+        #[serde(default)]
+        machine: String,
     },
     /// Rename a session.
     RenameSession {
@@ -35,6 +38,9 @@ pub(crate) enum DashboardIn {
         /// The new name, checked like any other.
         #[serde(default)]
         name: String,
+        /// Another machine's session (empty or `local`: this one's), through its link.
+        #[serde(default)]
+        machine: String,
     },
     /// Ask for a session's [`Metadata`].
     GetMetadata {
@@ -104,7 +110,7 @@ impl DashboardIn {
     /// The session the message names; empty when it names none.
     pub fn session_id(&self) -> &str {
         match self {
-            DashboardIn::StopSession { session_id }
+            DashboardIn::StopSession { session_id, .. }
             | DashboardIn::RenameSession { session_id, .. }
             | DashboardIn::GetMetadata { session_id }
             | DashboardIn::ClearAttention { session_id }
@@ -334,6 +340,7 @@ mod tests {
                 r#"{"type":"stop-session","sessionId":"0123456789abcdef"}"#,
                 DashboardIn::StopSession {
                     session_id: id("0123456789abcdef"),
+                    machine: id(""),
                 },
             ),
             (
@@ -341,6 +348,22 @@ mod tests {
                 DashboardIn::RenameSession {
                     session_id: id("ab"),
                     name: id("new name"),
+                    machine: id(""),
+                },
+            ),
+            (
+                r#"{"type":"stop-session","sessionId":"ab","machine":"devbox"}"#,
+                DashboardIn::StopSession {
+                    session_id: id("ab"),
+                    machine: id("devbox"),
+                },
+            ),
+            (
+                r#"{"type":"rename-session","sessionId":"ab","name":"x","machine":"devbox"}"#,
+                DashboardIn::RenameSession {
+                    session_id: id("ab"),
+                    name: id("x"),
+                    machine: id("devbox"),
                 },
             ),
             (
@@ -409,6 +432,7 @@ mod tests {
                 r#"{"sessionId":"ab","type":"stop-session","confirm":true,"n":[1,2]}"#,
                 DashboardIn::StopSession {
                     session_id: id("ab"),
+                    machine: id(""),
                 },
             ),
             (r#"{"type":"bogus","pad":"xx"}"#, DashboardIn::Unknown),
