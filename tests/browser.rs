@@ -322,6 +322,39 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
     }
 }
 
+/// Another machine's session on the laptop's dashboard (a real sshd between them): its row
+/// and preview, Rename and Stop sent to that machine, and tapping it opens its mirror on
+/// the laptop's own port.
+#[test]
+fn a_remote_session_is_opened_renamed_and_stopped_from_the_laptops_dashboard() {
+    let pair = support::machines::Pair::new(serde_json::json!({}));
+    pair.add_devbox();
+    let id = pair.ok(&[
+        "new",
+        "-d",
+        "--no-qr",
+        "--on",
+        "devbox",
+        "--name",
+        "api",
+        "--",
+        "sh",
+        "-c",
+        "echo hello-from-devbox; exec sleep 60",
+    ]);
+    let id = id.trim().to_string();
+    let dash = support::machines::dashboard(&pair.local);
+    let url = format!("http://127.0.0.1:{}/#k={}", dash.port, dash.key);
+    let mut node = node_script("remote.mjs");
+    node.env("URL", url).env("R", &id);
+    run_steps(node, |step| panic!("no step {step}"));
+    let there = pair.remote.sessions();
+    assert!(
+        there.iter().all(|s| s["id"] != id.as_str()),
+        "stopped on devbox: {there:?}"
+    );
+}
+
 /// The phone as an agent's remote: the size follows the device in use (the phone takes
 /// it once the desk idled, a desk key takes it back, the phone never renders below 10 px
 /// and shows where it pans), Select text, Compose (typed, and a bracketed paste that

@@ -53,6 +53,7 @@ const FILES: &[(&str, Asset)] = &[
     asset!("share.js", JS),
     asset!("dashboard.js", JS),
     asset!("machines.js", JS),
+    asset!("newsession.js", JS),
     asset!("dashboard.css", CSS),
     asset!("terminal.js", JS),
     asset!("keybar.js", JS),
