@@ -123,8 +123,30 @@ fn remote_sessions_are_started_listed_attached_killed_and_waited_for() {
         "{table}"
     );
     // info, rename and attach by MACHINE:NAME and MACHINE:ID-PREFIX.
+    // The phone link is the session's mirror's here (this machine's port and key), so a
+    // phone reaches it through this machine, as from the dashboard.
     let info = pair.ok(&["url", &format!("devbox:{}", &remote_id[..6])]);
     assert!(info.contains("#k="), "{info}");
+    let there = pair.remote.sessions()[0]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port = |url: &str| {
+        url.split(['#', '/'])
+            .nth(2)
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let link = info.lines().find(|l| l.contains("#k=")).unwrap().trim();
+    assert_ne!(port(link), port(&there), "{link} is devbox's own {there}");
+    assert_ne!(
+        link.split("#k=").nth(1),
+        there.split("#k=").nth(1),
+        "devbox's key"
+    );
     pair.ok(&["rename", "devbox:api", "api2"]);
     assert_eq!(pair.remote.sessions()[0]["name"], "api2");
     let mut raw = pair.local.connect();

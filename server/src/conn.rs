@@ -212,8 +212,7 @@ async fn requests(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> anyh
                         return Ok(());
                     }
                 } else {
-                    let reply = link.request(msg).await.unwrap_or_else(error);
-                    out.send(&reply).await?;
+                    out.send(&there(link, msg, ctx).await).await?;
                 }
                 continue;
             }
@@ -352,8 +351,7 @@ async fn subscribe(incoming: &mut Reader, out: &mut Writer, ctx: &Shared) -> any
                 Some(Ok(msg)) => match remote(ctx, msg) {
                     Ok(Routed::Here(msg)) if !is_attachment(&msg) => answer(msg, out, ctx).await?,
                     Ok(Routed::There(link, msg)) if !is_attachment(&msg) => {
-                        let reply = link.request(msg).await.unwrap_or_else(error);
-                        out.send(&reply).await?;
+                        out.send(&there(link, msg, ctx).await).await?;
                     }
                     Ok(_) => {
                         let message = "a subscribed connection cannot attach".into();
@@ -404,6 +402,48 @@ async fn create(ctx: &Shared, mut spec: NewSession) -> anyhow::Result<Arc<Sessio
     ctx.registry.create(spec).await
 }
 
+/// The answer to a request for another machine's session (not an attachment): from that
+/// machine's server, except a phone link, which is its mirror's here (the laptop's port and
+/// keys: a phone reaches the session through this machine, as from the dashboard).
+async fn there(link: Arc<crate::machines::Link>, msg: ClientMsg, ctx: &Shared) -> ServerMsg {
+    let ClientMsg::Link {
+        target,
+        read_only,
+        rotate,
+    } = msg
+    else {
+        return link.request(msg).await.unwrap_or_else(error);
+    };
+    let request = ClientMsg::Attach {
+        target: Some(target),
+        read_only: false,
+        size: itwillsync_protocol::Size { cols: 80, rows: 24 },
+    };
+    let mirror = ctx.mirrors.open(link, request).await;
+    mirror
+        .and_then(|mirror| self::link(&mirror, read_only, rotate))
+        .unwrap_or_else(error)
+}
+
+/// A session's phone link (`Link`), its key rotated first when `rotate`.
+fn link(session: &Session, read_only: bool, rotate: bool) -> anyhow::Result<ServerMsg> {
+    let role = if read_only {
+        Role::ReadOnly
+    } else {
+        Role::Full
+    };
+    let url = if rotate {
+        session.rotate(role)
+    } else {
+        session.link(role)
+    };
+    let url = url.context("the session has no phone listener")?;
+    if rotate {
+        tracing::info!(session = %session.id, ?role, "link rotated");
+    }
+    Ok(ServerMsg::Link { url })
+}
+
 fn error(e: anyhow::Error) -> ServerMsg {
     ServerMsg::Error {
         message: format!("{e:#}"),
@@ -451,24 +491,7 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                 target,
                 read_only,
                 rotate,
-            } => {
-                let session = registry.find(&target)?;
-                let role = if read_only {
-                    Role::ReadOnly
-                } else {
-                    Role::Full
-                };
-                let url = if rotate {
-                    session.rotate(role)
-                } else {
-                    session.link(role)
-                };
-                let url = url.context("the session has no phone listener")?;
-                if rotate {
-                    tracing::info!(session = %session.id, ?role, "link rotated");
-                }
-                ServerMsg::Link { url }
-            }
+            } => link(&*registry.find(&target)?, read_only, rotate)?,
             ClientMsg::RotateMaster => {
                 let dashboard = ctx
                     .dashboard
