@@ -89,6 +89,7 @@ pub fn spawn(
                 }
             }
             let stream = tokio::select! {
+                biased; // the pause first (see `server::run`)
                 _ = paused.changed() => continue,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => stream,

@@ -219,6 +219,9 @@ pub async fn run_with(
     loop {
         let accepting = !*paused.borrow_and_update();
         tokio::select! {
+            // The pause first: a client told of a hand-over reconnects at once, and must
+            // wait in the backlog for the new process, never be taken by this one.
+            biased;
             _ = paused.changed() => {}
             accepted = listener.accept(), if accepting => {
                 let stream = match accepted {

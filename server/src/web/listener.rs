@@ -60,6 +60,9 @@ pub(crate) async fn serve<R>(
     loop {
         let accepting = !*paused.borrow_and_update();
         tokio::select! {
+            // The pause first: a phone closed for a hand-over reconnects at once (see
+            // `server::run`).
+            biased;
             _ = paused.changed() => {}
             accepted = listener.accept(), if accepting => match accepted {
                 Ok((stream, peer)) => {
