@@ -92,8 +92,8 @@ pub async fn all(home: &Home, follow: bool) -> anyhow::Result<i32> {
     );
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Piece)>(64);
-    for (index, name) in names.iter().enumerate() {
-        let (tx, name, socket) = (tx.clone(), name.clone(), home.socket());
+    let spawn = |index: usize| {
+        let (tx, name, socket) = (tx.clone(), names[index].clone(), home.socket());
         tokio::spawn(async move {
             let sent = stream(&socket, name, follow, |piece| {
                 let tx = tx.clone();
@@ -103,45 +103,32 @@ pub async fn all(home: &Home, follow: bool) -> anyhow::Result<i32> {
                 let _ = tx.send((index, Piece::Failed(format!("{e:#}")))).await;
             }
         });
-    }
-    drop(tx);
-    // Without `follow` a machine's lines wait until those before it are printed.
-    let mut held: Vec<Vec<Piece>> = names.iter().map(|_| Vec::new()).collect();
-    let mut next = 0;
-    let mut failed = false;
+    };
+    // With `follow` every log at once; without, one machine's after the other's end. Each
+    // stream ends with exactly one `Done` or `Failed`.
+    let mut started = if follow { names.len() } else { 1 };
+    (0..started).for_each(spawn);
+    let (mut ended, mut failed) = (0, false);
     let mut out = std::io::stdout();
-    while let Some((index, piece)) = rx.recv().await {
-        held[index].push(piece);
-        let printable = if follow {
-            index..index + 1
-        } else {
-            next..names.len()
+    while ended < names.len() {
+        let Some((i, piece)) = rx.recv().await else {
+            break;
         };
-        for i in printable {
-            let mut ended = false;
-            for piece in held[i].drain(..) {
-                match piece {
-                    Piece::Lines(data) => print_lines(&mut out, &names[i], width, &data)?,
-                    Piece::Done => ended = true,
-                    Piece::Failed(why) => {
-                        eprintln!("itwillsync: {}: {}", escape(&names[i]), escape(&why));
-                        failed = true;
-                        ended = true;
-                    }
+        match piece {
+            Piece::Lines(data) => print_lines(&mut out, &names[i], width, &data)?,
+            Piece::Done | Piece::Failed(_) => {
+                if let Piece::Failed(why) = piece {
+                    eprintln!("itwillsync: {}: {}", escape(&names[i]), escape(&why));
+                    failed = true;
+                }
+                ended += 1;
+                if started < names.len() {
+                    spawn(started);
+                    started += 1;
                 }
             }
-            if follow {
-                continue;
-            }
-            if !ended {
-                break;
-            }
-            next = i + 1;
         }
         out.flush()?;
-        if !follow && next == names.len() {
-            break;
-        }
     }
     Ok(i32::from(failed))
 }
