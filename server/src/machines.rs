@@ -46,8 +46,9 @@ mod ssh;
 use ssh::seconds;
 pub use ssh::{Lost, Remote};
 
-/// The first wait before reconnecting; it doubles up to `machineBackoffMaxSecs`.
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// The first wait before reconnecting (a link's, a mirror's); it doubles up to
+/// `machineBackoffMaxSecs` ([`Timing::after`]).
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// Requests queued for one link while it is busy.
 const QUEUE: usize = 64;
 
@@ -102,6 +103,12 @@ impl Timing {
             offline: Duration::from_secs(config.machine_offline_secs),
             backoff_max: Duration::from_secs(config.machine_backoff_max_secs),
         }
+    }
+
+    /// The wait before the next reconnection attempt after one of `backoff`: doubled, at
+    /// most `backoff_max`.
+    pub fn after(&self, backoff: Duration) -> Duration {
+        (backoff * 2).min(self.backoff_max)
     }
 }
 
@@ -403,7 +410,7 @@ async fn run(
                 Some(lost.message().into()),
             );
         }
-        backoff = (backoff * 2).min(link.timing.backoff_max);
+        backoff = link.timing.after(backoff);
         // Requests that arrive meanwhile are refused at once, not queued.
         let until = Instant::now() + wait;
         loop {

@@ -33,13 +33,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{lock, now_ms, Output, Parts, Session};
-use crate::machines::{Link, Remote as Connection};
+use crate::machines::{Link, Remote as Connection, BACKOFF_MIN};
 use crate::ring::Ring;
 use crate::shutdown::Shutdown;
 use crate::term::Term;
 
-/// The first wait before reconnecting; it doubles up to the link's `backoff_max`.
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// Most input bytes in one `Input` frame.
 const INPUT_CHUNK: usize = 64 << 10;
 /// A repaint's pieces come back to back; a repaint followed by nothing for this long is
@@ -276,7 +274,7 @@ pub(crate) async fn run(
             _ = shutdown.wait() => return,
             _ = tokio::time::sleep(backoff) => {}
         }
-        backoff = (backoff * 2).min(task.link.timing().backoff_max);
+        backoff = task.link.timing().after(backoff);
     }
 }
 
