@@ -51,25 +51,12 @@ fn ours_scale() -> Scale {
         }
     }
     s.started = ids.len();
-    let pid = hub.pid();
-    s.threads_all = thread_count(pid);
-    s.kept_all = settled_thread_count(pid);
-    s.rss_kib = rss_kib(pid) as f64;
-    let mut listed = 0;
-    s.ls_secs = median(
-        (0..ROUNDS)
-            .map(|_| {
-                let t = Instant::now();
-                let out = hub.command(&["ls"]).output().unwrap();
-                let secs = t.elapsed().as_secs_f64();
-                assert!(out.status.success());
-                // A header, then one row per session.
-                listed = String::from_utf8_lossy(&out.stdout).lines().count() - 1;
-                secs
-            })
-            .collect(),
-    );
-    s.listed = listed;
+    // A header, then one row per session.
+    census(&mut s, hub.pid(), 1, || {
+        let out = hub.command(&["ls"]).output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
     let attachable = ids
         .iter()
         .enumerate()
@@ -83,6 +70,28 @@ fn ours_scale() -> Scale {
     }
     hub.stop();
     s
+}
+
+/// With every session started: the server `pid`'s threads (now and settled) and RSS, and
+/// `ls` timed over [`ROUNDS`] (`ls` runs it and returns what it printed: `headers` lines,
+/// then a row per session).
+fn census(s: &mut Scale, pid: i32, headers: usize, mut ls: impl FnMut() -> String) {
+    s.threads_all = thread_count(pid);
+    s.kept_all = settled_thread_count(pid);
+    s.rss_kib = rss_kib(pid) as f64;
+    let mut listed = 0;
+    s.ls_secs = median(
+        (0..ROUNDS)
+            .map(|_| {
+                let t = Instant::now();
+                let printed = ls();
+                let secs = t.elapsed().as_secs_f64();
+                listed = printed.lines().count() - headers;
+                secs
+            })
+            .collect(),
+    );
+    s.listed = listed;
 }
 
 fn tmux_scale() -> Scale {
@@ -100,23 +109,7 @@ fn tmux_scale() -> Scale {
         }
         s.started = i + 1;
     }
-    let pid = t.pid();
-    s.threads_all = thread_count(pid);
-    s.kept_all = settled_thread_count(pid);
-    s.rss_kib = rss_kib(pid) as f64;
-    let mut listed = 0;
-    s.ls_secs = median(
-        (0..ROUNDS)
-            .map(|_| {
-                let t0 = Instant::now();
-                let out = t.run(&["ls"]).unwrap();
-                let secs = t0.elapsed().as_secs_f64();
-                listed = out.lines().count();
-                secs
-            })
-            .collect(),
-    );
-    s.listed = listed;
+    census(&mut s, t.pid(), 0, || t.run(&["ls"]).unwrap());
     if s.started > 0 {
         let last = s.started - 1;
         let mut client = InPty::spawn(t.command(&["attach", "-t", &format!("s{last}")]), SIZE);
