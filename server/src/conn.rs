@@ -414,12 +414,7 @@ async fn there(link: Arc<crate::machines::Link>, msg: ClientMsg, ctx: &Shared) -
     else {
         return link.request(msg).await.unwrap_or_else(error);
     };
-    let request = ClientMsg::Attach {
-        target: Some(target),
-        read_only: false,
-        size: itwillsync_protocol::Size { cols: 80, rows: 24 },
-    };
-    let mirror = ctx.mirrors.open(link, request).await;
+    let mirror = ctx.mirrors.open_for_phone(link, &target).await;
     mirror
         .and_then(|mirror| self::link(&mirror, read_only, rotate))
         .unwrap_or_else(error)

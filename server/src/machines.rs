@@ -319,6 +319,14 @@ impl Link {
         self.timing
     }
 
+    /// As [`Link::request`], with an `Error` reply as an error naming the machine.
+    pub async fn ask(&self, msg: ClientMsg) -> anyhow::Result<ServerMsg> {
+        match self.request(msg).await? {
+            ServerMsg::Error { message } => bail!("{}: {message}", self.name),
+            reply => Ok(reply),
+        }
+    }
+
     /// Sends `msg` to the remote server on the link and returns its reply; an `Error`
     /// reply is returned as it is. An error when the machine is not online.
     pub async fn request(&self, msg: ClientMsg) -> anyhow::Result<ServerMsg> {

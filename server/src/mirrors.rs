@@ -29,6 +29,9 @@ use crate::shutdown::Shutdown;
 use crate::size::Clients;
 use crate::web::Transport;
 
+/// The size a mirror made for a phone asks for before any client of its own has one.
+const UNATTACHED_SIZE: Size = Size { cols: 80, rows: 24 };
+
 /// Every mirror this server holds.
 pub struct Mirrors {
     config: Config,
@@ -98,6 +101,22 @@ impl Mirrors {
                     .is_some_and(|r| r.machine() == machine && r.id() == id)
             })
             .cloned()
+    }
+
+    /// The mirror of session `target` on `link`'s machine (made if there is none yet) for
+    /// a phone that will open it (the dashboard's remote card, `url MACHINE:NAME`): attached
+    /// there at [`UNATTACHED_SIZE`] until a client of its own says its size.
+    pub async fn open_for_phone(
+        &self,
+        link: Arc<Link>,
+        target: &str,
+    ) -> anyhow::Result<Arc<Session>> {
+        let request = ClientMsg::Attach {
+            target: Some(target.to_string()),
+            read_only: false,
+            size: UNATTACHED_SIZE,
+        };
+        self.open(link, request).await
     }
 
     /// The mirror for `request` on `link`'s machine: `Attach` or `Follow` of a session

@@ -388,7 +388,12 @@ async fn answer<'m>(
         }
         DashboardIn::ListDir { path, machine } => {
             let path = path.clone();
-            match through(shared, machine, ClientMsg::ListDir { path }).await? {
+            match shared
+                .machines
+                .get(machine)?
+                .ask(ClientMsg::ListDir { path })
+                .await?
+            {
                 ServerMsg::Dir { listing } => Ok(Some(DashboardOut::DirListing {
                     listing,
                     machine: Some(machine),
@@ -420,7 +425,7 @@ async fn answer<'m>(
                 target,
                 signal: None,
             };
-            through(shared, machine, kill).await?;
+            shared.machines.get(machine)?.ask(kill).await?;
             Ok(None)
         }
         DashboardIn::RenameSession {
@@ -437,7 +442,8 @@ async fn answer<'m>(
             machine,
         } => {
             let (target, name) = (session_id.clone(), name.clone());
-            through(shared, machine, ClientMsg::Rename { target, name }).await?;
+            let rename = ClientMsg::Rename { target, name };
+            shared.machines.get(machine)?.ask(rename).await?;
             Ok(None)
         }
         DashboardIn::ClearAttention { session_id } => {
@@ -447,15 +453,6 @@ async fn answer<'m>(
         DashboardIn::CreateSession { .. }
         | DashboardIn::OpenRemote { .. }
         | DashboardIn::Unknown => Ok(None),
-    }
-}
-
-/// `msg` answered by another machine's server through its link; its `Error` as an error
-/// naming the machine.
-async fn through(shared: &Shared, machine: &str, msg: ClientMsg) -> anyhow::Result<ServerMsg> {
-    match shared.machines.get(machine)?.request(msg).await? {
-        ServerMsg::Error { message } => anyhow::bail!("{machine}: {message}"),
-        reply => Ok(reply),
     }
 }
 

@@ -108,9 +108,8 @@ impl Shared {
             spec,
             attach: false,
         };
-        match link.request(request).await? {
+        match link.ask(request).await? {
             itwillsync_protocol::ServerMsg::Created { session } => Ok(session),
-            itwillsync_protocol::ServerMsg::Error { message } => bail!("{machine}: {message}"),
             other => bail!("{machine}: unexpected answer {other:?}"),
         }
     }
@@ -119,12 +118,7 @@ impl Shared {
     /// there is none yet): a remote card opens there, on this server.
     async fn open_remote(&self, machine: &str, id: &str) -> anyhow::Result<(u16, String)> {
         let link = self.machines.get(machine)?;
-        let request = itwillsync_protocol::ClientMsg::Attach {
-            target: Some(id.to_string()),
-            read_only: false,
-            size: NEW_SIZE,
-        };
-        let mirror = self.mirrors.open(link, request).await?;
+        let mirror = self.mirrors.open_for_phone(link, id).await?;
         let port = mirror.info().port.context("the mirror has no phone port")?;
         let key = mirror.key(Role::Full).context("the mirror has no key")?;
         Ok((port, key.to_link_text()))
