@@ -114,12 +114,17 @@ impl Registry {
     /// A session that ended less than [`ENDED_FOR`] ago (one of the last [`ENDED_KEPT`]),
     /// by exact id: what `Follow` resumes when the live sessions have none.
     pub fn find_ended(&self, id: &str) -> Option<Arc<Session>> {
-        let mut ended = lock(&self.ended);
-        ended.retain(|(at, _)| at.elapsed() < ENDED_FOR);
-        ended
+        self.ended()
             .iter()
             .find(|(_, s)| s.id == id)
             .map(|(_, s)| s.clone())
+    }
+
+    /// The ended sessions kept, those older than [`ENDED_FOR`] let go first.
+    fn ended(&self) -> MutexGuard<'_, VecDeque<(Instant, Arc<Session>)>> {
+        let mut ended = lock(&self.ended);
+        ended.retain(|(at, _)| at.elapsed() < ENDED_FOR);
+        ended
     }
 
     /// Finds a session by exact id, exact name or unique id prefix.
@@ -267,8 +272,7 @@ impl Registry {
             registry.holds().remove(&watched.id);
             registry.changes.send_modify(|n| *n += 1);
             registry.events.exited(&watched.id, &watched.name(), status);
-            let mut ended = lock(&registry.ended);
-            ended.retain(|(at, _)| at.elapsed() < ENDED_FOR);
+            let mut ended = registry.ended();
             if ended.len() == ENDED_KEPT {
                 ended.pop_front();
             }
