@@ -11,6 +11,7 @@
 //! Shared here: the table, and how to tell that a session's output has been taken in.
 
 mod cpu;
+mod floor;
 mod mem;
 mod scale;
 

@@ -97,16 +97,23 @@ impl OutputLog {
     }
 
     /// Queues output for the log; never waits (when the queue is full it is left out).
+    /// Wakes the writer only when what it waits for comes: the first output after it took
+    /// the queue, a full batch, or the first byte left out.
     pub fn write(&self, data: &[u8]) {
-        {
-            let mut pending = self.queue.state.lock().unwrap_or_else(|e| e.into_inner());
-            if pending.dropped > 0 || pending.bytes.len() + data.len() > QUEUE_BYTES {
+        let wake = {
+            let mut pending = lock(&self.queue.state);
+            let before = pending.bytes.len();
+            if pending.dropped > 0 || before + data.len() > QUEUE_BYTES {
                 pending.dropped += data.len() as u64;
+                pending.dropped == data.len() as u64
             } else {
                 pending.bytes.extend_from_slice(data);
+                before == 0 || (before < BATCH && pending.bytes.len() >= BATCH)
             }
+        };
+        if wake {
+            self.queue.wake.notify_one();
         }
-        self.queue.wake.notify_one();
     }
 }
 

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use anyhow::{bail, Context};
 use rustix::fs::{Mode, OFlags};
 use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::Notify;
 
 /// A passed terminal, opened for a direct attachment.
@@ -42,8 +43,8 @@ impl Tty {
             bail!("the descriptors passed with Terminal are not terminals");
         }
         Ok(Self {
-            keys: register(own(keys)?)?,
-            screen: register(own(screen)?)?,
+            keys: register(own(keys)?, Interest::READABLE)?,
+            screen: register(own(screen)?, Interest::WRITABLE)?,
             detach_key,
         })
     }
@@ -161,10 +162,12 @@ fn own(fd: OwnedFd) -> anyhow::Result<OwnedFd> {
     }
 }
 
-fn register(fd: OwnedFd) -> anyhow::Result<AsyncFd<OwnedFd>> {
+/// Polls `fd` for `interest` only: a terminal signals room after every read of its other
+/// side, and each such signal would wake an idle runtime thread for nothing.
+fn register(fd: OwnedFd, interest: Interest) -> anyhow::Result<AsyncFd<OwnedFd>> {
     let raw = fd.as_fd().as_raw_fd();
     // SAFETY: `fd` is an open descriptor owned by the AsyncFd for its whole life.
-    unsafe { AsyncFd::register(fd) }
+    unsafe { AsyncFd::register_with_interest(fd, interest) }
         .map_err(|e| e.into_parts().1)
         .with_context(|| format!("cannot poll the passed terminal (fd {raw})"))
 }

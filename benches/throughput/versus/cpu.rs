@@ -2,12 +2,13 @@
 //! client in a PTY the bench reads: `itwillsync attach`, `tmux attach`), to one phone and
 //! to ten; echo round trips through those terminals, in turns with a bare PTY; throughput
 //! as a share of the bare PTY's in the same round (and, for tmux, the bytes its client
-//! got).
+//! got); and the floor under the CPU rows, a bare forwarder's (`floor.rs`).
 
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::floor::{bare_forwarder, Sink};
 use super::{Row, ROUNDS, SIZE};
 use crate::bulk::{bare_pty, websockets, write_bulk};
 use crate::peers::{cpu_seconds, file_len, mbs, median, percentiles, Hub, InPty};
@@ -138,6 +139,7 @@ pub(super) fn cpu(has_tmux: bool) -> Vec<Row> {
     let mut hub = Hub::new(serde_json::json!({}));
     hub.start();
     let mut rounds = Vec::new();
+    let mut floors = Vec::new();
     let mut echoes: [Vec<f64>; 3] = Default::default();
     for round in 0..ROUNDS {
         // A tmux server per round, kept alive by an idle session between measurements.
@@ -165,6 +167,13 @@ pub(super) fn cpu(has_tmux: bool) -> Vec<Row> {
             line.join("; ")
         );
         rounds.push(r);
+        let floor = [Sink::Terminal, Sink::Sockets(1), Sink::Sockets(10)]
+            .map(|sink| bare_forwarder(&file, sink));
+        println!(
+            "  round {round}, a bare forwarder's CPU per 100 MB (MB/s) to a terminal, one socket, ten: {:.2} s ({:.1}), {:.2} s ({:.1}), {:.2} s ({:.1})",
+            floor[0].0, floor[0].1, floor[1].0, floor[1].1, floor[2].0, floor[2].1
+        );
+        floors.push(floor);
         let e = echo_round(&hub, t.as_ref());
         for (all, some) in echoes.iter_mut().zip(e) {
             all.extend(some);
@@ -174,11 +183,18 @@ pub(super) fn cpu(has_tmux: bool) -> Vec<Row> {
         median(rounds.iter().map(|r| f(&r[i])).collect())
     };
     let share = |i: usize| median(rounds.iter().map(|r| r[i].1 / r[0].1).collect());
-    let cpu_row = |what: &str, i: usize, t: Option<usize>, goal: f64| {
+    // `i` indexes a round's results, `t` tmux's among them, `floor` the floors.
+    let cpu_row = |what: &str, i: usize, t: Option<usize>, floor: usize, goal: f64| {
         let o = med(i, |x| x.0);
         let tv = t.filter(|_| has_tmux).map(|t| med(t, |x| x.0));
+        let f = median(
+            floors
+                .iter()
+                .map(|f: &[(f64, f64); 3]| f[floor].0)
+                .collect(),
+        );
         Row {
-            what: what.into(),
+            what: format!("{what} (a bare forwarder's floor: {f:.2})"),
             tmux: tv.map_or("—".into(), |v| format!("{v:.2}")),
             ours: format!("{o:.2}"),
             ratio: tv.map(|t| o / t),
@@ -190,12 +206,13 @@ pub(super) fn cpu(has_tmux: bool) -> Vec<Row> {
     let ours_e = ours_e.unwrap();
     let show = |e: Option<(f64, f64)>| e.map_or("—".into(), |(a, b)| format!("{a:.3} / {b:.3}"));
     let mut rows = vec![
-        cpu_row("server CPU-s per 100 MB, one terminal", 1, Some(2), 0.35),
-        cpu_row("server CPU-s per 100 MB, one phone", 3, None, 0.5),
+        cpu_row("server CPU-s per 100 MB, one terminal", 1, Some(2), 0, 0.35),
+        cpu_row("server CPU-s per 100 MB, one phone", 3, None, 1, 0.5),
         cpu_row(
             "server CPU-s per 100 MB, ten phones of one session",
             4,
             None,
+            2,
             0.8,
         ),
         Row {
@@ -211,9 +228,22 @@ pub(super) fn cpu(has_tmux: bool) -> Vec<Row> {
         },
     ];
     let (o, tv) = (share(1), has_tmux.then(|| share(2)));
+    // The bare forwarder's MB/s over the bare PTY's of the same round.
+    let floor_share = |i: usize| {
+        median(
+            rounds
+                .iter()
+                .zip(&floors)
+                .map(|(r, f)| f[i].1 / r[0].1)
+                .collect(),
+        )
+    };
     let delivered = has_tmux.then(|| med(2, |x| x.2));
     rows.push(Row {
-        what: "throughput to one terminal, share of bare PTY in the same round".into(),
+        what: format!(
+            "throughput to one terminal, share of bare PTY in the same round (a bare forwarder: {:.0}%)",
+            floor_share(0) * 100.0
+        ),
         tmux: tv.map_or("—".into(), |v| {
             format!(
                 "{:.0}% (its client got {:.1}% as many bytes as printed)",
@@ -228,7 +258,10 @@ pub(super) fn cpu(has_tmux: bool) -> Vec<Row> {
     });
     let p = share(3);
     rows.push(Row {
-        what: "throughput to one phone, share of bare PTY".into(),
+        what: format!(
+            "throughput to one phone, share of bare PTY (a bare forwarder: {:.0}%)",
+            floor_share(1) * 100.0
+        ),
         tmux: "—".into(),
         ours: format!("{:.0}%", p * 100.0),
         ratio: None,
