@@ -221,6 +221,9 @@ struct Task {
     redraw: Option<(u64, Vec<u8>)>,
     /// How long the connection stays up with nobody attached (`mirrorIdleSecs`).
     idle_after: Duration,
+    /// The current connection has delivered a frame: the remote took the resume. A cut
+    /// after that starts the reconnection backoff over, as the machine's link does.
+    served: bool,
 }
 
 /// Runs the mirror of `session` until the remote session ends or the server stops.
@@ -244,6 +247,7 @@ pub(crate) async fn run(
         redraw: None,
         idle_after,
         session: session.clone(),
+        served: false,
     };
     let mut connection = Some((connection, pending));
     let mut backoff = BACKOFF_MIN;
@@ -270,6 +274,9 @@ pub(crate) async fn run(
             Cut::Lost(why) => why,
         };
         tracing::info!(machine = %task.link.name, session = %task.id, "mirror cut ({why}); reconnecting");
+        if task.served {
+            backoff = BACKOFF_MIN;
+        }
         tokio::select! {
             _ = shutdown.wait() => return,
             _ = tokio::time::sleep(backoff) => {}
@@ -281,6 +288,7 @@ pub(crate) async fn run(
 impl Task {
     /// Serves one connection: the given one, or a new one resuming at the ring's head.
     async fn serve(&mut self, given: Option<(Connection, Option<ServerMsg>)>) -> Cut {
+        self.served = false;
         let (mut remote, pending) = match given {
             Some(given) => given,
             None => match self.link.open().await {
@@ -374,6 +382,7 @@ impl Task {
 
     /// Takes one frame of the remote server; `Some` ends the connection.
     fn take(&mut self, msg: ServerMsg) -> Option<Cut> {
+        self.served = true;
         if let ServerMsg::Redraw { seq, data } = msg {
             match &mut self.redraw {
                 Some((at, pieces)) if *at == seq => pieces.extend_from_slice(&data),
