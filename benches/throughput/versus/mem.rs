@@ -1,6 +1,8 @@
-//! `cargo bench -- mem`: server RSS with 1 idle session, with [`IDLE_MANY`] (the increment
-//! per session), and with [`PRINTERS`] sessions that each printed 1 MB of coloured
-//! 120-column lines (the same bytes for both peers); fresh servers each round.
+//! `cargo bench -- mem`: server RSS with 1 idle session (and how much of it is the
+//! process's own memory rather than pages of its executable and libraries), with
+//! [`IDLE_MANY`] (the increment per session), and with [`PRINTERS`] sessions that each
+//! printed 1 MB of coloured 120-column lines (the same bytes for both peers); fresh
+//! servers each round.
 
 use std::io::Write;
 use std::path::Path;
@@ -47,14 +49,18 @@ fn write_coloured(path: &Path) {
     }
 }
 
-/// RSS (KiB) of a fresh server: with 1 idle session, with [`IDLE_MANY`], and with
-/// [`PRINTERS`] sessions that printed `file`. Ours.
-fn ours_mem(file: &Path) -> (f64, f64, f64) {
+/// A server's memory (KiB): RSS with 1 idle session, with [`IDLE_MANY`], and with
+/// [`PRINTERS`] sessions that printed `file`; then its anonymous RSS with 1 idle session.
+type Mem = (f64, f64, f64, f64);
+
+/// [`Mem`] of a fresh server of ours.
+fn ours_mem(file: &Path) -> Mem {
     let idle = ["sleep", "100000"];
     let mut hub = Hub::new(serde_json::json!({ "maxSessions": 100 }));
     hub.start();
     hub.new_session(&idle, WIDE);
     let one = rss_kib(hub.pid()) as f64;
+    let own = anon_kib(hub.pid());
     for _ in 1..IDLE_MANY {
         hub.new_session(&idle, WIDE);
     }
@@ -73,15 +79,16 @@ fn ours_mem(file: &Path) -> (f64, f64, f64) {
     }
     let printed = rss_kib(hub.pid()) as f64;
     hub.stop();
-    (one, many, printed)
+    (one, many, printed, own)
 }
 
 /// [`ours_mem`] for tmux.
-fn tmux_mem(file: &Path) -> (f64, f64, f64) {
+fn tmux_mem(file: &Path) -> Mem {
     let idle = "exec sleep 100000";
     let t = Tmux::new();
     t.new_session("s0", WIDE, idle).unwrap();
     let one = rss_kib(t.pid()) as f64;
+    let own = anon_kib(t.pid());
     for i in 1..IDLE_MANY {
         t.new_session(&format!("s{i}"), WIDE, idle).unwrap();
     }
@@ -102,7 +109,15 @@ fn tmux_mem(file: &Path) -> (f64, f64, f64) {
         );
     }
     let printed = rss_kib(t.pid()) as f64;
-    (one, many, printed)
+    (one, many, printed, own)
+}
+
+/// A process's anonymous resident memory (`RssAnon`) in KiB: its own, where the rest of
+/// its RSS is pages of files it maps (its code), shared with the page cache.
+fn anon_kib(pid: i32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 pub(super) fn mem(has_tmux: bool) -> Vec<Row> {
@@ -116,21 +131,20 @@ pub(super) fn mem(has_tmux: bool) -> Vec<Row> {
         if has_tmux {
             theirs.push(tmux_mem(&file));
         }
-        let show = |r: Option<&(f64, f64, f64)>| {
-            r.map_or("—".into(), |(one, many, printed)| {
-                format!("{one:.0} / {many:.0} / {printed:.0}")
+        let show = |r: Option<&Mem>| {
+            r.map_or("—".into(), |(one, many, printed, own)| {
+                format!("{one:.0} ({own:.0}) / {many:.0} / {printed:.0}")
             })
         };
         println!(
-            "  round {round}, RSS KiB with 1 idle / {IDLE_MANY} idle / {PRINTERS} printed: ours {}, tmux {}",
+            "  round {round}, RSS KiB with 1 idle (its own) / {IDLE_MANY} idle / {PRINTERS} printed: ours {}, tmux {}",
             show(ours.last()),
             show(theirs.last())
         );
     }
-    let pick = |v: &[(f64, f64, f64)], f: fn(&(f64, f64, f64)) -> f64| {
-        (!v.is_empty()).then(|| median(v.iter().map(f).collect()))
-    };
-    let per = |x: &(f64, f64, f64)| (x.1 - x.0) / (IDLE_MANY - 1) as f64;
+    let pick =
+        |v: &[Mem], f: fn(&Mem) -> f64| (!v.is_empty()).then(|| median(v.iter().map(f).collect()));
+    let per = |x: &Mem| (x.1 - x.0) / (IDLE_MANY - 1) as f64;
     let row = |what: &str,
                o: Option<f64>,
                t: Option<f64>,
@@ -165,6 +179,15 @@ pub(super) fn mem(has_tmux: bool) -> Vec<Row> {
             "≤ 5 MiB",
             mib,
         ),
+        Row {
+            what: "of which the server's own memory (anonymous; the rest is its code's pages)"
+                .into(),
+            tmux: pick(&theirs, |x| x.3).map_or("—".into(), mib),
+            ours: mib(pick(&ours, |x| x.3).unwrap()),
+            ratio: pick(&theirs, |x| x.3).map(|t| pick(&ours, |x| x.3).unwrap() / t),
+            goal: "".into(),
+            met: None,
+        },
         row(
             &format!("server RSS per further idle session (of {IDLE_MANY})"),
             pick(&ours, per),
