@@ -457,7 +457,10 @@ fn new_on_a_machine_attaches_this_terminal_to_it() {
     let pair = Pair::new(serde_json::json!({}));
     pair.add_devbox();
     let size = Size { cols: 80, rows: 24 };
-    let script = "echo hi-from-devbox; read x; echo got-$x; exit 3";
+    // The answer comes while the program still runs (it waits for a second line): a
+    // terminal served directly at the head of a mirror is shown remote output as it
+    // arrives, not only when something else (a key, the exit) wakes its attachment.
+    let script = "echo hi-from-devbox; read x; echo got-$x; read y; exit 3";
     let mut term = Term::spawn(
         &pair.local,
         &["new", "--no-qr", "--on", "devbox", "--", "sh", "-c", script],
@@ -466,5 +469,6 @@ fn new_on_a_machine_attaches_this_terminal_to_it() {
     term.wait_text("hi-from-devbox");
     term.send(b"yes\r");
     term.wait_raw("got-yes");
+    term.send(b"\r");
     assert_eq!(term.wait_exit(), 3, "the remote program's status");
 }

@@ -327,12 +327,24 @@ impl Session {
         };
         lock(&self.activity).last_seen_ms = now_ms();
         self.head.send_replace(head);
-        // Direct terminals waiting at the head get the bytes now, from here.
-        let from = head - data.len() as u64;
+        self.offer_to_terminals(head - data.len() as u64, data);
+    }
+
+    /// Direct terminals waiting at `from` get `data` (just pushed there) now, from here;
+    /// any other armed one is woken to catch up itself (`tty::Shortcut::offer`). Whatever
+    /// pushes output must call this: an armed attachment waits for nothing else.
+    pub(crate) fn offer_to_terminals(&self, from: u64, data: &[u8]) {
         for cut in lock(&self.shortcuts).iter() {
             if let Some(seq) = cut.offer(from, data) {
                 self.reader_progressed(cut.client, seq);
             }
+        }
+    }
+
+    /// Wakes every armed direct terminal (the ring restarted: they repaint).
+    pub(crate) fn wake_terminals(&self) {
+        for cut in lock(&self.shortcuts).iter() {
+            cut.interrupt();
         }
     }
 

@@ -117,6 +117,17 @@ impl Shortcut {
         state.1
     }
 
+    /// Disarms it and wakes the attachment, if it was armed (the output it waits at is
+    /// gone: a mirror's ring restarted).
+    pub fn interrupt(&self) {
+        let mut state = crate::session::lock(&self.state);
+        if state.0 {
+            state.0 = false;
+            drop(state);
+            self.disarmed.notify_one();
+        }
+    }
+
     /// Waits until the actor disarms the short cut. Cancel-safe.
     pub async fn disarmed(&self) {
         self.disarmed.notified().await

@@ -153,7 +153,7 @@ impl Session {
     /// restarts the ring there, so clients behind it are repainted.
     fn push_remote(&self, seq: u64, data: &[u8]) {
         let start = seq.saturating_sub(data.len() as u64);
-        let head = {
+        let (from, skip, head) = {
             let mut output = lock(&self.ring);
             let head = output.ring.head();
             if seq <= head {
@@ -163,12 +163,14 @@ impl Session {
                 tracing::warn!(session = %self.id, gap = start - head, "remote output skipped ahead");
                 output.ring = Ring::resumed(output.ring.capacity(), start);
             }
-            let skip = output.ring.head().saturating_sub(start) as usize;
+            let from = output.ring.head();
+            let skip = from.saturating_sub(start) as usize;
             output.ring.push(&data[skip..]);
-            output.ring.head()
+            (from, skip, output.ring.head())
         };
         lock(&self.activity).last_seen_ms = now_ms();
         self.head.send_replace(head);
+        self.offer_to_terminals(from, &data[skip..]);
     }
 
     /// The remote repainted at `seq` (its ring no longer held what this one asked for):
@@ -188,6 +190,7 @@ impl Session {
         }
         tracing::info!(session = %self.id, seq, "mirror repainted: the remote ring had moved on");
         self.head.send_replace(seq);
+        self.wake_terminals();
     }
 
     /// The remote server applied `size`: the terminal state and local clients follow.
