@@ -111,9 +111,8 @@ async fn stream(
         Some(seq) if feed.start_at(seq) => Step::Idle,
         _ => feed.repaint(Paint::Screen),
     };
-    let mut size = *size_rx.borrow_and_update();
     let mut typing = Typing::new(session);
-    let mut size_sent = false;
+    let mut told = None;
     loop {
         match step {
             Step::Output { seq, data } => out.send(&ServerMsg::Output { seq, data }).await?,
@@ -132,15 +131,9 @@ async fn stream(
             continue;
         }
         if *leaving.borrow_and_update() {
-            let reason = "the server is handing over to a new binary".into();
-            out.send(&ServerMsg::HandOver { reason }).await?;
-            return Ok(End::Closed);
+            return hand_over(out).await;
         }
-        if !size_sent || *size_rx.borrow() != size {
-            size = *size_rx.borrow_and_update();
-            out.send(&ServerMsg::Size { size }).await?;
-            size_sent = true;
-        }
+        tell_size(&mut size_rx, &mut told, out).await?;
         // Keystrokes first, so typing stays responsive under heavy output.
         while let Some(msg) = incoming.try_recv() {
             if let Some(end) = handle(session, client, read_only, msg, out, &mut typing).await? {
@@ -164,6 +157,28 @@ async fn stream(
             _ = typing.pending.flush(session.input_queue()), if !typing.pending.is_empty() => {}
         }
     }
+}
+
+/// Tells the client the server is handing over to a new binary (it resumes there); the
+/// attachment ends.
+async fn hand_over(out: &mut Writer) -> anyhow::Result<End> {
+    let reason = "the server is handing over to a new binary".into();
+    out.send(&ServerMsg::HandOver { reason }).await?;
+    Ok(End::Closed)
+}
+
+/// Sends the session's size unless the client was last `told` it.
+async fn tell_size(
+    size: &mut watch::Receiver<Size>,
+    told: &mut Option<Size>,
+    out: &mut Writer,
+) -> anyhow::Result<()> {
+    let now = *size.borrow_and_update();
+    if *told != Some(now) {
+        out.send(&ServerMsg::Size { size: now }).await?;
+        *told = Some(now);
+    }
+    Ok(())
 }
 
 /// This client's input on its way to the program.

@@ -10,8 +10,8 @@
 //! reading its socket, and keys and requests are still read while it waits.
 //!
 //! Once everything is written, the attachment arms its `tty::Shortcut` at its cursor and
-//! waits: the actor then writes what it reads straight to the terminal (no wake-up of this
-//! task, no copy out of the ring). Whatever wakes this task disarms the short cut first
+//! waits: the actor (a mirror's task, for another machine's session) then writes what it
+//! pushes straight to the terminal (no wake-up of this task, no copy out of the ring). Whatever wakes this task disarms the short cut first
 //! (under its lock, so the actor is not writing) and continues from the position written.
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use itwillsync_protocol::{ClientMsg, ServerMsg};
 use tokio::sync::watch;
 
-use super::{handle, End, Typing, CHUNK};
+use super::{hand_over, handle, tell_size, End, Typing, CHUNK};
 use crate::conn::{Reader, Writer};
 use crate::feed::{Feed, Paint, Step};
 use crate::session::Session;
@@ -99,9 +99,7 @@ impl<'a> Direct<'a> {
         loop {
             if *leaving.borrow_and_update() {
                 // Nothing was written: the client resumes from where it was.
-                let reason = "the server is handing over to a new binary".into();
-                out.send(&ServerMsg::HandOver { reason }).await?;
-                return Ok(End::Closed);
+                return hand_over(out).await;
             }
             tokio::select! {
                 msg = incoming.recv() => match msg {
@@ -121,8 +119,7 @@ impl<'a> Direct<'a> {
             Some(_) => Step::Idle,
             None => feed.repaint(Paint::Screen),
         };
-        let mut size = *size_rx.borrow_and_update();
-        let mut size_sent = false;
+        let mut told = None;
         let watches = self.session.watch();
         let (head_rx, mut exit_rx) = (watches.head, watches.exit);
         // Also when this future is dropped (the server stops): the actor writes nothing
@@ -160,15 +157,9 @@ impl<'a> Direct<'a> {
                 if let Some(seq) = written {
                     out.send(&ServerMsg::Written { seq }).await?;
                 }
-                let reason = "the server is handing over to a new binary".into();
-                out.send(&ServerMsg::HandOver { reason }).await?;
-                return Ok(End::Closed);
+                return hand_over(out).await;
             }
-            if !size_sent || *size_rx.borrow() != size {
-                size = *size_rx.borrow_and_update();
-                out.send(&ServerMsg::Size { size }).await?;
-                size_sent = true;
-            }
+            tell_size(&mut size_rx, &mut told, out).await?;
             while let Some(msg) = incoming.try_recv() {
                 if let Some(end) = self.request(msg, out).await? {
                     return Ok(end);
