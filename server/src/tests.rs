@@ -144,6 +144,14 @@ impl Client {
         }
     }
 
+    /// Types `keys` into the attached session.
+    async fn type_in(&mut self, keys: &[u8]) {
+        self.send(&ClientMsg::Input {
+            data: keys.to_vec(),
+        })
+        .await;
+    }
+
     async fn attach(&mut self, id: &str, read_only: bool) {
         let attach = ClientMsg::Attach {
             target: Some(id.into()),
@@ -187,11 +195,7 @@ async fn the_exit_status_follows_the_last_byte() {
     // While the watcher stands there, the program prints its last bytes and exits.
     let mut typist = server.connect().await;
     typist.attach(&id, false).await;
-    typist
-        .send(&ClientMsg::Input {
-            data: b"go\r".to_vec(),
-        })
-        .await;
+    typist.type_in(b"go\r").await;
     let (output, code) = typist.until_exit().await;
     assert!(String::from_utf8_lossy(&output).contains("LAST-BYTES"));
     assert_eq!(code, 3);
@@ -216,11 +220,7 @@ async fn following_a_session_that_ended_meanwhile_gives_the_tail_and_the_exit() 
         .await;
     let mut typist = server.connect().await;
     typist.attach(&id, false).await;
-    typist
-        .send(&ClientMsg::Input {
-            data: b"go\r".to_vec(),
-        })
-        .await;
+    typist.type_in(b"go\r").await;
     assert_eq!(typist.until_exit().await.1, 3);
     let mut asker = server.connect().await;
     loop {
@@ -276,11 +276,7 @@ async fn a_panic_ends_only_its_session_or_connection() {
         test_hooks::arm_panic(point, &doomed);
         let mut client = server.connect().await;
         client.attach(&doomed, false).await;
-        client
-            .send(&ClientMsg::Input {
-                data: b"go\r".to_vec(),
-            })
-            .await;
+        client.type_in(b"go\r").await;
         let (_, code) = client.until_exit().await;
         assert_ne!(code, 0, "{point}: the failed session reports a failure");
     }
@@ -302,11 +298,7 @@ async fn a_panic_ends_only_its_session_or_connection() {
     let ids: Vec<_> = sessions.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, [healthy.as_str()], "only the failed session is gone");
     client.attach(&healthy, false).await;
-    client
-        .send(&ClientMsg::Input {
-            data: b"ok\r".to_vec(),
-        })
-        .await;
+    client.type_in(b"ok\r").await;
     let (output, code) = client.until_exit().await;
     assert!(String::from_utf8_lossy(&output).contains("still-ok"));
     assert_eq!(code, 4);
@@ -390,19 +382,11 @@ async fn a_stuck_log_writer_does_not_stall_output() {
     let gate = test_hooks::arm("log-write", &id);
     let mut client = server.connect().await;
     client.attach(&id, false).await;
-    client
-        .send(&ClientMsg::Input {
-            data: b"x\r".to_vec(),
-        })
-        .await;
+    client.type_in(b"x\r").await;
     tokio::time::timeout(DEADLINE, gate.reached())
         .await
         .expect("the writer reached the hook");
-    client
-        .send(&ClientMsg::Input {
-            data: b"go\r".to_vec(),
-        })
-        .await;
+    client.type_in(b"go\r").await;
     client.until_output("END-go").await;
 
     gate.release();

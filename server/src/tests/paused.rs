@@ -129,11 +129,7 @@ async fn the_server_exits_when_idle_for_idle_shutdown_secs() {
     tokio::time::resume();
     let mut client = server.connect().await;
     client.attach(&id, false).await;
-    client
-        .send(&ClientMsg::Input {
-            data: b"\r".to_vec(),
-        })
-        .await;
+    client.type_in(b"\r").await;
     client.until_exit().await;
     tokio::time::pause();
     // The idle timer starts when the session is removed, about now. (Watched on the
