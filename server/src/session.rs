@@ -19,8 +19,8 @@
 //! `.await`. Nestings, each one way only, so no lock-order cycle exists: `term` inside
 //! `clients` (`apply_size`), `ring` inside `readers` (`paced_by_readers`), the name
 //! watch inside `activity` (`info`), and a direct terminal's state and `readers` inside
-//! `shortcuts` (`push_output`: the actor writes to direct terminals armed at the head,
-//! `tty::Shortcut`).
+//! `shortcuts` (`offer_to_terminals`: the actor, or a mirror's task, writes to direct
+//! terminals armed at the head, `tty::Shortcut`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -348,7 +348,8 @@ impl Session {
         }
     }
 
-    /// Lets the actor write output straight to a direct terminal while it is armed.
+    /// Lets the actor (a mirror's task) write output straight to a direct terminal while
+    /// it is armed.
     pub(crate) fn add_shortcut(&self, cut: Arc<crate::tty::Shortcut>) {
         lock(&self.shortcuts).push(cut);
     }
