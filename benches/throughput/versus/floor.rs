@@ -80,6 +80,9 @@ fn forward(file: &Path, sink: &Sink, gathering: bool) -> (f64, f64) {
         let mut len = 0;
         loop {
             let read = master.read(&mut buf[len..]);
+            if matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::Interrupted) {
+                continue;
+            }
             if let Ok(n) = read {
                 len += n;
             }
@@ -133,9 +136,13 @@ fn raw(tty: &std::fs::File) {
 
 /// The calling thread's CPU seconds (user + system).
 fn thread_cpu() -> f64 {
-    // SAFETY: getrusage fills the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    // SAFETY: rusage is plain data (all zeroes is a valid value), and getrusage only
+    // fills the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut usage);
+        usage
+    };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
