@@ -449,7 +449,8 @@ async fn neither_keys_nor_keystrokes_reach_the_log_even_at_trace_level() {
     drop(phone);
     hub.ok(&["hub", "stop"]);
     let log = std::fs::read_to_string(hub.path().join("server.log")).unwrap();
-    assert!(log.lines().count() > 10, "a trace-level log: {log}");
+    let verbose = log.contains(" DEBUG ") || log.contains(" TRACE ");
+    assert!(verbose, "a trace-level log: {log}");
     let key = itwillsync_protocol::seal::Key::from_link_text(&ep.key).unwrap();
     for secret in [ep.key.clone(), key.to_hex()] {
         assert!(!log.contains(&secret), "the session key is in the log");

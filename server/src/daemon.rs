@@ -11,6 +11,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use anyhow::Context;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use itwillsync_protocol::seal::Key;
 
@@ -220,12 +224,8 @@ fn write_hub_files(home: &Home, config: &Config, started_at_ms: u64) -> anyhow::
     crate::home::write_private(&home.hub_pid(), format!("{pid}\n").as_bytes())
 }
 
-/// Log directives that always apply (see `init_logging`).
-const QUIET_LOGS: &[&str] = &[
-    "tungstenite=debug",
-    "tokio_tungstenite=debug",
-    "hyper_tungstenite=debug",
-];
+/// Targets logged at `debug` whatever `ITWILLSYNC_LOG` asks (see `init_logging`).
+const QUIET_LOGS: &[&str] = &["tungstenite", "tokio_tungstenite", "hyper_tungstenite"];
 
 /// Open files a session needs: its PTY master, its phone listener, its log file, and one
 /// for a client.
@@ -285,12 +285,19 @@ fn return_freed_memory() {
 fn init_logging(home: &Home) -> anyhow::Result<()> {
     let file = crate::log_file::LogFile::open(home.server_log())
         .with_context(|| format!("cannot open {}", home.server_log().display()))?;
-    let mut filter = tracing_subscriber::EnvFilter::try_from_env("ITWILLSYNC_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A target filter (`debug`, `itwillsync_server=trace,hyper=debug`), not an `EnvFilter`:
+    // that one compiles its directives with a regex engine, a quarter of a megabyte of code
+    // the server would map at every start for a setting almost nobody uses.
+    let asked = std::env::var("ITWILLSYNC_LOG").ok();
+    let parsed = asked.as_deref().map(str::parse::<Targets>);
+    let mut filter = match &parsed {
+        Some(Ok(filter)) => filter.clone(),
+        _ => Targets::new().with_default(Level::INFO),
+    };
     // Whatever level is asked for: the WebSocket library traces every message, which
     // would put keystrokes and screen contents in the log.
     for quiet in QUIET_LOGS {
-        filter = filter.add_directive(quiet.parse().expect("a valid directive"));
+        filter = filter.with_target(*quiet, Level::DEBUG);
     }
     // Panics are caught per session and per connection; what they said goes to the log
     // (stderr is /dev/null once the server runs). The session logs are written out too:
@@ -301,10 +308,16 @@ fn init_logging(home: &Home) -> anyhow::Result<()> {
         crate::output_log::flush_all();
     }));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        // The builder's own filter (`info` unless told) would cap what `filter` allows.
+        .with_max_level(Level::TRACE)
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(file))
+        .finish()
+        .with(filter)
         .try_init();
+    if let (Some(asked), Some(Err(e))) = (asked, parsed) {
+        tracing::warn!("ITWILLSYNC_LOG={}: {e}; logging at info", escape(&asked));
+    }
     Ok(())
 }
 
