@@ -86,6 +86,58 @@ fn machines_are_added_listed_through_the_server_and_removed() {
 }
 
 #[test]
+fn removing_a_machine_ends_what_this_server_follows_of_it_and_not_its_sessions() {
+    let pair = Pair::new(serde_json::json!({}));
+    pair.add_devbox();
+    let script = "echo ready-on-devbox; exec sleep 300";
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "kept", "--", "sh", "-c", script,
+    ]);
+    let size = Size { cols: 80, rows: 24 };
+    let mut term = Term::spawn(&pair.local, &["attach", "devbox:kept"], size);
+    term.wait_text("ready-on-devbox");
+    // The phone link of the session's mirror: a port of this server's.
+    let info = pair.ok(&["url", "devbox:kept"]);
+    let link = info.lines().find(|l| l.contains("#k=")).unwrap().trim();
+    let address = link.split('/').nth(2).unwrap().to_string();
+    let phones = support::Endpoint {
+        port: address.rsplit(':').next().unwrap().parse().unwrap(),
+        key: link.split("#k=").nth(1).unwrap().to_string(),
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut phone = runtime.block_on(phones.phone());
+    runtime.block_on(phone.send(serde_json::json!({"type": "resume", "lastSeq": 0})));
+    runtime.block_on(phone.until("ready-on-devbox"));
+
+    pair.ok(&["machine", "rm", "devbox"]);
+    // The attached terminal is told why and ends, as when a server stops; the phone is
+    // closed as "going away".
+    term.wait_raw("[itwillsync: machine devbox was removed from this server]");
+    assert_eq!(term.wait_exit(), 1);
+    let closed = runtime.block_on(async {
+        loop {
+            let msg = phone.next().await;
+            if ["close", "end", "error"].contains(&msg["type"].as_str().unwrap_or_default()) {
+                break msg;
+            }
+        }
+    });
+    assert_eq!(closed["code"], 1001, "{closed}");
+    eventually("the mirror's phone port closed", || {
+        std::net::TcpStream::connect(&address).is_err()
+    });
+    // The session itself runs on there, and nothing here follows it any more.
+    let there = pair.remote.sessions();
+    assert_eq!(there.len(), 1);
+    assert_eq!(there[0]["name"], "kept");
+    eventually("the mirror's attachment there ended", || {
+        pair.remote.sessions()[0]["clients"] == 0
+    });
+    let gone = pair.run(&["attach", "devbox:kept"]);
+    assert!(!gone.status.success());
+}
+
+#[test]
 fn remote_sessions_are_started_listed_attached_killed_and_waited_for() {
     let pair = Pair::new(serde_json::json!({}));
     pair.add_devbox();

@@ -69,7 +69,13 @@ pub async fn run(
         // after that (a loaded machine) must still say the server went away, not pass on
         // the exit the stop itself caused.
         biased;
-        reason = shutdown.wait() => {
+        reason = async {
+            tokio::select! {
+                biased;
+                reason = shutdown.wait() => reason,
+                reason = session.gone() => reason,
+            }
+        } => {
             // A client that stopped reading must not hold up the shutdown.
             let goodbye = ServerMsg::Closing { reason };
             let _ = tokio::time::timeout(GOODBYE_TIMEOUT, out.send(&goodbye)).await;

@@ -172,6 +172,7 @@ impl Machines {
         for old in links.iter() {
             if !kept.iter().any(|k| Arc::ptr_eq(k, old)) {
                 tracing::info!(machine = %old.name, "machine removed");
+                old.removed.send_replace(true);
                 old.stop();
             }
         }
@@ -196,6 +197,7 @@ impl Machines {
             requests: tx,
             task: Mutex::new(None),
             changes: self.changes.clone(),
+            removed: watch::channel(false).0,
         });
         let task = tokio::spawn(run(
             link.clone(),
@@ -293,6 +295,9 @@ pub struct Link {
     task: Mutex<Option<JoinHandle<()>>>,
     /// [`Machines::changes`].
     changes: Arc<watch::Sender<u64>>,
+    /// True once the machine is removed (`machine rm`): its mirrors close instead of
+    /// reconnecting.
+    removed: watch::Sender<bool>,
 }
 
 impl Link {
@@ -360,6 +365,12 @@ impl Link {
 
     fn seen(&self) {
         lock(&self.known).last_seen_ms = Some(now_ms());
+    }
+
+    /// Resolves once the machine is removed from this server (never when the link only
+    /// stops because the server does).
+    pub async fn removed(&self) {
+        let _ = self.removed.subscribe().wait_for(|removed| *removed).await;
     }
 
     fn stop(&self) {

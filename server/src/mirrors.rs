@@ -8,7 +8,8 @@
 //! crosses between machines), but it is not in the registry: `ls`, `/api/sessions` and the
 //! dashboard list a remote session once, from the machine's link, and a hand-over or a
 //! shutdown of this server leaves the remote programs alone. A mirror leaves the table when
-//! its remote session has ended.
+//! its remote session has ended, or when its machine is removed (`machine rm`): its
+//! clients are then told why (`Session::gone`) and the remote session runs on.
 //!
 //! Lock: the table is a `std::sync::Mutex` held only to look up, add or remove an entry.
 
@@ -247,7 +248,10 @@ impl Mirrors {
         tokio::spawn(task);
         let (table, ended) = (self.table.clone(), session.clone());
         tokio::spawn(async move {
-            ended.exited().await;
+            tokio::select! {
+                _ = ended.exited() => {}
+                _ = ended.gone() => {}
+            }
             lock(&table).retain(|s| !Arc::ptr_eq(s, &ended));
         });
         Ok(session)

@@ -129,6 +129,7 @@ impl Session {
             tokio::select! {
                 r = head_rx.changed() => if r.is_err() { return },
                 r = exit_rx.changed() => if r.is_err() { return },
+                _ = self.gone() => return,
             }
         }
     }

@@ -61,6 +61,9 @@ pub(crate) struct Remote {
     id: String,
     /// Set by `Session::apply_size` on every join, leave and claim; the task watches it.
     demand: watch::Sender<Demand>,
+    /// Why this server no longer serves the session, once it does not (its machine was
+    /// removed): every client is told, then the mirror leaves the table.
+    closed: watch::Sender<Option<String>>,
 }
 
 impl Remote {
@@ -74,6 +77,7 @@ impl Remote {
                 watchers: 0,
             })
             .0,
+            closed: watch::channel(None).0,
         }
     }
 
@@ -146,6 +150,23 @@ impl Session {
     /// The remote side, when this session is a mirror.
     pub(crate) fn remote(&self) -> Option<&Remote> {
         self.remote.as_ref()
+    }
+
+    /// Resolves, with the reason, when this server stops serving the session while it
+    /// runs on: a mirror whose machine was removed (`machine rm`). Attachments and phones
+    /// end with that reason; the session's listener and terminal state stop. Never for a
+    /// session of this machine.
+    pub(crate) async fn gone(&self) -> String {
+        let Some(remote) = &self.remote else {
+            return std::future::pending().await;
+        };
+        let mut closed = remote.closed.subscribe();
+        let reason = closed.wait_for(Option::is_some).await.ok();
+        match reason.and_then(|reason| reason.clone()) {
+            Some(reason) => reason,
+            // The sender lives as long as the session.
+            None => std::future::pending().await,
+        }
     }
 
     /// Appends remote output ending at remote seq `seq`: what the ring already holds is
@@ -254,18 +275,26 @@ pub(crate) async fn run(
     };
     let mut connection = Some((connection, pending));
     let mut backoff = BACKOFF_MIN;
+    let link = task.link.clone();
+    let removed = link.removed();
+    tokio::pin!(removed);
     loop {
         if connection.is_none() && task.demand.borrow().watchers == 0 {
             // Nobody watches: no connection, no timer, until a client attaches.
-            tokio::select! {
+            let removal = tokio::select! {
                 _ = shutdown.wait() => return,
-                _ = task.demand.wait_for(|d| d.watchers > 0) => {}
+                _ = &mut removed => true,
+                _ = task.demand.wait_for(|d| d.watchers > 0) => false,
+            };
+            if removal {
+                return task.close();
             }
             backoff = BACKOFF_MIN;
         }
         let cut = tokio::select! {
             biased;
             _ = shutdown.wait() => return,
+            _ = &mut removed => return task.close(),
             cut = task.serve(connection.take()) => cut,
         };
         let why = match cut {
@@ -282,6 +311,7 @@ pub(crate) async fn run(
         }
         tokio::select! {
             _ = shutdown.wait() => return,
+            _ = &mut removed => return task.close(),
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = task.link.timing().after(backoff);
@@ -428,6 +458,17 @@ impl Task {
             _ => {}
         }
         None
+    }
+
+    /// The machine was removed: every client of the mirror is told, and nothing is
+    /// followed any more (its connection is already dropped). The remote session runs on.
+    fn close(&self) {
+        tracing::info!(machine = %self.link.name, session = %self.id, "mirror closed: the machine was removed");
+        self.session.input_queue().clear();
+        if let Some(remote) = self.session.remote() {
+            let reason = format!("machine {} was removed from this server", self.link.name);
+            remote.closed.send_replace(Some(reason));
+        }
     }
 
     fn ended(&self, status: ExitStatus) -> Cut {

@@ -81,8 +81,13 @@ pub fn spawn(bound: Bound, session: Arc<Session>, config: &Config) {
     let session = shared.session.clone();
     let name = format!("phone listener of session {}", session.id);
     let until = async move {
-        session.exited().await;
-        tokio::time::sleep(ENDED_LINGER).await;
+        tokio::select! {
+            _ = async {
+                session.exited().await;
+                tokio::time::sleep(ENDED_LINGER).await;
+            } => {}
+            _ = session.gone() => {}
+        }
     };
     let route = move |req, ip, pass: &Pass| route(req, ip, shared.clone(), pass);
     tokio::spawn(listener::serve(

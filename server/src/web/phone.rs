@@ -381,6 +381,11 @@ impl Phone<'_> {
                     self.sender.close(sealed::close::REVOKED, "link revoked").await;
                     return Ok(());
                 }
+                // Another machine's session that this server no longer follows.
+                _ = self.context.session.gone() => {
+                    self.sender.close(1001, "machine removed").await;
+                    return Ok(());
+                }
                 _ = ping.tick() => {
                     if last_ping.is_some_and(|at| *self.heard.borrow() < at) {
                         anyhow::bail!("the phone stopped answering pings");
