@@ -324,7 +324,7 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
 
 /// Another machine's session on the laptop's dashboard (a real sshd between them): its row
 /// and preview, Rename and Stop sent to that machine, and tapping it opens its mirror on
-/// the laptop's own port.
+/// the laptop's own port; a mirror's page once that machine is removed from the laptop.
 #[test]
 fn a_remote_session_is_opened_renamed_and_stopped_from_the_laptops_dashboard() {
     let pair = support::machines::Pair::new(serde_json::json!({}));
@@ -343,11 +343,29 @@ fn a_remote_session_is_opened_renamed_and_stopped_from_the_laptops_dashboard() {
         "echo hello-from-devbox; exec sleep 60",
     ]);
     let id = id.trim().to_string();
+    let kept = pair.ok(&[
+        "new",
+        "-d",
+        "--no-qr",
+        "--on",
+        "devbox",
+        "--name",
+        "kept",
+        "--",
+        "sh",
+        "-c",
+        "echo kept-on-devbox; exec sleep 60",
+    ]);
     let dash = support::machines::dashboard(&pair.local);
     let url = format!("http://127.0.0.1:{}/#k={}", dash.port, dash.key);
     let mut node = node_script("remote.mjs");
-    node.env("URL", url).env("R", &id);
-    run_steps(node, |step| panic!("no step {step}"));
+    node.env("URL", url).env("R", &id).env("KEPT", kept.trim());
+    run_steps(node, |step| match step {
+        "remove-devbox" => {
+            pair.ok(&["machine", "rm", "devbox"]);
+        }
+        _ => panic!("no step {step}"),
+    });
     let there = pair.remote.sessions();
     assert!(
         there.iter().all(|s| s["id"] != id.as_str()),

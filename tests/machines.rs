@@ -111,7 +111,7 @@ fn removing_a_machine_ends_what_this_server_follows_of_it_and_not_its_sessions()
 
     pair.ok(&["machine", "rm", "devbox"]);
     // The attached terminal is told why and ends, as when a server stops; the phone is
-    // closed as "going away".
+    // told the session is gone from here (4004).
     term.wait_raw("[itwillsync: machine devbox was removed from this server]");
     assert_eq!(term.wait_exit(), 1);
     let closed = runtime.block_on(async {
@@ -122,7 +122,7 @@ fn removing_a_machine_ends_what_this_server_follows_of_it_and_not_its_sessions()
             }
         }
     });
-    assert_eq!(closed["code"], 1001, "{closed}");
+    assert_eq!(closed["code"], 4004, "{closed}");
     eventually("the mirror's phone port closed", || {
         std::net::TcpStream::connect(&address).is_err()
     });

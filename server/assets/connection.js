@@ -8,6 +8,7 @@
 // lived through a phone's sleep may be silently dead, so after a while hidden it is
 // replaced). The server's close code says what else to do:
 //   4001 unauthorized, 4002 link revoked: stop for good; the page forgets its key;
+//   4004 machine removed: stop for good (another machine's session, no longer served here);
 //   4029 blocked for N s: wait N seconds, then try again;
 //   anything else (4008, 1008, no network, a server that fails its proof): backoff.
 "use strict";
@@ -15,10 +16,12 @@
 /**
  * @param {{key: Uint8Array, onOpen: function(): void, onMessage: function(object): void,
  *          onClose?: function(): void, onStatus: function(string, string): void,
- *          onUnauthorised: function(number): void}} handlers
+ *          onUnauthorised: function(number): void, onGone?: function(): void}} handlers
  *   key: the page's 32-byte key. onStatus(state, text): state is connecting, connected,
  *   reconnecting, unauthorised or blocked. onUnauthorised(code): the server refused the
- *   key (4001) or it was rotated (4002); no more connections are made.
+ *   key (4001) or it was rotated (4002); no more connections are made. onGone(): the
+ *   session is another machine's and that machine was removed from this server (4004);
+ *   no more connections are made.
  * @returns {{send: function(object): boolean, bufferedAmount: function(): number,
  *            stop: function(): void}}
  */
@@ -90,6 +93,9 @@ window.itwillsyncConnect = function (handlers) {
         stopped = true;
         handlers.onStatus("unauthorised", ev.code === 4002 ? "link replaced" : "link not accepted");
         handlers.onUnauthorised(ev.code);
+      } else if (ev.code === 4004) {
+        stopped = true;
+        if (handlers.onGone) handlers.onGone();
       } else if (ev.code === 4029) {
         const m = /(\d+)\s*s/.exec(ev.reason || "");
         blockedUntil = Date.now() + (m ? Number(m[1]) : BLOCKED_DEFAULT_S) * 1000;

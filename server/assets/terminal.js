@@ -279,15 +279,25 @@
   }
 
   function onExit(code) {
-    exited = true;
     sendAck();
+    over(`session ended (exit ${code})`, `This session has ended (exit code ${code}).`);
+  }
+
+  /** Another machine's session this server no longer serves: that machine was removed. */
+  function onGone() {
+    over("machine removed", "This session runs on another machine, which was removed from this " +
+      "server (`itwillsync machine rm`), so it is no longer served here. It may still run there.");
+  }
+
+  /** Nothing more comes: the page stops connecting and says why. */
+  function over(status, notice) {
+    exited = true;
     conn.stop();
-    setStatus("ended", `session ended (exit ${code})`);
+    setStatus("ended", status);
     document.body.classList.add("ended");
     setOffline(false);
     term.options.disableStdin = true;
-    showNotice(`This session has ended (exit code ${code}).`,
-      dashboardUrl ? { href: dashboardUrl, text: "Open the dashboard" } : null);
+    showNotice(notice, dashboardUrl ? { href: dashboardUrl, text: "Open the dashboard" } : null);
   }
 
   // ---- sizing -----------------------------------------------------------------
@@ -536,7 +546,7 @@
     }
     conn = window.itwillsyncConnect({
       key: pageKey.bytes,
-      onOpen, onMessage, onClose,
+      onOpen, onMessage, onClose, onGone,
       onStatus: (state, text) => {
         if (exited) return;
         setStatus(state, text);

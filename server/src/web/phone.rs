@@ -383,7 +383,7 @@ impl Phone<'_> {
                 }
                 // Another machine's session that this server no longer follows.
                 _ = self.context.session.gone() => {
-                    self.sender.close(1001, "machine removed").await;
+                    self.sender.close(sealed::close::GONE, "machine removed").await;
                     return Ok(());
                 }
                 _ = ping.tick() => {

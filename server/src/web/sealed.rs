@@ -33,6 +33,9 @@ pub(crate) mod close {
     pub const UNAUTHORIZED: u16 = 4001;
     /// The key this connection proved was rotated.
     pub const REVOKED: u16 = 4002;
+    /// The session is no longer served on this port: another machine's, and that
+    /// machine was removed from this server.
+    pub const GONE: u16 = 4004;
     /// No proof within the time limit.
     pub const HANDSHAKE_TIMEOUT: u16 = 4008;
     /// Too many failed proofs from this address.
