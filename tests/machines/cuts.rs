@@ -1,4 +1,5 @@
-//! Attachments through the laptop across cuts: the laptop's own link cut, a machine that
+//! Attachments through the laptop across cuts: the laptop's own link cut (and one that
+//! outlasts the remote ring, repainting a waiting terminal), a machine that
 //! speaks another version, and a cable pulled between two network namespaces (terminal and
 //! phone alike get every line once). Part of `tests/machines.rs`.
 
@@ -258,4 +259,42 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
     drop(local);
     drop(remote);
     drop(sshd);
+}
+
+/// A terminal attached directly through the laptop waits armed at its cursor, woken by
+/// nothing but output: when the mirror comes back from a cut longer than the remote ring
+/// (a repaint instead of the bytes), the repaint must still reach it.
+#[test]
+fn a_waiting_terminal_is_repainted_when_a_cut_outlasts_the_remote_ring() {
+    let pair = Pair::new(serde_json::json!({}));
+    // devbox keeps the smallest ring, which the program's 400 KB outrun.
+    let path = pair.remote.path().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    config["scrollbackBufferSize"] = (64 << 10).into();
+    std::fs::write(&path, config.to_string()).unwrap();
+    pair.add_devbox();
+    let trigger = pair.remote.path().join("trigger");
+    let script = format!(
+        "echo before-the-gap; while [ ! -e '{}' ]; do sleep 0.05; done; \
+         head -c 400000 /dev/zero | tr '\\0' x; echo; echo after-the-gap; exec sleep 300",
+        trigger.display()
+    );
+    pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "gap", "--", "sh", "-c", &script,
+    ]);
+    let size = Size { cols: 80, rows: 24 };
+    let term = support::Term::spawn(&pair.local, &["attach", "devbox:gap"], size);
+    term.wait_text("before-the-gap");
+    // Every ssh of the laptop's server dies (the link and the mirror's); the mirror waits
+    // a second before it reconnects, and meanwhile the program prints past devbox's ring.
+    let server = pair.local.server_pid().unwrap();
+    for pid in ssh_children(server) {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    std::fs::File::create(&trigger).unwrap();
+    term.wait_text("after-the-gap");
+    // It came as a repaint: the remote ring had moved on when the mirror was back.
+    let log = std::fs::read_to_string(pair.local.path().join("server.log")).unwrap();
+    assert!(log.contains("mirror repainted"), "{log}");
 }
