@@ -269,6 +269,10 @@ async fn following_a_session_that_ended_meanwhile_gives_the_tail_and_the_exit() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_ends_only_its_session_or_connection() {
     let server = Server::start().await;
+    let mut events = server.connect().await;
+    let ServerMsg::Subscribed = events.request(&ClientMsg::Subscribe).await else {
+        panic!("not subscribed")
+    };
     let healthy = server.new_session("read x; echo still-$x; exit 4").await;
     // In the actor, and in the terminal-state follower: either way the session is hung up.
     for point in ["actor-read", "follower-parse"] {
@@ -279,6 +283,9 @@ async fn a_panic_ends_only_its_session_or_connection() {
         client.type_in(b"go\r").await;
         let (_, code) = client.until_exit().await;
         assert_ne!(code, 0, "{point}: the failed session reports a failure");
+        // Its client is told the exit before the registry lets go of it.
+        let exited = events.next_event(EventKind::SessionExited).await;
+        assert_eq!(exited.session.as_deref(), Some(doomed.as_str()));
     }
 
     // A connection that panics is closed; the next one is served.
