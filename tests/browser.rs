@@ -329,37 +329,17 @@ fn the_dashboard_lists_previews_renames_stops_and_opens_sessions() {
 fn a_remote_session_is_opened_renamed_and_stopped_from_the_laptops_dashboard() {
     let pair = support::machines::Pair::new(serde_json::json!({}));
     pair.add_devbox();
-    let id = pair.ok(&[
-        "new",
-        "-d",
-        "--no-qr",
-        "--on",
-        "devbox",
-        "--name",
-        "api",
-        "--",
-        "sh",
-        "-c",
-        "echo hello-from-devbox; exec sleep 60",
-    ]);
-    let id = id.trim().to_string();
-    let kept = pair.ok(&[
-        "new",
-        "-d",
-        "--no-qr",
-        "--on",
-        "devbox",
-        "--name",
-        "kept",
-        "--",
-        "sh",
-        "-c",
-        "echo kept-on-devbox; exec sleep 60",
-    ]);
+    let start = |name: &str, script: &str| {
+        let args = ["new", "-d", "--no-qr", "--on", "devbox", "--name", name];
+        let id = pair.ok(&[&args[..], &["--", "sh", "-c", script]].concat());
+        id.trim().to_string()
+    };
+    let id = start("api", "echo hello-from-devbox; exec sleep 60");
+    let kept = start("kept", "echo kept-on-devbox; exec sleep 60");
     let dash = support::machines::dashboard(&pair.local);
     let url = format!("http://127.0.0.1:{}/#k={}", dash.port, dash.key);
     let mut node = node_script("remote.mjs");
-    node.env("URL", url).env("R", &id).env("KEPT", kept.trim());
+    node.env("URL", url).env("R", &id).env("KEPT", &kept);
     run_steps(node, |step| match step {
         "remove-devbox" => {
             pair.ok(&["machine", "rm", "devbox"]);
