@@ -286,7 +286,7 @@ fn init_logging(home: &Home) -> anyhow::Result<()> {
     let file = crate::log_file::LogFile::open(home.server_log())
         .with_context(|| format!("cannot open {}", home.server_log().display()))?;
     // A target filter (`debug`, `itwillsync_server=trace,hyper=debug`), not an `EnvFilter`:
-    // that one compiles its directives with a regex engine, a quarter of a megabyte of code
+    // that one compiles its directives with a regex engine, half a megabyte of code
     // the server would map at every start for a setting almost nobody uses.
     let asked = std::env::var("ITWILLSYNC_LOG").ok();
     let parsed = asked.as_deref().map(str::parse::<Targets>);
