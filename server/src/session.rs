@@ -19,7 +19,7 @@
 //! `.await`. Nestings, each one way only, so no lock-order cycle exists: `term` inside
 //! `clients` (`apply_size`), `ring` inside `readers` (`paced_by_readers`), the name
 //! watch inside `activity` (`info`), and a direct terminal's state and `readers` inside
-//! `shortcuts` (`offer_to_terminals`: the actor, or a mirror's task, writes to direct
+//! `shortcuts` (`pushed`: the actor, or a mirror's task, writes to direct
 //! terminals armed at the head, `tty::Shortcut`).
 
 use std::collections::HashMap;
@@ -320,20 +320,27 @@ impl Session {
 
     /// Appends PTY output to the ring and wakes every reader.
     pub(crate) fn push_output(&self, data: &[u8]) {
-        let head = {
+        let from = {
             let mut ring = lock(&self.ring);
             ring.push(data);
-            ring.head()
+            ring.head() - data.len() as u64
         };
+        self.pushed(from, data);
+    }
+
+    /// `data` was just pushed into the ring at output position `from`: the session was
+    /// active now, readers are woken, and direct terminals are offered it. Whatever pushes
+    /// output (the actor, a mirror's task) must call this.
+    pub(crate) fn pushed(&self, from: u64, data: &[u8]) {
         lock(&self.activity).last_seen_ms = now_ms();
-        self.head.send_replace(head);
-        self.offer_to_terminals(head - data.len() as u64, data);
+        self.head.send_replace(from + data.len() as u64);
+        self.offer_to_terminals(from, data);
     }
 
     /// Direct terminals waiting at `from` get `data` (just pushed there) now, from here;
-    /// any other armed one is woken to catch up itself (`tty::Shortcut::offer`). Whatever
-    /// pushes output must call this: an armed attachment waits for nothing else.
-    pub(crate) fn offer_to_terminals(&self, from: u64, data: &[u8]) {
+    /// any other armed one is woken to catch up itself (`tty::Shortcut::offer`): an armed
+    /// attachment waits for nothing else.
+    fn offer_to_terminals(&self, from: u64, data: &[u8]) {
         for cut in lock(&self.shortcuts).iter() {
             if let Some(seq) = cut.offer(from, data) {
                 self.reader_progressed(cut.client, seq);

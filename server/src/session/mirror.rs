@@ -32,7 +32,7 @@ use itwillsync_protocol::{ClientMsg, ExitStatus, MachineState, ServerMsg, Size};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{lock, now_ms, Output, Parts, Session};
+use super::{lock, Output, Parts, Session};
 use crate::machines::{Link, Remote as Connection, BACKOFF_MIN};
 use crate::ring::Ring;
 use crate::shutdown::Shutdown;
@@ -174,7 +174,7 @@ impl Session {
     /// restarts the ring there, so clients behind it are repainted.
     fn push_remote(&self, seq: u64, data: &[u8]) {
         let start = seq.saturating_sub(data.len() as u64);
-        let (from, skip, head) = {
+        let (from, skip) = {
             let mut output = lock(&self.ring);
             let head = output.ring.head();
             if seq <= head {
@@ -187,11 +187,9 @@ impl Session {
             let from = output.ring.head();
             let skip = from.saturating_sub(start) as usize;
             output.ring.push(&data[skip..]);
-            (from, skip, output.ring.head())
+            (from, skip)
         };
-        lock(&self.activity).last_seen_ms = now_ms();
-        self.head.send_replace(head);
-        self.offer_to_terminals(from, &data[skip..]);
+        self.pushed(from, &data[skip..]);
     }
 
     /// The remote repainted at `seq` (its ring no longer held what this one asked for):
