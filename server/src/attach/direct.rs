@@ -11,8 +11,9 @@
 //!
 //! Once everything is written, the attachment arms its `tty::Shortcut` at its cursor and
 //! waits: the actor (a mirror's task, for another machine's session) then writes what it
-//! pushes straight to the terminal (no wake-up of this task, no copy out of the ring). Whatever wakes this task disarms the short cut first
-//! (under its lock, so the actor is not writing) and continues from the position written.
+//! pushes straight to the terminal (no wake-up of this task, no copy out of the ring).
+//! Whatever wakes this task disarms the short cut first (under its lock, so the actor is
+//! not writing) and continues from the position written.
 
 use std::sync::Arc;
 
