@@ -54,7 +54,7 @@ use tokio::net::UnixListener;
 
 pub use config::Config;
 pub use home::Home;
-pub use process::resident_kib;
+pub use process::{resident_kib, status_kib};
 pub use pty::{open_pair as open_pty, resolve_program, take_stdin_as_terminal};
 pub use session::now_ms;
 pub use shutdown::Shutdown;

@@ -115,9 +115,7 @@ fn tmux_mem(file: &Path) -> Mem {
 /// A process's anonymous resident memory (`RssAnon`) in KiB: its own, where the rest of
 /// its RSS is pages of files it maps (its code), shared with the page cache.
 fn anon_kib(pid: i32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    itwillsync_server::status_kib(pid as u32, "RssAnon").expect("the process's memory") as f64
 }
 
 pub(super) fn mem(has_tmux: bool) -> Vec<Row> {
