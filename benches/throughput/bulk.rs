@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 
-use crate::peers::{cpu_seconds, file_len, mbs, percentiles, pty, recv, rss_kib, send, ws, Hub};
+use crate::peers::{
+    cat_into_pty, cpu_seconds, drain, file_len, mbs, percentiles, pty, recv, rss_kib, send, ws, Hub,
+};
 
 pub const BULK: usize = 100 << 20;
 const ECHOES: usize = 2000;
@@ -324,15 +326,9 @@ pub fn websockets(hub: &Hub, file: &Path, n: usize) -> (f64, f64, f64) {
 
 /// MB/s of `cat FILE` into a bare PTY read directly.
 pub fn bare_pty(file: &Path) -> f64 {
-    let (mut master, slave) = pty();
     let start = Instant::now();
-    let mut child = Command::new("cat")
-        .arg(file)
-        .stdout(Stdio::from(slave))
-        .spawn()
-        .unwrap();
-    let mut buf = vec![0u8; 64 << 10];
-    while matches!(master.read(&mut buf), Ok(n) if n > 0) {}
+    let (mut master, mut child) = cat_into_pty(file);
+    drain(&mut master);
     child.wait().unwrap();
     mbs(file_len(file), start.elapsed())
 }

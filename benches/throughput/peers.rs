@@ -287,6 +287,23 @@ pub fn pty() -> (std::fs::File, OwnedFd) {
     (std::fs::File::from(master), slave)
 }
 
+/// `cat FILE` writing into a fresh PTY: its master, to read, and the `cat`.
+pub fn cat_into_pty(file: &Path) -> (std::fs::File, Child) {
+    let (master, slave) = pty();
+    let cat = Command::new("cat")
+        .arg(file)
+        .stdout(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    (master, cat)
+}
+
+/// Reads until the end (EOF, or EIO once a PTY's other side is closed).
+pub fn drain(from: &mut impl Read) {
+    let mut buf = vec![0u8; 64 << 10];
+    while matches!(from.read(&mut buf), Ok(n) if n > 0) {}
+}
+
 /// A program (a terminal client: `itwillsync attach`, `tmux attach`) running in a PTY the
 /// bench reads and types into, as a terminal emulator would. Killed on drop.
 pub struct InPty {

@@ -14,10 +14,9 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::peers::{file_len, mbs, pty};
+use crate::peers::{cat_into_pty, drain, file_len, mbs, pty};
 
 /// The most the forwarder gathers before it writes (our server's phone messages too).
 const GATHER: usize = 64 << 10;
@@ -63,13 +62,8 @@ fn forward(file: &Path, sink: &Sink, gathering: bool) -> (f64, f64) {
             }
         }
     }
-    let (mut master, slave) = pty();
     let start = Instant::now();
-    let mut cat = Command::new("cat")
-        .arg(file)
-        .stdout(Stdio::from(slave))
-        .spawn()
-        .unwrap();
+    let (mut master, mut cat) = cat_into_pty(file);
     if gathering {
         let flags = rustix::fs::fcntl_getfl(&master).unwrap();
         rustix::fs::fcntl_setfl(&master, flags | rustix::fs::OFlags::NONBLOCK).unwrap();
@@ -119,12 +113,6 @@ fn forward(file: &Path, sink: &Sink, gathering: bool) -> (f64, f64) {
     }
     let passed = mbs(file_len(file), start.elapsed());
     (cpu * 100e6 / file_len(file) as f64, passed)
-}
-
-/// Reads until the end (EOF, or EIO once a PTY's other side is closed).
-fn drain(from: &mut impl Read) {
-    let mut buf = vec![0u8; 64 << 10];
-    while matches!(from.read(&mut buf), Ok(n) if n > 0) {}
 }
 
 /// Puts a terminal in raw mode, as an attached client does.
