@@ -230,11 +230,8 @@ fn an_unwatched_mirror_closes_its_connection_and_resumes_exactly() {
 fn a_gap_older_than_the_remote_ring_costs_a_repaint_and_nothing_else() {
     let pair = Pair::new(json!({ "mirrorIdleSecs": 1 }));
     // The remote ring holds 64 KiB; the program prints 100 KB while the mirror is closed.
-    let path = pair.remote.path().join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    config["scrollbackBufferSize"] = json!(65536);
-    std::fs::write(&path, config.to_string()).unwrap();
+    pair.remote
+        .configure(json!({ "scrollbackBufferSize": 65536 }));
     pair.add_devbox();
     let script = "stty -echo; read x; echo first; read x; \
                   i=0; while [ $i -lt 2000 ]; do printf 'L%049d\\n' $i; i=$((i+1)); done; \

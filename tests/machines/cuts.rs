@@ -3,7 +3,6 @@
 //! speaks another version, and a cable pulled between two network namespaces (terminal and
 //! phone alike get every line once). Part of `tests/machines.rs`.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
@@ -169,21 +168,7 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
     eventually("devbox online", || {
         run(&["machine", "ls"]).contains(" online ")
     });
-    let mut events = local
-        .cmd(&["events", "--machine", "devbox"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (tx, lines) = mpsc::channel::<serde_json::Value>();
-    let stdout = events.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
-                return;
-            }
-        }
-    });
+    let events = Events::of(local.cmd(&["events", "--machine", "devbox"]));
     // 600 numbered lines, one every 10 ms: the cut lasts a few seconds, a few KiB.
     let script = "read x; i=0; while [ $i -lt 600 ]; do echo L$i; i=$((i+1)); sleep 0.01; done";
     run(&[
@@ -218,14 +203,7 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
     steady_across_a_cut(&mut raw, 600, || {
         netns.link(false);
         // Offline within the configured silence (3 s), detected by the pings.
-        let deadline = std::time::Instant::now() + DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let event = lines.recv_timeout(left).expect("machine-offline");
-            if event["event"] == "machine-offline" {
-                break;
-            }
-        }
+        events.wait("machine-offline", |e| e["event"] == "machine-offline");
         // Its sessions stay listed, marked offline, as last known.
         let listed: Vec<serde_json::Value> = serde_json::from_str(&run(&["ls", "--json"])).unwrap();
         let steady = listed
@@ -239,22 +217,14 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
             .any(|l| l.contains("steady") && l.contains("offline")));
         netns.link(true);
     });
-    let deadline = std::time::Instant::now() + DEADLINE;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let event = lines.recv_timeout(left).expect("machine-online again");
-        if event["event"] == "machine-online" {
-            break;
-        }
-    }
+    events.wait("machine-online again", |e| e["event"] == "machine-online");
     // The phone got every line once, in order, and no repaint: the gap was within the
     // remote ring, and the mirror resumed it exactly.
     let received = phone.join().expect("the phone's thread");
     assert_eq!(received.code, 0);
     assert_eq!(received.repaints, 0, "no repaint, gap or overlap");
     every_line_once(&received.text, 600);
-    let _ = events.kill();
-    let _ = events.wait();
+    drop(events);
     drop(raw);
     drop(local);
     drop(remote);
@@ -268,11 +238,8 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
 fn a_waiting_terminal_is_repainted_when_a_cut_outlasts_the_remote_ring() {
     let pair = Pair::new(serde_json::json!({}));
     // devbox keeps the smallest ring, which the program's 400 KB outrun.
-    let path = pair.remote.path().join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    config["scrollbackBufferSize"] = (64 << 10).into();
-    std::fs::write(&path, config.to_string()).unwrap();
+    pair.remote
+        .configure(serde_json::json!({ "scrollbackBufferSize": 64 << 10 }));
     pair.add_devbox();
     let trigger = pair.remote.path().join("trigger");
     let script = format!(

@@ -21,15 +21,12 @@ impl Pair {
     pub fn new(local_config: serde_json::Value) -> Self {
         let remote = Home::new();
         let sshd = Sshd::start(&remote);
-        let mut config = serde_json::json!({
+        let local = Home::with_config(serde_json::json!({
             "machinePingSecs": 1,
             "machineOfflineSecs": 3,
             "machineBackoffMaxSecs": 2,
-        });
-        for (k, v) in local_config.as_object().unwrap() {
-            config[k] = v.clone();
-        }
-        let local = Home::with_config(config);
+        }));
+        local.configure(local_config);
         Self {
             local,
             remote,
@@ -85,8 +82,12 @@ pub struct Events {
 
 impl Events {
     pub fn start(pair: &Pair) -> Self {
-        let mut child = pair
-            .cmd(&["events"])
+        Self::of(pair.cmd(&["events"]))
+    }
+
+    /// `command` (an `events` of the binary) running, its lines on a channel.
+    pub fn of(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -53,7 +53,7 @@ impl Home {
         let dir = tempfile::tempdir().unwrap();
         // The server refuses a state directory others can enter (tempdirs are 0755 here).
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        let mut config = serde_json::json!({
+        let defaults = serde_json::json!({
             "networkingMode": "localhost",
             "dashboardPort": free_port(),
             "apiPort": free_port(),
@@ -61,15 +61,25 @@ impl Home {
             "sessionPortBase": 0,
             "idleShutdownSecs": 0,
         });
-        for (k, v) in extra.as_object().unwrap() {
-            config[k] = v.clone();
-        }
-        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
-        Self { dir }
+        std::fs::write(dir.path().join("config.json"), defaults.to_string()).unwrap();
+        let home = Self { dir };
+        home.configure(extra);
+        home
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Merges `extra` into config.json (before the server starts, which reads it then).
+    pub fn configure(&self, extra: serde_json::Value) {
+        let path = self.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        std::fs::write(&path, config.to_string()).unwrap();
     }
 
     pub fn socket(&self) -> PathBuf {
