@@ -81,6 +81,15 @@ impl Server {
         Client { stream }
     }
 
+    /// A connection subscribed to the server's events (`Client::next_event`).
+    async fn subscribe(&self) -> Client {
+        let mut events = self.connect().await;
+        let ServerMsg::Subscribed = events.request(&ClientMsg::Subscribe).await else {
+            panic!("not subscribed")
+        };
+        events
+    }
+
     /// Starts `sh -c SCRIPT` detached; its session id.
     async fn new_session(&self, script: &str) -> String {
         self.new_session_info(script).await.id
@@ -269,10 +278,7 @@ async fn following_a_session_that_ended_meanwhile_gives_the_tail_and_the_exit() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_ends_only_its_session_or_connection() {
     let server = Server::start().await;
-    let mut events = server.connect().await;
-    let ServerMsg::Subscribed = events.request(&ClientMsg::Subscribe).await else {
-        panic!("not subscribed")
-    };
+    let mut events = server.subscribe().await;
     let healthy = server.new_session("read x; echo still-$x; exit 4").await;
     // In the actor, and in the terminal-state follower: either way the session is hung up.
     for point in ["actor-read", "follower-parse"] {
@@ -321,10 +327,7 @@ async fn a_panic_ends_only_its_session_or_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_does_not_stop_another_sessions_terminal_state() {
     let server = Server::start().await;
-    let mut events = server.connect().await;
-    let ServerMsg::Subscribed = events.request(&ClientMsg::Subscribe).await else {
-        panic!("not subscribed")
-    };
+    let mut events = server.subscribe().await;
     // Coloured lines: never skipped as plain text.
     let flood = r#"printf '\007'; exec yes "$(printf '\033[1;31mflood\033[0m')""#;
     let mut floods = Vec::new();
