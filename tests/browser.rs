@@ -336,7 +336,7 @@ fn a_remote_session_is_opened_renamed_and_stopped_from_the_laptops_dashboard() {
     };
     let id = start("api", "echo hello-from-devbox; exec sleep 60");
     let kept = start("kept", "echo kept-on-devbox; exec sleep 60");
-    let dash = support::machines::dashboard(&pair.local);
+    let dash = pair.local.dashboard();
     let url = format!("http://127.0.0.1:{}/#k={}", dash.port, dash.key);
     let mut node = node_script("remote.mjs");
     node.env("URL", url).env("R", &id).env("KEPT", &kept);

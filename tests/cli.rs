@@ -151,18 +151,13 @@ fn unknown_config_keys_are_warnings_and_bad_values_errors() {
     assert!(bad.server_pid().is_none(), "no server was started");
 }
 
-fn config(home: &Home) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(home.path().join("config.json")).unwrap())
-        .unwrap()
-}
-
 #[test]
 fn setup_writes_the_networking_mode_and_keeps_the_rest() {
     let home = Home::with_config(serde_json::json!({ "maxSessions": 7 }));
-    let before = config(&home);
+    let before = home.config();
     let out = home.ok(&["setup", "--mode", "tailscale"]);
     assert!(out.contains("\"networkingMode\": \"tailscale\"") && out.contains("hub stop"));
-    let after = config(&home);
+    let after = home.config();
     assert_eq!(after["networkingMode"], "tailscale");
     for key in ["maxSessions", "dashboardPort", "apiPort", "sessionPortBase"] {
         assert_eq!(after[key], before[key], "{key}");
@@ -189,8 +184,8 @@ fn setup_writes_the_networking_mode_and_keeps_the_rest() {
     term.wait_text("not one of the choices");
     term.send(b"3\r");
     assert_eq!(term.wait_exit(), 0);
-    assert_eq!(config(&home)["networkingMode"], "localhost");
-    assert_eq!(config(&home)["maxSessions"], 7);
+    assert_eq!(home.config()["networkingMode"], "localhost");
+    assert_eq!(home.config()["maxSessions"], 7);
 }
 
 #[test]

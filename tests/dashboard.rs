@@ -10,25 +10,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 use support::{Endpoint, Home, Phone, Refused, DEADLINE};
 
-/// The dashboard's port and the master key of `hub`'s running server (from
-/// `master.token`, where it is kept as hex).
-fn dashboard(hub: &Home) -> Endpoint {
-    let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(hub.path().join("config.json")).unwrap())
-            .unwrap();
-    let hex = std::fs::read_to_string(hub.path().join("master.token")).unwrap();
-    let key = itwillsync_protocol::seal::Key::from_hex(hex.trim()).expect("a hex key");
-    Endpoint {
-        port: config["dashboardPort"].as_u64().unwrap() as u16,
-        key: key.to_link_text(),
-    }
-}
-
 fn api_port(hub: &Home) -> u16 {
-    let config: Value =
-        serde_json::from_str(&std::fs::read_to_string(hub.path().join("config.json")).unwrap())
-            .unwrap();
-    config["apiPort"].as_u64().unwrap() as u16
+    hub.config()["apiPort"].as_u64().unwrap() as u16
 }
 
 /// Starts a detached session with `HOME` set to `home` (which the server inherits when
@@ -117,7 +100,7 @@ fn live_list_previews_renames_and_attention() {
         "for i in 1 2 3 4 5 6 7; do echo line$i; done; exec sleep 60",
     ]);
     let a = id_of(&hub, &lines);
-    let dash = dashboard(&hub);
+    let dash = hub.dashboard();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut page = dash.phone().await;
@@ -260,7 +243,7 @@ fn stop_create_and_the_home_boundary() {
     std::fs::create_dir(root.join("proj")).unwrap();
     std::os::unix::fs::symlink(outside.path(), root.join("escape")).unwrap();
     let shell = session_with_home(&hub, home.path(), &["bash", "-i"]);
-    let dash = dashboard(&hub);
+    let dash = hub.dashboard();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut page = dash.phone().await;
@@ -348,7 +331,7 @@ fn stop_create_and_the_home_boundary() {
 fn sealed_page_api_hub_info_and_a_lasting_master_key() {
     let hub = Home::new();
     hub.session(&["sleep", "60"]);
-    let dash = dashboard(&hub);
+    let dash = hub.dashboard();
     let (port, k) = (dash.port, dash.key.clone());
     let host = format!("127.0.0.1:{port}");
 
@@ -406,7 +389,7 @@ fn sealed_page_api_hub_info_and_a_lasting_master_key() {
     // The master key survives a restart.
     hub.ok(&["hub", "stop"]);
     hub.session(&["sleep", "60"]);
-    assert_eq!(dashboard(&hub).key, k);
+    assert_eq!(hub.dashboard().key, k);
     assert!(hub.ok(&["hub", "info"]).contains(&url));
 }
 
@@ -434,7 +417,7 @@ fn the_local_api_holds_no_secrets() {
     let hub = Home::new();
     let ep = hub.session(&["sleep", "60"]);
     let id = id_of(&hub, &ep);
-    let master = dashboard(&hub).key;
+    let master = hub.dashboard().key;
     let api = api_port(&hub);
     // Another local account (`nobody`, where the test may switch to it) and the owner.
     let nobody = (rustix::process::geteuid().is_root()).then_some(65534);

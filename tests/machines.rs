@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 
 use itwillsync_protocol::{codec, preamble, ClientMsg, ServerMsg, Size};
-use support::machines::{dashboard, read_until, Events, Pair};
+use support::machines::{read_until, Events, Pair};
 use support::{eventually, Home, Term, DEADLINE};
 
 #[test]
@@ -359,7 +359,7 @@ fn the_dashboard_groups_sessions_by_machine_and_starts_one_there() {
     pair.ok(&[
         "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "sleep", "60",
     ]);
-    let dash = dashboard(&pair.local);
+    let dash = pair.local.dashboard();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut page = dash.phone().await;

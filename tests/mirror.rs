@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::json;
-use support::machines::{dashboard, open_remote, ssh_children, Pair};
+use support::machines::{open_remote, ssh_children, Pair};
 use support::{eventually, Phone, DEADLINE};
 
 /// Reads `data` until the text so far contains `want`, checking that each message
@@ -74,7 +74,7 @@ fn a_phone_opens_a_remote_session_through_the_laptop() {
         "new", "-d", "--no-qr", "--on", "devbox", "--name", "nap", "--", "sleep", "600",
     ]);
     let nap = nap.trim().to_string();
-    let dash = dashboard(&pair.local);
+    let dash = pair.local.dashboard();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mirror = open_remote(&dash, "devbox", &api).await;
@@ -178,7 +178,7 @@ fn an_unwatched_mirror_closes_its_connection_and_resumes_exactly() {
     ]);
     let id = id.trim().to_string();
     let server = pair.local.server_pid().unwrap();
-    let dash = dashboard(&pair.local);
+    let dash = pair.local.dashboard();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mirror = open_remote(&dash, "devbox", &id).await;
@@ -241,7 +241,7 @@ fn a_gap_older_than_the_remote_ring_costs_a_repaint_and_nothing_else() {
     ]);
     let id = id.trim().to_string();
     let server = pair.local.server_pid().unwrap();
-    let dash = dashboard(&pair.local);
+    let dash = pair.local.dashboard();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mirror = open_remote(&dash, "devbox", &id).await;

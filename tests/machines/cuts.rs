@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
 
 use super::support::machines::{
-    dashboard, every_line_once, open_remote, phone_until_exit, ssh_children, Events, Netns, Pair,
+    every_line_once, open_remote, phone_until_exit, ssh_children, Events, Netns, Pair,
 };
 use super::support::{self, eventually, sshd::Sshd, Home, DEADLINE};
 
@@ -177,7 +177,7 @@ fn a_cable_pulled_between_two_network_namespaces_loses_and_doubles_nothing() {
     // A phone attached through the laptop too: it opens the session from the laptop's
     // dashboard and connects to the mirror's port there, both in the first namespace (so
     // its thread enters it).
-    let (dash, near) = (dashboard(&local), netns.names[0].clone());
+    let (dash, near) = (local.dashboard(), netns.names[0].clone());
     let (attached, phone_ready) = mpsc::channel();
     let phone = std::thread::spawn(move || {
         Netns::enter(&near);

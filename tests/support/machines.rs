@@ -230,19 +230,6 @@ impl Drop for Netns {
     }
 }
 
-/// The dashboard of `hub`'s running server: its port and master key.
-pub fn dashboard(hub: &Home) -> super::Endpoint {
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(hub.path().join("config.json")).unwrap())
-            .unwrap();
-    let hex = std::fs::read_to_string(hub.path().join("master.token")).unwrap();
-    let key = itwillsync_protocol::seal::Key::from_hex(hex.trim()).expect("a hex key");
-    super::Endpoint {
-        port: config["dashboardPort"].as_u64().unwrap() as u16,
-        key: key.to_link_text(),
-    }
-}
-
 /// Opens session `target` of `machine` the way a phone does from the dashboard of `hub`
 /// (`open-remote`): the endpoint of its mirror on `hub`'s server.
 pub async fn open_remote(hub: &super::Endpoint, machine: &str, target: &str) -> super::Endpoint {

@@ -71,15 +71,29 @@ impl Home {
         self.dir.path()
     }
 
+    /// config.json as it is now.
+    pub fn config(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.path().join("config.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
     /// Merges `extra` into config.json (before the server starts, which reads it then).
     pub fn configure(&self, extra: serde_json::Value) {
-        let path = self.path().join("config.json");
-        let mut config: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut config = self.config();
         for (k, v) in extra.as_object().unwrap() {
             config[k] = v.clone();
         }
-        std::fs::write(&path, config.to_string()).unwrap();
+        std::fs::write(self.path().join("config.json"), config.to_string()).unwrap();
+    }
+
+    /// The dashboard of this home's running server: its port and master key.
+    pub fn dashboard(&self) -> Endpoint {
+        let hex = std::fs::read_to_string(self.path().join("master.token")).unwrap();
+        let key = itwillsync_protocol::seal::Key::from_hex(hex.trim()).expect("a hex key");
+        Endpoint {
+            port: self.config()["dashboardPort"].as_u64().unwrap() as u16,
+            key: key.to_link_text(),
+        }
     }
 
     pub fn socket(&self) -> PathBuf {
