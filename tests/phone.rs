@@ -237,14 +237,21 @@ async fn two_phones_and_a_terminal_typing_all_reach_the_program() {
             }
         }
     }
+    // cat echoes each line once as typed (the PTY's echo) and once as its output. Each
+    // line is typed only after both copies of the one before it are shown: typed while
+    // cat's copy is on its way, its echo would come out split by that copy.
+    let shown_twice = |term: &support::Term, line: &str| {
+        term.wait_for(line, |s| {
+            s.parser.screen().contents().matches(line).count() == 2
+        });
+    };
     a.send(json!({"type": "input", "data": "from alpha\r"}))
         .await;
-    term.wait_text("from alpha");
+    shown_twice(&term, "from alpha");
     b.send(json!({"type": "input", "data": "from bravo\r"}))
         .await;
-    term.wait_text("from bravo");
+    shown_twice(&term, "from bravo");
     term.send(b"from the desk\r");
-    // cat echoes each line once as typed (the PTY's echo) and once as its output.
     for phone in [&mut a, &mut b] {
         let mut text = String::new();
         while text.matches("from the desk").count() < 2 {

@@ -25,6 +25,9 @@ pub use web::{Endpoint, Phone, Refused};
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Lines of its server's log a failing test prints.
+const LOG_TAIL: usize = 80;
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_itwillsync")
 }
@@ -191,6 +194,16 @@ impl Home {
 
 impl Drop for Home {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The test failed: its server's account of it goes before the directory does.
+            let log = std::fs::read_to_string(self.path().join("server.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n");
+            eprintln!(
+                "--- the last {LOG_TAIL} lines of {}/server.log:\n{tail}",
+                self.path().display()
+            );
+        }
         let pid = self.server_pid();
         // Bounded: a test that failed because the server hangs must not hang here too.
         let _ = self.run_within(&["hub", "stop"], Duration::from_secs(10));
