@@ -141,7 +141,7 @@ fn route(req: &Request<Incoming>, shared: &Shared) -> Reply {
     if req.method() != Method::GET {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only");
     }
-    let sessions = shared.registry.list();
+    let sessions = shared.registry.running();
     let body = match req.uri().path() {
         "/api/health" => serde_json::to_vec(&Health {
             status: "ok",

@@ -451,7 +451,7 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
     let result: anyhow::Result<ServerMsg> = async {
         Ok(match msg {
             ClientMsg::List => ServerMsg::Sessions {
-                sessions: registry.list().iter().map(|s| s.info()).collect(),
+                sessions: registry.running().iter().map(|s| s.info()).collect(),
             },
             ClientMsg::Kill { target, signal } => {
                 let session = registry.find(&target)?;
@@ -478,7 +478,7 @@ async fn reply(msg: ClientMsg, ctx: &Shared) -> ServerMsg {
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     started_at_ms: ctx.started_at_ms,
                     dashboard_url: ctx.dashboard.as_ref().and_then(|d| d.link()),
-                    sessions: registry.list().iter().map(|s| s.info()).collect(),
+                    sessions: registry.running().iter().map(|s| s.info()).collect(),
                     tls: ctx.tls.clone(),
                 },
             },

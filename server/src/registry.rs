@@ -106,6 +106,16 @@ impl Registry {
         lock(&self.sessions).clone()
     }
 
+    /// The live sessions whose program has not ended, oldest first: what `ls` shows. A
+    /// session whose end its clients were told stays in [`Registry::list`] until the task
+    /// that removes it runs; listed meanwhile, it would still show after its own
+    /// attachment printed the exit.
+    pub fn running(&self) -> Vec<Arc<Session>> {
+        let mut sessions = self.list();
+        sessions.retain(|s| !s.has_ended());
+        sessions
+    }
+
     /// Notified on every add and remove.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
@@ -268,6 +278,7 @@ impl Registry {
         let watched = session.clone();
         tokio::spawn(async move {
             let status = watched.exited().await;
+            crate::test_hooks::pause("session-removal", &watched.id).await;
             lock(&registry.sessions).retain(|s| s.id != watched.id);
             registry.holds().remove(&watched.id);
             registry.changes.send_modify(|n| *n += 1);

@@ -8,7 +8,8 @@
 //!
 //! Points (the key is a session id unless said otherwise): `client-caught-up` (a client's
 //! feed has sent everything up to the head it saw and is about to wait), `log-write` (a
-//! session log's writer took output and is about to write it: a stuck disk), and, armed with
+//! session log's writer took output and is about to write it: a stuck disk),
+//! `session-removal` (a session ended and the registry is about to let go of it), and, armed with
 //! [`arm_panic`] to panic there, `actor-read` (the actor read output), `follower-parse`
 //! (the follower is about to parse output) and `info-request` (a connection answers
 //! `Info` for this target). [`arm_stall`] makes every pass through such a point block

@@ -273,6 +273,37 @@ async fn following_a_session_that_ended_meanwhile_gives_the_tail_and_the_exit() 
     };
 }
 
+/// A session whose client was told its exit is not listed any more, even before the
+/// registry has let go of it (`ls` right after an attachment ended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_is_not_listed_once_its_client_saw_the_exit() {
+    let server = Server::start().await;
+    let id = server.new_session("read x; exit 5").await;
+    let gate = test_hooks::arm("session-removal", &id);
+    let mut client = server.connect().await;
+    client.attach(&id, false).await;
+    client.type_in(b"go\r").await;
+    assert_eq!(client.until_exit().await.1, 5);
+    tokio::time::timeout(DEADLINE, gate.reached())
+        .await
+        .expect("the removal reached");
+    let mut asker = server.connect().await;
+    let ServerMsg::Sessions { sessions } = asker.request(&ClientMsg::List).await else {
+        panic!("no list")
+    };
+    assert!(sessions.is_empty(), "still listed: {sessions:?}");
+    let info = ClientMsg::Info { target: None };
+    let ServerMsg::Hub { hub } = asker.request(&info).await else {
+        panic!("no hub info")
+    };
+    assert!(
+        hub.sessions.is_empty(),
+        "still in the hub's info: {:?}",
+        hub.sessions
+    );
+    gate.release();
+}
+
 /// A panic in one session's actor, in one session's terminal state, or in one connection
 /// ends only that session or connection; the server and every other session carry on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use itwillsync_protocol::ExitStatus;
 
-use super::{mirror, Session};
+use super::{lock, mirror, Session};
 use crate::program::{Gone, Program, HANGUP_GRACE};
 
 impl Session {
@@ -79,6 +79,12 @@ impl Session {
     /// The program as a process (for the actor).
     pub(crate) fn program(&self) -> &Program {
         &self.program
+    }
+
+    /// Whether the program has exited and its output is in the ring (what a client is
+    /// told the exit after).
+    pub fn has_ended(&self) -> bool {
+        lock(&self.ring).ended.is_some()
     }
 
     /// Waits until the program has exited and its output is in the ring.
