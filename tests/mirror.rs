@@ -370,3 +370,48 @@ fn a_terminal_on_a_remote_session_resumes_after_the_laptop_hands_over() {
     assert!(text.contains("last-line"), "{text:?}");
     assert_eq!(status.code, 3);
 }
+
+#[test]
+fn a_phone_on_a_remote_session_resumes_after_the_laptop_hands_over() {
+    let pair = Pair::new(json!({}));
+    pair.add_devbox();
+    let script = "stty -echo; while read x; do \
+                  if [ \"$x\" = bye ]; then echo last-line; exit 3; fi; echo got-$x; done";
+    let api = pair.ok(&[
+        "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "sh", "-c", script,
+    ]);
+    let api = api.trim().to_string();
+    let dash = pair.local.dashboard();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mirror = open_remote(&dash, "devbox", &api).await;
+        let mut phone = mirror.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+        let (_, seq, _) = phone.repaint().await;
+        phone.send(json!({"type": "input", "data": "one\r"})).await;
+        let (_, seq) = read_until(&mut phone, seq, "got-one\r\n").await;
+
+        let out = pair
+            .cmd(&["server", "upgrade"])
+            .output()
+            .expect("upgrade returns");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Told to reconnect at once (1012), as a phone of a local session is.
+        wait_message(&mut phone, "close", |m| m["code"] == 1012).await;
+
+        // The same port and key on the new server, and the output from where it was:
+        // every byte after `seq`, no repaint.
+        let mut phone = mirror.phone().await;
+        phone.send(json!({"type": "resume", "lastSeq": seq})).await;
+        phone.send(json!({"type": "input", "data": "two\r"})).await;
+        let (_, seq) = read_until(&mut phone, seq, "got-two\r\n").await;
+        phone.send(json!({"type": "input", "data": "bye\r"})).await;
+        let (text, _) = read_until(&mut phone, seq, "last-line\r\n").await;
+        assert!(!text.contains("got-one"), "output drawn twice: {text:?}");
+        wait_message(&mut phone, "exit", |m| m["code"] == 3).await;
+    });
+}

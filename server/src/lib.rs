@@ -181,9 +181,11 @@ pub async fn run_with(
         started_at_ms,
         config.clone(),
         master_key,
+        mirrors.clone(),
     ));
     if let Some(decoded) = &start.adopted {
         handover::adopt_sessions(&registry, decoded);
+        mirrors.adopt(decoded);
         let sessions = registry.list();
         tracing::info!(
             "adopted {} sessions from itwillsync {}: {}",

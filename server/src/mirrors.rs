@@ -7,12 +7,16 @@
 //! A mirror is a `Session` with its own phone port and keys on this machine (no secret
 //! crosses between machines), but it is not in the registry: `ls`, `/api/sessions` and the
 //! dashboard list a remote session once, from the machine's link, and a hand-over or a
-//! shutdown of this server leaves the remote programs alone. A mirror leaves the table when
+//! shutdown of this server leaves the remote programs alone. A hand-over takes the mirrors
+//! along (their rings, terminal states, phone listeners and keys: [`Mirrors::export`]); the
+//! next server follows each remote session again, from its head, once a client attaches
+//! ([`Mirrors::adopt`]), so a phone on a mirror resumes as on a local session. A mirror leaves the table when
 //! its remote session has ended, or when its machine is removed (`machine rm`): its
 //! clients are then told why (`Session::gone`) and the remote session runs on.
 //!
 //! Lock: the table is a `std::sync::Mutex` held only to look up, add or remove an entry.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{bail, Context};
@@ -22,6 +26,7 @@ use tokio::sync::broadcast;
 
 use crate::config::Config;
 use crate::events::Events;
+use crate::handover::state::{Decoded, MirrorState, Writer};
 use crate::machines::{Link, Machines, Remote as Connection};
 use crate::program::Program;
 use crate::session::mirror::{self, Remote, Start};
@@ -41,10 +46,26 @@ pub struct Mirrors {
     /// The machines' links.
     machines: Arc<Machines>,
     /// Live mirrors; each knows its machine and remote id (`Session::remote`).
-    table: Arc<Mutex<Vec<Arc<Session>>>>,
+    table: Arc<Mutex<Vec<Mirror>>>,
     /// Where mirrors' own events go: nowhere. The remote session's events arrive through
     /// the machine's link; a mirror must not announce them a second time.
     silent: Arc<Events>,
+}
+
+/// A mirror in the table.
+struct Mirror {
+    session: Arc<Session>,
+    /// A duplicate of its phone listener (the listener's task owns the original), for a
+    /// hand-over.
+    phone: Option<OwnedFd>,
+}
+
+impl Mirror {
+    fn of(&self, machine: &str, id: &str) -> bool {
+        self.session
+            .remote()
+            .is_some_and(|r| r.machine() == machine && r.id() == id)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -90,18 +111,75 @@ impl Mirrors {
     /// Whether any client is attached to a mirror (the server does not stop for lack of
     /// sessions while one is).
     pub fn watched(&self) -> bool {
-        lock(&self.table).iter().any(|s| s.info().clients > 0)
+        lock(&self.table)
+            .iter()
+            .any(|m| m.session.info().clients > 0)
     }
 
     /// The mirror of session `id` on `machine`, if there is one.
     pub fn find(&self, machine: &str, id: &str) -> Option<Arc<Session>> {
         lock(&self.table)
             .iter()
-            .find(|s| {
-                s.remote()
-                    .is_some_and(|r| r.machine() == machine && r.id() == id)
-            })
-            .cloned()
+            .find(|m| m.of(machine, id))
+            .map(|m| m.session.clone())
+    }
+
+    /// The mirrors as a hand-over state records them (their bytes appended to `blobs`),
+    /// with a duplicate of each one's phone listener: the descriptors the state names,
+    /// to be kept open across the exec.
+    pub(crate) fn export(&self, blobs: &mut Writer) -> (Vec<MirrorState>, Vec<OwnedFd>) {
+        let table = lock(&self.table);
+        let (mut states, mut fds) = (Vec::new(), Vec::new());
+        for mirror in table.iter() {
+            if mirror.session.watch().exit.borrow().is_some() {
+                continue; // ended: nothing to follow
+            }
+            let Some(fd) = mirror.phone.as_ref().and_then(|fd| fd.try_clone().ok()) else {
+                continue;
+            };
+            if let Some(state) = mirror.session.export_mirror(blobs, fd.as_raw_fd()) {
+                states.push(state);
+                fds.push(fd);
+            }
+        }
+        (states, fds)
+    }
+
+    /// Adopts the mirrors a previous server handed over: each keeps its port, keys, ring
+    /// and terminal state, and follows its remote session again once a client attaches.
+    /// One whose machine is no longer configured is dropped (its port closes).
+    pub(crate) fn adopt(&self, decoded: &Decoded) {
+        for state in &decoded.header.mirrors {
+            if let Err(e) = self.adopt_one(state, decoded) {
+                tracing::warn!(machine = %state.machine, session = %state.id, "cannot adopt the mirror: {e:#}");
+            }
+        }
+    }
+
+    fn adopt_one(&self, state: &MirrorState, decoded: &Decoded) -> anyhow::Result<()> {
+        let listener = std::net::TcpListener::from(crate::handover::inherited(state.web.fd));
+        let link = self.machines.get(&state.machine)?;
+        let keys = crate::web::keys::Keys::adopted(&state.web)?;
+        let warning = state.network_warning.clone();
+        let web = crate::web::Bound::adopt(listener, &self.transport, Arc::new(keys), warning)?;
+        let parts = self.parts(
+            state.id.clone(),
+            state.name.clone(),
+            (state.command.clone(), state.cwd.clone()),
+            state.size,
+            &web,
+        );
+        let remote = Remote::new(link.clone(), state.id.clone());
+        let session = Session::restore_mirror(parts, remote, state, decoded);
+        let phone = web.listener_fd().ok();
+        lock(&self.table).push(Mirror {
+            session: session.clone(),
+            phone,
+        });
+        let (_, head) = session.output_range();
+        tracing::info!(machine = %link.name, session = %state.id, head, "mirror adopted");
+        self.launch(&session, web, None);
+        Ok(())
     }
 
     /// The mirror of session `target` on `link`'s machine (made if there is none yet) for
@@ -190,30 +268,17 @@ impl Mirrors {
             tokio::task::spawn_blocking(move || crate::web::bind(&config, &transport, None, None))
                 .await
                 .context("the mirror's phone listener")??;
-        let max = Size {
-            cols: self.config.max_terminal_cols,
-            rows: self.config.max_terminal_rows,
-        };
-        let takeover = std::time::Duration::from_secs(self.config.phone_takeover_secs);
-        let clients = Clients::new(self.config.resize_policy, max).with_takeover(takeover);
         let size = match &next {
             Some(ServerMsg::Size { size }) => *size,
             _ => info.size,
         };
-        let parts = Parts {
-            id: info.id.clone(),
-            name: format!("{}:{}", link.name, info.name),
-            command: info.command.clone(),
-            cwd: info.cwd.clone(),
-            // Never signalled: a mirror's kill goes to the remote server.
-            program: Program::adopt(0, true),
+        let parts = self.parts(
+            info.id.clone(),
+            format!("{}:{}", link.name, info.name),
+            (info.command.clone(), info.cwd.clone()),
             size,
-            ring_capacity: self.config.scrollback_buffer_size,
-            clients,
-            web: Some((web.port, web.keys.clone())),
-            network_warning: web.warning.clone(),
-            events: self.silent.clone(),
-        };
+            &web,
+        );
         let remote = Remote::new(link.clone(), info.id.clone());
         let start = Start {
             seq,
@@ -223,28 +288,66 @@ impl Mirrors {
         let session = Session::mirrored(parts, remote, start);
         {
             let mut table = lock(&self.table);
-            if let Some(other) = table.iter().find(|s| {
-                s.remote()
-                    .is_some_and(|r| r.machine() == link.name && r.id() == info.id)
-            }) {
+            if let Some(other) = table.iter().find(|m| m.of(&link.name, &info.id)) {
                 // Another client made it meanwhile: this connection and port go unused.
-                return Ok(other.clone());
+                return Ok(other.session.clone());
             }
-            table.push(session.clone());
+            table.push(Mirror {
+                session: session.clone(),
+                phone: web.listener_fd().ok(),
+            });
         }
         tracing::info!(machine = %link.name, session = %info.id, seq, "mirror started");
+        self.launch(&session, web, Some((connection, next)));
+        Ok(session)
+    }
+
+    /// A mirror's parts: its phone listener `web`, the server's limits and policy, a
+    /// stand-in program (never signalled: a mirror's kill goes to the remote server).
+    fn parts(
+        &self,
+        id: String,
+        name: String,
+        (command, cwd): (Vec<String>, String),
+        size: Size,
+        web: &crate::web::Bound,
+    ) -> Parts {
+        let max = Size {
+            cols: self.config.max_terminal_cols,
+            rows: self.config.max_terminal_rows,
+        };
+        let takeover = std::time::Duration::from_secs(self.config.phone_takeover_secs);
+        Parts {
+            id,
+            name,
+            command,
+            cwd,
+            program: Program::adopt(0, true),
+            size,
+            ring_capacity: self.config.scrollback_buffer_size,
+            clients: Clients::new(self.config.resize_policy, max).with_takeover(takeover),
+            web: Some((web.port, web.keys.clone())),
+            network_warning: web.warning.clone(),
+            events: self.silent.clone(),
+        }
+    }
+
+    /// Starts what serves a mirror in the table: its terminal-state follower, its phone
+    /// listener, its task (on `connection`, the attach that made it, or none yet: the
+    /// task follows the remote session once a client attaches), and the watcher that
+    /// takes it out of the table when it ends.
+    fn launch(
+        &self,
+        session: &Arc<Session>,
+        web: crate::web::Bound,
+        connection: Option<(Connection, Option<ServerMsg>)>,
+    ) {
         if let Err(e) = session.spawn_follower() {
             tracing::error!(session = %session.id, "cannot start the mirror's terminal state: {e}");
         }
         crate::web::spawn(web, session.clone(), &self.config);
         let idle = std::time::Duration::from_secs(self.config.mirror_idle_secs);
-        let task = mirror::run(
-            session.clone(),
-            connection,
-            next,
-            idle,
-            self.shutdown.clone(),
-        );
+        let task = mirror::run(session.clone(), connection, idle, self.shutdown.clone());
         tokio::spawn(task);
         let (table, ended) = (self.table.clone(), session.clone());
         tokio::spawn(async move {
@@ -252,20 +355,15 @@ impl Mirrors {
                 _ = ended.exited() => {}
                 _ = ended.gone() => {}
             }
-            lock(&table).retain(|s| !Arc::ptr_eq(s, &ended));
+            lock(&table).retain(|m| !Arc::ptr_eq(&m.session, &ended));
         });
-        Ok(session)
     }
 }
 
 /// Renames mirrors as their remote sessions are renamed, wherever that was done (the
 /// machines' events arrive here through their links), so phones' titles follow. Wakes only
 /// on events.
-async fn follow_renames(
-    table: Arc<Mutex<Vec<Arc<Session>>>>,
-    events: Arc<Events>,
-    shutdown: Shutdown,
-) {
+async fn follow_renames(table: Arc<Mutex<Vec<Mirror>>>, events: Arc<Events>, shutdown: Shutdown) {
     let mut events = events.subscribe();
     loop {
         let event = tokio::select! {
@@ -282,12 +380,8 @@ async fn follow_renames(
         if event.kind != EventKind::SessionRenamed || event.machine == crate::events::LOCAL {
             continue;
         }
-        let mirrored = |s: &&Arc<Session>| {
-            s.remote()
-                .is_some_and(|r| r.machine() == event.machine && r.id() == id)
-        };
-        if let Some(mirror) = lock(&table).iter().find(mirrored) {
-            mirror.set_name(format!("{}:{name}", event.machine));
+        if let Some(mirror) = lock(&table).iter().find(|m| m.of(&event.machine, id)) {
+            mirror.session.set_name(format!("{}:{name}", event.machine));
         }
     }
 }

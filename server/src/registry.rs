@@ -346,16 +346,7 @@ impl Registry {
         let web = match &state.web {
             Some(web) => {
                 let listener = std::net::TcpListener::from(crate::handover::inherited(web.fd));
-                let key = |hex: &str| {
-                    itwillsync_protocol::seal::Key::from_hex(hex).context("a key is not a key")
-                };
-                let read_only = web.read_only.as_deref().map(key).transpose()?;
-                let keys = crate::web::keys::Keys::restored(
-                    web.base_url.clone(),
-                    key(&web.full)?,
-                    read_only,
-                    web.generations,
-                );
+                let keys = crate::web::keys::Keys::adopted(web)?;
                 let warning = state.network_warning.clone();
                 crate::web::Bound::adopt(listener, &self.transport, Arc::new(keys), warning)?
             }
@@ -376,7 +367,7 @@ impl Registry {
                 cwd: state.cwd.clone(),
                 program,
                 size: state.size,
-                ring_capacity: state.ring_capacity as usize,
+                ring_capacity: state.output.ring_capacity as usize,
                 clients,
                 web: Some((web.port, web.keys.clone())),
                 network_warning: state.network_warning.clone(),

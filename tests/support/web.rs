@@ -153,13 +153,20 @@ impl Endpoint {
                 .headers_mut()
                 .insert("origin", origin.parse().unwrap());
         }
-        let connected = match source {
-            None => tokio_tungstenite::connect_async(request).await,
-            Some(source) => {
-                let tcp = connect_from(source, self.port).await;
-                tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await
+        let connect = async {
+            match source {
+                None => tokio_tungstenite::connect_async(request).await,
+                Some(source) => {
+                    let tcp = connect_from(source, self.port).await;
+                    tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await
+                }
             }
         };
+        // A port whose listener nobody serves takes the connection into its backlog and
+        // never answers: a failure, not a hang.
+        let connected = tokio::time::timeout(DEADLINE, connect)
+            .await
+            .expect("the WebSocket handshake within the deadline");
         let mut ws = match connected {
             Ok((ws, _)) => ws,
             Err(tokio_tungstenite::tungstenite::Error::Http(reply)) => {

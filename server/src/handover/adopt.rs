@@ -63,6 +63,10 @@ fn validate(decoded: &Decoded) -> anyhow::Result<()> {
             bail!("session {}: no command", session.id);
         }
     }
+    for mirror in &decoded.header.mirrors {
+        crate::web::keys::Keys::adopted(&mirror.web)
+            .with_context(|| format!("the mirror of {}", mirror.name))?;
+    }
     Ok(())
 }
 

@@ -19,8 +19,10 @@
 //!    fails, the actors restart on the same masters (the rollback) and the client is told.
 //! 4. **Adopt.** The new process reads the state (`adopt`), takes the lock, listeners and
 //!    masters by their numbers, rebuilds each session (ring at the same seq, terminal state
-//!    from its repaint, program by pid, keys) and serves. Phones see their socket close
-//!    and reconnect with the key they keep, resuming from `lastSeq`.
+//!    from its repaint, program by pid, keys) and each mirror of another machine's session
+//!    (ring, terminal state, phone listener and keys; it follows the remote again once a
+//!    client attaches), and serves. Phones see their socket close and reconnect with the
+//!    key they keep, resuming from `lastSeq`.
 //!
 //! Listening sockets are never closed: the old process stops accepting only by ceasing to
 //! exist, and a connection that arrives meanwhile waits in the kernel's backlog for the
@@ -48,6 +50,7 @@ use itwillsync_protocol::ExitStatus;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::Config;
+use crate::mirrors::Mirrors;
 use crate::registry::Registry;
 use crate::session::Carried;
 use state::{Decoded, Header, ServerState, Writer};
@@ -162,6 +165,8 @@ pub struct Server {
     started_at_ms: u64,
     config: Config,
     master_key: Option<Key>,
+    /// The mirrors of other machines' sessions: handed over too.
+    mirrors: Arc<Mirrors>,
     /// Set while attached terminals are to leave; every attachment watches it (and
     /// only attachments: its receiver count is how many have not left yet).
     leaving: watch::Sender<bool>,
@@ -192,6 +197,7 @@ impl Server {
         started_at_ms: u64,
         config: Config,
         master_key: Option<Key>,
+        mirrors: Arc<Mirrors>,
     ) -> Self {
         Self {
             lock_fd: listeners.lock_fd,
@@ -201,6 +207,7 @@ impl Server {
             started_at_ms,
             config,
             master_key,
+            mirrors,
             leaving: watch::channel(false).0,
             paused: watch::channel(false).0,
             busy: tokio::sync::Mutex::new(()),
@@ -236,7 +243,7 @@ impl Server {
             None => own_binary()?,
         };
         // 1. The new binary reads a copy while everything runs.
-        let copy = self.capture(registry, lock_fd, &HashMap::new())?;
+        let (copy, _) = self.capture(registry, lock_fd, &HashMap::new())?;
         let memfd = sealed(&copy)?;
         check_with(&binary, &memfd).await?;
         drop(memfd);
@@ -262,8 +269,8 @@ impl Server {
         };
         let _ = tokio::time::timeout(GOODBYE_TIMEOUT, goodbyes).await;
         // 3. The final state.
-        let bytes = match self.capture(registry, lock_fd, &handed) {
-            Ok(bytes) => bytes,
+        let (bytes, mirror_fds) = match self.capture(registry, lock_fd, &handed) {
+            Ok(captured) => captured,
             Err(e) => {
                 // Refused before any session was read: the input is as the actors had it.
                 self.roll_back(registry, handed, None);
@@ -284,18 +291,20 @@ impl Server {
             memfd,
             bytes,
             handed,
+            mirror_fds,
             _busy: busy,
         })
     }
 
-    /// The state of this server and every session still running; `handed` has the
-    /// actors' hand-backs by session id (none for a check's copy).
+    /// The state of this server, every session still running and every mirror; `handed`
+    /// has the actors' hand-backs by session id (none for a check's copy). With it, the
+    /// duplicates of the mirrors' phone listeners the state names.
     fn capture(
         &self,
         registry: &Registry,
         lock_fd: RawFd,
         handed: &HashMap<String, Handed>,
-    ) -> anyhow::Result<Vec<u8>> {
+    ) -> anyhow::Result<(Vec<u8>, Vec<OwnedFd>)> {
         // Checked first: once a session is exported, its queued input is in the state.
         let unix = self
             .unix
@@ -324,6 +333,7 @@ impl Server {
             sessions.push(session.export(&mut blobs, carried));
         }
         drop(holds);
+        let (mirrors, mirror_fds) = self.mirrors.export(&mut blobs);
         let header = Header {
             server: ServerState {
                 written_by: env!("CARGO_PKG_VERSION").to_string(),
@@ -337,8 +347,9 @@ impl Server {
                 api_fd: self.api.as_ref().map(|fd| fd.as_raw_fd()),
             },
             sessions,
+            mirrors,
         };
-        Ok(blobs.finish(&header))
+        Ok((blobs.finish(&header), mirror_fds))
     }
 
     /// Undoes a stop: actors restart on their masters, the input goes back in the
@@ -368,6 +379,8 @@ pub(crate) struct Prepared<'a> {
     memfd: OwnedFd,
     bytes: Vec<u8>,
     handed: HashMap<String, Handed>,
+    /// The mirrors' phone listeners the state names (duplicates, kept open until the exec).
+    mirror_fds: Vec<OwnedFd>,
     _busy: tokio::sync::MutexGuard<'a, ()>,
 }
 
@@ -406,6 +419,7 @@ impl Prepared<'_> {
                 .values()
                 .filter_map(|h| h.phone.as_ref().map(|fd| fd.as_raw_fd())),
         );
+        fds.extend(self.mirror_fds.iter().map(|fd| fd.as_raw_fd()));
         for fd in &fds {
             // SAFETY: every number is a descriptor this struct (or the daemon) keeps open.
             let fd = unsafe { BorrowedFd::borrow_raw(*fd) };

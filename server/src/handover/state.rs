@@ -75,6 +75,10 @@ pub struct Header {
     pub server: ServerState,
     /// Every live session, oldest first.
     pub sessions: Vec<SessionState>,
+    /// The mirrors of other machines' sessions (`mirrors.rs`), so that their phones'
+    /// ports, keys and output positions outlast the hand-over as local sessions' do.
+    #[serde(default)]
+    pub mirrors: Vec<MirrorState>,
 }
 
 /// Server-wide state. Descriptor numbers are the same in the new process (exec keeps
@@ -123,18 +127,9 @@ pub struct SessionState {
     pub last_seen_ms: u64,
     /// The PTY's size.
     pub size: Size,
-    /// The ring's capacity (`scrollbackBufferSize` when it started).
-    pub ring_capacity: u64,
-    /// The seq of the ring's first byte; the ring's bytes follow, so the head is
-    /// `ring_start + ring.len`.
-    pub ring_start: u64,
-    /// The ring's bytes.
-    pub ring: Blob,
-    /// The output position the terminal state reflects.
-    pub term_seq: u64,
-    /// The terminal state as a repaint with history (`Session::redraw_with_history`),
-    /// parsed by the new server into a fresh terminal state at `term_seq`.
-    pub redraw: Blob,
+    /// Its ring and terminal state.
+    #[serde(flatten)]
+    pub output: OutputState,
     /// Input accepted from clients and not yet written to the program.
     pub input: Blob,
     /// The phone listener, when the session has one.
@@ -158,6 +153,53 @@ pub struct SessionState {
     pub hung_up: bool,
     /// The PTY master.
     pub master_fd: i32,
+}
+
+/// A session's output: its ring and its terminal state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputState {
+    /// The ring's capacity (`scrollbackBufferSize` when it started).
+    pub ring_capacity: u64,
+    /// The seq of the ring's first byte; the ring's bytes follow, so the head is
+    /// `ring_start + ring.len`.
+    pub ring_start: u64,
+    /// The ring's bytes.
+    pub ring: Blob,
+    /// The output position the terminal state reflects.
+    pub term_seq: u64,
+    /// The terminal state as a repaint with history (`Session::redraw_with_history`),
+    /// parsed by the new server into a fresh terminal state at `term_seq`.
+    pub redraw: Blob,
+}
+
+/// The mirror of another machine's session: what its phones need to find again (port,
+/// keys, output at the remote's seqs). The new server follows the remote session again
+/// (`Follow` from the head) once a client attaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorState {
+    /// The machine's name.
+    pub machine: String,
+    /// The session's id (the same on that machine and here).
+    pub id: String,
+    /// Its name here (`MACHINE:NAME`).
+    pub name: String,
+    /// Program and arguments, as that machine reported them.
+    pub command: Vec<String>,
+    /// Working directory there.
+    pub cwd: String,
+    /// Milliseconds since the epoch when it started.
+    pub started_at_ms: u64,
+    /// The size that machine applied last.
+    pub size: Size,
+    /// Its ring and terminal state.
+    #[serde(flatten)]
+    pub output: OutputState,
+    /// The phone listener on this machine.
+    pub web: WebState,
+    /// Why the phone URL is not in the mode asked for, if it is not.
+    pub network_warning: Option<String>,
 }
 
 /// A session's phone listener and its keys.
@@ -278,42 +320,59 @@ fn check(state: &Decoded) -> Result<(), Refused> {
     fds.extend(state.header.server.dashboard_fd);
     fds.extend(state.header.server.api_fd);
     for session in &state.header.sessions {
-        for (what, blob) in [
-            ("ring", session.ring),
-            ("redraw", session.redraw),
-            ("input", session.input),
-        ] {
-            if blob
-                .offset
-                .checked_add(blob.len)
-                .is_none_or(|end| end > len)
-            {
-                return Err(Refused::Damaged(format!(
-                    "session {}: its {what} lies outside the state",
-                    session.id
-                )));
-            }
-        }
-        if session.ring.len > session.ring_capacity {
-            return Err(Refused::Damaged(format!(
-                "session {}: a ring of {} bytes in a capacity of {}",
-                session.id, session.ring.len, session.ring_capacity
-            )));
-        }
-        if session.term_seq > session.ring_start + session.ring.len {
-            return Err(Refused::Damaged(format!(
-                "session {}: its terminal state is ahead of its output",
-                session.id
-            )));
-        }
+        check_output(
+            &session.id,
+            &session.output,
+            &[("input", session.input)],
+            len,
+        )?;
         fds.push(session.master_fd);
         fds.extend(session.web.as_ref().map(|web| web.fd));
+    }
+    for mirror in &state.header.mirrors {
+        check_output(&mirror.id, &mirror.output, &[], len)?;
+        fds.push(mirror.web.fd);
     }
     let count = fds.len();
     fds.sort_unstable();
     fds.dedup();
     if fds.len() != count || fds.first().is_some_and(|fd| *fd < 0) {
         return Err(Refused::Damaged("descriptor numbers repeat".into()));
+    }
+    Ok(())
+}
+
+/// Every blob of session `id` (its ring, its redraw and `more`) lies within the `len`
+/// bytes of the blob section, its ring within its capacity and its terminal state not
+/// ahead of its output.
+fn check_output(
+    id: &str,
+    output: &OutputState,
+    more: &[(&str, Blob)],
+    len: u64,
+) -> Result<(), Refused> {
+    let blobs = [("ring", output.ring), ("redraw", output.redraw)];
+    for (what, blob) in blobs.iter().chain(more) {
+        if blob
+            .offset
+            .checked_add(blob.len)
+            .is_none_or(|end| end > len)
+        {
+            return Err(Refused::Damaged(format!(
+                "session {id}: its {what} lies outside the state"
+            )));
+        }
+    }
+    if output.ring.len > output.ring_capacity {
+        return Err(Refused::Damaged(format!(
+            "session {id}: a ring of {} bytes in a capacity of {}",
+            output.ring.len, output.ring_capacity
+        )));
+    }
+    if output.term_seq > output.ring_start + output.ring.len {
+        return Err(Refused::Damaged(format!(
+            "session {id}: its terminal state is ahead of its output"
+        )));
     }
     Ok(())
 }
@@ -332,11 +391,13 @@ mod tests {
             started_at_ms: 1,
             last_seen_ms: 2,
             size: Size { cols: 80, rows: 24 },
-            ring_capacity: 1 << 20,
-            ring_start: 10,
-            ring: w.blob(b"ring bytes \x1b[31m\xff"),
-            term_seq: 12,
-            redraw: w.blob(b"\x1bcscreen"),
+            output: OutputState {
+                ring_capacity: 1 << 20,
+                ring_start: 10,
+                ring: w.blob(b"ring bytes \x1b[31m\xff"),
+                term_seq: 12,
+                redraw: w.blob(b"\x1bcscreen"),
+            },
             input: w.blob(b"typed"),
             web: Some(WebState {
                 port: 40000,
@@ -364,9 +425,32 @@ mod tests {
         }
     }
 
+    fn mirror(w: &mut Writer) -> MirrorState {
+        let web = session(w, 3).web.unwrap();
+        MirrorState {
+            machine: "devbox".into(),
+            id: "00000000000000aa".into(),
+            name: "devbox:api".into(),
+            command: vec!["cat".into()],
+            cwd: "/srv".into(),
+            started_at_ms: 7,
+            size: Size { cols: 90, rows: 30 },
+            output: OutputState {
+                ring_capacity: 1 << 16,
+                ring_start: 500,
+                ring: w.blob(b"remote bytes"),
+                term_seq: 505,
+                redraw: w.blob(b"\x1bcremote screen"),
+            },
+            web,
+            network_warning: Some("no tailscale".into()),
+        }
+    }
+
     fn sample() -> (Header, Vec<u8>) {
         let mut w = Writer::default();
         let sessions = vec![session(&mut w, 1), session(&mut w, 2)];
+        let mirrors = vec![mirror(&mut w)];
         let header = Header {
             server: ServerState {
                 written_by: "0.1.0".into(),
@@ -380,6 +464,7 @@ mod tests {
                 api_fd: None,
             },
             sessions,
+            mirrors,
         };
         let bytes = w.finish(&header);
         (header, bytes)
@@ -392,9 +477,30 @@ mod tests {
         assert_eq!(decoded.version, VERSION);
         assert_eq!(decoded.header, header);
         let s = &decoded.header.sessions[1];
-        assert_eq!(decoded.bytes(s.ring), b"ring bytes \x1b[31m\xff");
-        assert_eq!(decoded.bytes(s.redraw), b"\x1bcscreen");
+        assert_eq!(decoded.bytes(s.output.ring), b"ring bytes \x1b[31m\xff");
+        assert_eq!(decoded.bytes(s.output.redraw), b"\x1bcscreen");
         assert_eq!(decoded.bytes(s.input), b"typed");
+        let m = &decoded.header.mirrors[0];
+        assert_eq!(decoded.bytes(m.output.ring), b"remote bytes");
+    }
+
+    #[test]
+    fn a_state_from_before_mirrors_were_handed_over_reads_with_none() {
+        let (mut header, bytes) = sample();
+        let blobs = &bytes[PREFIX + serde_json::to_vec(&header).unwrap().len()..];
+        let mut json = serde_json::to_value(&header).unwrap();
+        json.as_object_mut().unwrap().remove("mirrors");
+        // The ring's fields sit in the session's object, as they always have.
+        assert!(json["sessions"][0]["ringStart"].is_u64(), "{json}");
+        let json = serde_json::to_vec(&json).unwrap();
+        let mut old = Vec::new();
+        old.extend_from_slice(&MAGIC);
+        old.extend_from_slice(&OLDEST_READ.to_be_bytes());
+        old.extend_from_slice(&(json.len() as u64).to_be_bytes());
+        old.extend_from_slice(&json);
+        old.extend_from_slice(blobs);
+        header.mirrors.clear();
+        assert_eq!(decode(old).unwrap().header, header);
     }
 
     #[test]
@@ -437,13 +543,19 @@ mod tests {
 
     #[test]
     fn refuses_repeated_descriptors() {
-        let (mut header, _) = sample();
-        header.sessions[1].master_fd = header.sessions[0].master_fd;
-        let mut w = Writer::default();
-        let mut sessions = vec![session(&mut w, 1), session(&mut w, 2)];
-        sessions[1].master_fd = sessions[0].master_fd;
-        header.sessions = sessions;
-        let err = decode(w.finish(&header)).unwrap_err();
-        assert_eq!(err, Refused::Damaged("descriptor numbers repeat".into()));
+        let (header, _) = sample();
+        for repeat in ["a master", "a mirror's listener"] {
+            let mut w = Writer::default();
+            let mut header = header.clone();
+            header.sessions = vec![session(&mut w, 1), session(&mut w, 2)];
+            header.mirrors = vec![mirror(&mut w)];
+            match repeat {
+                "a master" => header.sessions[1].master_fd = header.sessions[0].master_fd,
+                _ => header.mirrors[0].web.fd = header.sessions[0].master_fd,
+            }
+            let err = decode(w.finish(&header)).unwrap_err();
+            let expected = Refused::Damaged("descriptor numbers repeat".into());
+            assert_eq!(err, expected, "{repeat}");
+        }
     }
 }

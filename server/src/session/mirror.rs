@@ -249,12 +249,12 @@ struct Task {
 }
 
 /// Runs the mirror of `session` until the remote session ends or the server stops.
-/// `connection` is the one its first attach came on, `pending` the first frame after that
-/// attach's repaint; `idle_after` is `mirrorIdleSecs`.
+/// `connection` is the one its first attach came on, with the first frame after that
+/// attach's repaint (`None` for a mirror handed over: it follows the remote session once
+/// a client attaches); `idle_after` is `mirrorIdleSecs`.
 pub(crate) async fn run(
     session: Arc<Session>,
-    connection: Connection,
-    pending: Option<ServerMsg>,
+    connection: Option<(Connection, Option<ServerMsg>)>,
     idle_after: Duration,
     shutdown: Shutdown,
 ) {
@@ -271,7 +271,7 @@ pub(crate) async fn run(
         session: session.clone(),
         served: false,
     };
-    let mut connection = Some((connection, pending));
+    let mut connection = connection;
     let mut backoff = BACKOFF_MIN;
     let link = task.link.clone();
     let removed = link.removed();

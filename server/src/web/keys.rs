@@ -86,6 +86,20 @@ impl Keys {
         keys
     }
 
+    /// The keys a hand-over state recorded for a phone listener; an error names a key
+    /// that is not one.
+    pub fn adopted(web: &crate::handover::state::WebState) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let key = |hex: &str| Key::from_hex(hex).context("a key is not a key");
+        let read_only = web.read_only.as_deref().map(key).transpose()?;
+        Ok(Self::restored(
+            web.base_url.clone(),
+            key(&web.full)?,
+            read_only,
+            web.generations,
+        ))
+    }
+
     /// What [`Keys::restored`] takes: the base URL, both keys and the generations.
     pub fn export(&self) -> (String, Key, Option<Key>, (u64, u64)) {
         let current = lock(&self.current);
