@@ -30,6 +30,14 @@ async fn read_until(phone: &mut Phone, mut seq: u64, want: &str) -> (String, u64
     (text, seq)
 }
 
+/// A phone on `mirror`, past its first repaint; that repaint's seq.
+async fn repainted_phone(mirror: &support::Endpoint) -> (Phone, u64) {
+    let mut phone = mirror.phone().await;
+    phone.send(json!({"type": "resume", "lastSeq": -1})).await;
+    let (_, seq, _) = phone.repaint().await;
+    (phone, seq)
+}
+
 /// Attaches to session `id` on the other machine itself (a terminal `cols` wide there)
 /// and types `keys`: the program runs on while nobody follows it through the laptop.
 fn type_there(pair: &Pair, id: &str, cols: u16, keys: &[u8]) -> support::Raw {
@@ -59,17 +67,22 @@ async fn wait_message(phone: &mut Phone, kind: &str, pred: impl Fn(&serde_json::
     }
 }
 
-#[test]
-fn a_phone_opens_a_remote_session_through_the_laptop() {
-    let pair = Pair::new(json!({}));
-    pair.add_devbox();
-    // Answers each line until `bye`, after which it prints a last line and exits 3.
+/// Starts session `api` on devbox; its id. It answers each line `x` with `got-x` until
+/// `bye`, after which it prints `last-line` and exits 3.
+fn start_api(pair: &Pair) -> String {
     let script = "stty -echo; while read x; do \
                   if [ \"$x\" = bye ]; then echo last-line; exit 3; fi; echo got-$x; done";
     let api = pair.ok(&[
         "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "sh", "-c", script,
     ]);
-    let api = api.trim().to_string();
+    api.trim().to_string()
+}
+
+#[test]
+fn a_phone_opens_a_remote_session_through_the_laptop() {
+    let pair = Pair::new(json!({}));
+    pair.add_devbox();
+    let api = start_api(&pair);
     let nap = pair.ok(&[
         "new", "-d", "--no-qr", "--on", "devbox", "--name", "nap", "--", "sleep", "600",
     ]);
@@ -81,9 +94,7 @@ fn a_phone_opens_a_remote_session_through_the_laptop() {
         // The laptop's own port and key: not the remote session's.
         let remote_port = pair.remote.sessions()[0]["port"].as_u64().unwrap();
         assert_ne!(u64::from(mirror.port), remote_port);
-        let mut phone = mirror.phone().await;
-        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
-        let (_, seq, _) = phone.repaint().await;
+        let (mut phone, seq) = repainted_phone(&mirror).await;
 
         // Typing reaches the remote program; its answer comes back.
         phone.send(json!({"type": "input", "data": "hi\r"})).await;
@@ -182,9 +193,7 @@ fn an_unwatched_mirror_closes_its_connection_and_resumes_exactly() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mirror = open_remote(&dash, "devbox", &id).await;
-        let mut phone = mirror.phone().await;
-        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
-        let (_, seq, _) = phone.repaint().await;
+        let (mut phone, seq) = repainted_phone(&mirror).await;
         phone.send(json!({"type": "input", "data": "a\r"})).await;
         let (_, seq) = read_until(&mut phone, seq, "got-a\r\n").await;
         assert_eq!(ssh_children(server).len(), 2, "the link and the mirror's");
@@ -245,9 +254,7 @@ fn a_gap_older_than_the_remote_ring_costs_a_repaint_and_nothing_else() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mirror = open_remote(&dash, "devbox", &id).await;
-        let mut phone = mirror.phone().await;
-        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
-        let (_, seq, _) = phone.repaint().await;
+        let (mut phone, seq) = repainted_phone(&mirror).await;
         phone.send(json!({"type": "input", "data": "go\r"})).await;
         let (_, seq) = read_until(&mut phone, seq, "first\r\n").await;
         drop(phone);
@@ -298,11 +305,7 @@ fn a_terminal_on_a_remote_session_resumes_after_the_laptop_hands_over() {
     use itwillsync_protocol::{ClientMsg, ServerMsg, Size};
     let pair = Pair::new(json!({}));
     pair.add_devbox();
-    let script = "stty -echo; while read x; do \
-                  if [ \"$x\" = bye ]; then echo last-line; exit 3; fi; echo got-$x; done";
-    pair.ok(&[
-        "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "sh", "-c", script,
-    ]);
+    start_api(&pair);
     let size = Size { cols: 80, rows: 24 };
     let mut raw = pair.local.connect();
     let id = match raw.request(&ClientMsg::Attach {
@@ -328,15 +331,7 @@ fn a_terminal_on_a_remote_session_resumes_after_the_laptop_hands_over() {
             _ => {}
         }
     }
-    let out = pair
-        .cmd(&["server", "upgrade"])
-        .output()
-        .expect("upgrade returns");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    pair.ok(&["server", "upgrade"]);
     loop {
         match raw.recv().expect("the hand-over notice") {
             ServerMsg::HandOver { .. } => break,
@@ -375,31 +370,16 @@ fn a_terminal_on_a_remote_session_resumes_after_the_laptop_hands_over() {
 fn a_phone_on_a_remote_session_resumes_after_the_laptop_hands_over() {
     let pair = Pair::new(json!({}));
     pair.add_devbox();
-    let script = "stty -echo; while read x; do \
-                  if [ \"$x\" = bye ]; then echo last-line; exit 3; fi; echo got-$x; done";
-    let api = pair.ok(&[
-        "new", "-d", "--no-qr", "--on", "devbox", "--name", "api", "--", "sh", "-c", script,
-    ]);
-    let api = api.trim().to_string();
+    let api = start_api(&pair);
     let dash = pair.local.dashboard();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mirror = open_remote(&dash, "devbox", &api).await;
-        let mut phone = mirror.phone().await;
-        phone.send(json!({"type": "resume", "lastSeq": -1})).await;
-        let (_, seq, _) = phone.repaint().await;
+        let (mut phone, seq) = repainted_phone(&mirror).await;
         phone.send(json!({"type": "input", "data": "one\r"})).await;
         let (_, seq) = read_until(&mut phone, seq, "got-one\r\n").await;
 
-        let out = pair
-            .cmd(&["server", "upgrade"])
-            .output()
-            .expect("upgrade returns");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        pair.ok(&["server", "upgrade"]);
         // Told to reconnect at once (1012), as a phone of a local session is.
         wait_message(&mut phone, "close", |m| m["code"] == 1012).await;
 

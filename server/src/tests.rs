@@ -224,6 +224,7 @@ async fn the_exit_status_follows_the_last_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn following_a_session_that_ended_meanwhile_gives_the_tail_and_the_exit() {
     let server = Server::start().await;
+    let mut events = server.subscribe().await;
     let id = server
         .new_session("read x; printf MISSED-WHILE-CUT; exit 3")
         .await;
@@ -231,16 +232,9 @@ async fn following_a_session_that_ended_meanwhile_gives_the_tail_and_the_exit() 
     typist.attach(&id, false).await;
     typist.type_in(b"go\r").await;
     assert_eq!(typist.until_exit().await.1, 3);
-    let mut asker = server.connect().await;
-    loop {
-        let ServerMsg::Sessions { sessions } = asker.request(&ClientMsg::List).await else {
-            panic!("no list")
-        };
-        if sessions.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The registry announces the exit once it has let go of the session.
+    let exited = events.next_event(EventKind::SessionExited).await;
+    assert_eq!(exited.session.as_deref(), Some(id.as_str()));
     let mut resumed = server.connect().await;
     let follow = |target: &str| ClientMsg::Follow {
         target: target.into(),
