@@ -119,7 +119,10 @@ fn a_terminated_client_stops_the_server_writing_before_it_restores_the_terminal(
     support::eventually("the server let the terminal go", || {
         fds_on(server, &term.tty_path()) == 0
     });
-    // Nothing the server wrote came after the client's last words (the mode reset).
+    // Nothing the server wrote came after the client's last words (the mode reset): all
+    // of it, once every holder of the terminal has let go (the client exited before this
+    // test's reader may have read its last words).
+    term.wait_for("the end of the terminal's output", |s| s.closed);
     let raw = term.raw();
     let reset = b"\x1b[?25h";
     let at = raw
