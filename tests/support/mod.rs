@@ -32,8 +32,31 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_itwillsync")
 }
 
-/// A free TCP port on 127.0.0.1 (released before use; good enough for tests).
+/// A free TCP port on 127.0.0.1, released before use. Picked at random below the kernel's
+/// ephemeral range (`ip_local_port_range`), where no bind to port 0 goes: a session's
+/// phone listener or an outgoing connection of another test could otherwise take it
+/// between this check and the server's bind. Where that range starts too low, the
+/// kernel's own choice.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    const LOWEST: u16 = 10_000;
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range");
+    let ephemeral = range
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(0);
+    if ephemeral > LOWEST + 1000 {
+        for _ in 0..100 {
+            // RandomState is seeded afresh for every value: a random number, no crate.
+            let random = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            let port = LOWEST + (random % u64::from(ephemeral - LOWEST)) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
