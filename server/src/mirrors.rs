@@ -8,11 +8,12 @@
 //! crosses between machines), but it is not in the registry: `ls`, `/api/sessions` and the
 //! dashboard list a remote session once, from the machine's link, and a hand-over or a
 //! shutdown of this server leaves the remote programs alone. A hand-over takes the mirrors
-//! along (their rings, terminal states, phone listeners and keys: [`Mirrors::export`]); the
-//! next server follows each remote session again, from its head, once a client attaches
-//! ([`Mirrors::adopt`]), so a phone on a mirror resumes as on a local session. A mirror leaves the table when
-//! its remote session has ended, or when its machine is removed (`machine rm`): its
-//! clients are then told why (`Session::gone`) and the remote session runs on.
+//! along (their rings, terminal states, phone listeners and keys: [`Mirrors::export`]);
+//! the next server follows each remote session again, from its head, once a client
+//! attaches ([`Mirrors::adopt`]), so a phone on a mirror resumes as on a local session. A
+//! mirror leaves the table when its remote session has ended, or when its machine is
+//! removed (`machine rm`): its clients are then told why (`Session::gone`) and the remote
+//! session runs on.
 //!
 //! Lock: the table is a `std::sync::Mutex` held only to look up, add or remove an entry.
 
@@ -128,16 +129,17 @@ impl Mirrors {
     /// with a duplicate of each one's phone listener: the descriptors the state names,
     /// to be kept open across the exec.
     pub(crate) fn export(&self, blobs: &mut Writer) -> (Vec<MirrorState>, Vec<OwnedFd>) {
-        let table = lock(&self.table);
+        // Taken out first: the table's lock is not held while a repaint is rendered.
+        let mirrors: Vec<(Arc<Session>, OwnedFd)> = lock(&self.table)
+            .iter()
+            .filter_map(|m| Some((m.session.clone(), m.phone.as_ref()?.try_clone().ok()?)))
+            .collect();
         let (mut states, mut fds) = (Vec::new(), Vec::new());
-        for mirror in table.iter() {
-            if mirror.session.watch().exit.borrow().is_some() {
+        for (session, fd) in mirrors {
+            if session.watch().exit.borrow().is_some() {
                 continue; // ended: nothing to follow
             }
-            let Some(fd) = mirror.phone.as_ref().and_then(|fd| fd.try_clone().ok()) else {
-                continue;
-            };
-            if let Some(state) = mirror.session.export_mirror(blobs, fd.as_raw_fd()) {
+            if let Some(state) = session.export_mirror(blobs, fd.as_raw_fd()) {
                 states.push(state);
                 fds.push(fd);
             }
