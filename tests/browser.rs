@@ -361,7 +361,10 @@ fn a_remote_session_is_opened_renamed_and_stopped_from_the_laptops_dashboard() {
 /// stopped server. Screenshots land in the test's home directory.
 #[test]
 fn the_phone_steers_an_agent() {
-    let home = Home::with_config(serde_json::json!({"phoneTakeoverSecs": 1}));
+    // The page opens after the desk's last key whatever the timing: with 0 the desk has
+    // always idled long enough (with 1 s, a page that loaded within a second of the
+    // desk's attach kept the desk's size; size.rs's tests cover the wait itself).
+    let home = Home::with_config(serde_json::json!({"phoneTakeoverSecs": 0}));
     let script = home.path().join("echo-hex.sh");
     std::fs::write(&script, ECHO_HEX).unwrap();
     let endpoint = home.session(&["sh", script.to_str().unwrap()]);
