@@ -136,7 +136,7 @@ impl Mirrors {
             .collect();
         let (mut states, mut fds) = (Vec::new(), Vec::new());
         for (session, fd) in mirrors {
-            if session.watch().exit.borrow().is_some() {
+            if session.has_ended() {
                 continue; // ended: nothing to follow
             }
             if let Some(state) = session.export_mirror(blobs, fd.as_raw_fd()) {

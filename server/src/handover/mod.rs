@@ -257,7 +257,7 @@ impl Server {
             let Some(hold) = holds.get(&session.id) else {
                 continue;
             };
-            if session.watch().exit.borrow().is_some() {
+            if session.has_ended() {
                 continue; // ended: nothing to hand over
             }
             let back = handed.get(&session.id);
